@@ -1,0 +1,33 @@
+"""convcore: a Cython/C-accelerated convolution engine with SciPy's semantics.
+
+``import convcore as signal`` works for code written against ``scipy.signal``'s convolution
+functions; ``backend=`` picks an implementation, and ``auto`` picks the cheapest.
+"""
+
+__version__ = "0.1.0"
+
+from ._api import (
+    choose_conv_method,
+    convolve,
+    convolve2d,
+    correlate,
+    correlate2d,
+    explain,
+    fftconvolve,
+    oaconvolve,
+)
+from ._config import show_config
+from ._dispatch import ConvMemoryError, Plan
+from ._options import get_options, options, set_options
+from ._problem import ConvProblem
+from ._registry import Backend, get_backend, list_backends, register_backend, unregister_backend
+from ._shapes import output_shape
+from ._threads import get_num_threads, set_num_threads, threads
+
+__all__ = [
+    "Backend", "ConvMemoryError", "ConvProblem", "Plan", "choose_conv_method", "convolve",
+    "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve", "get_backend",
+    "get_num_threads", "get_options", "list_backends", "oaconvolve", "options",
+    "output_shape", "register_backend", "set_num_threads", "set_options", "show_config",
+    "threads", "unregister_backend",
+]

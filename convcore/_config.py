@@ -1,0 +1,82 @@
+"""``show_config()``: what this installation was built with and can run."""
+
+import json
+import os
+
+from . import _registry, _threads
+
+
+def build_info():
+    """The flags recorded by setup.py when the extensions were compiled (a dict)."""
+    path = os.path.join(os.path.dirname(__file__), "_build_info.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"openmp": None, "compile_args": [], "note": "no build record found"}
+
+
+def _blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+
+        import scipy.linalg  # noqa: F401  (loads the BLAS that cython_blas uses)
+
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        return ", ".join(f"{p['internal_api']} {p.get('version')} ({p['num_threads']} threads)"
+                         for p in pools) or "not found"
+    except Exception as err:  # pragma: no cover - diagnostics only
+        return f"unknown ({err})"
+
+
+def _pyfftw_version():
+    try:
+        import pyfftw
+
+        return pyfftw.__version__
+    except ImportError:
+        return "not installed"
+
+
+def config():
+    """Return the build and runtime configuration as a dict."""
+    info = build_info()
+    from . import __version__
+
+    return {
+        "convcore": __version__,
+        "openmp": info.get("openmp"),
+        "compile_args": info.get("compile_args"),
+        "portable_build": info.get("portable"),
+        "blas": _blas_info(),
+        "pyfftw": _pyfftw_version(),
+        "threads": _threads.get_num_threads(),
+        "backends": _registry.list_backends(),
+        "backends_unavailable": _registry.load_errors(),
+    }
+
+
+def show_config():
+    """Print how convcore was built and what it can run.
+
+    Prints OpenMP on/off and compile flags, the BLAS library, the pyFFTW version, the
+    thread setting, and every backend found (with the reason for those not available).
+
+    Examples
+    --------
+    >>> import convcore
+    >>> convcore.show_config()  # doctest: +ELLIPSIS
+    convcore ...
+    """
+    c = config()
+    openmp = {True: "on", False: "off (serial build)", None: "unknown"}[c["openmp"]]
+    print(f"convcore {c['convcore']}")
+    print(f"  OpenMP:        {openmp}")
+    print(f"  compile flags: {' '.join(c['compile_args'] or []) or '-'}")
+    print(f"  portable:      {bool(c['portable_build'])}")
+    print(f"  BLAS:          {c['blas']}")
+    print(f"  pyFFTW:        {c['pyfftw']}")
+    print(f"  threads:       {c['threads']}")
+    print(f"  backends:      {', '.join(c['backends'])}")
+    for name, why in c["backends_unavailable"].items():
+        print(f"    ({name}: {why})")

@@ -1,0 +1,1 @@
+"""Shared Cython declarations (fused types, OpenMP shim, BLAS) for every backend."""

@@ -1,0 +1,273 @@
+"""ConvProblem: one SciPy-style request, validated and normalized once.
+
+Every backend sees the same normalized form, the *correlation form*::
+
+    out[i] = sum_j ext(x)[i + starts + j] * w[j]        for every index tuple i, j
+
+where ``ext(x)`` is the signal extended by ``boundary`` (see ``_boundary``) and ``w`` is the
+kernel reversed on every axis for a convolution (``flip``) and conjugated for a complex
+correlation (``conj``); :meth:`ConvProblem.taps` builds it. Result shape, compute dtype and
+result dtype are decided here, so a backend never re-derives them.
+"""
+
+import numpy as np
+
+from ._boundary import normalize_boundary
+from ._shapes import axis_output_size, axis_start, check_mode, valid_needs_swap
+
+# Compute dtype for each input kind: integers become uint64, whose products and sums wrap
+# modulo 2**64 exactly as SciPy's fixed-width integer loops do once cast back.
+_UINT64 = np.dtype(np.uint64)
+_FLOAT32 = np.dtype(np.float32)
+_COMPUTE_TYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
+
+
+def _as_array(value, name):
+    if value is None:
+        raise TypeError(f"{name} must be array_like, got None")
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} must be a rectangular array_like: {err}") from None
+    if array.dtype.kind in "USV":
+        raise TypeError(f"{name} must be numeric array_like, got {type(value).__name__} "
+                        f"of dtype {array.dtype}")
+    return array
+
+
+def resolve_dtypes(dtype, function="convolve"):
+    """Return (compute dtype, result dtype) for the common dtype of the inputs.
+
+    Follows SciPy's direct method: integers stay integers (exact, wrapping), float16 is
+    computed in float32 and returned as float16, bool and exotic types are refused.
+    """
+    kind = dtype.kind
+    if dtype in _COMPUTE_TYPES:
+        return dtype, dtype
+    if kind in "iu":
+        return _UINT64, dtype
+    if dtype == np.float16:
+        return _FLOAT32, dtype
+    if kind == "O":
+        return dtype, dtype
+    if kind == "b":
+        raise ValueError(f"in1 and in2: {function} does not take bool arrays (SciPy's direct "
+                         "method refuses them too); convert with .astype(int) or .astype(float)")
+    raise ValueError(f"in1 and in2: unsupported dtype {dtype} for {function}; expected an "
+                     "integer, float16/32/64, complex64/128 or object array")
+
+
+def resolve_fft_dtypes(dtype):
+    """SciPy's fftconvolve result type: a float or complex, never an integer."""
+    if dtype.kind in "biu":
+        return np.dtype(np.float64), np.dtype(np.float64)
+    if dtype == np.float16:
+        return _FLOAT32, _FLOAT32
+    if dtype in _COMPUTE_TYPES:
+        return dtype, dtype
+    raise ValueError(f"in1 and in2: unsupported dtype {dtype} for an FFT convolution; expected "
+                     "a bool, integer, float or complex array")
+
+
+def _fill_in(fillvalue, out_dtype, compute_dtype):
+    fill = np.asarray(fillvalue)
+    if fill.size != 1:
+        raise ValueError(f"fillvalue must be a scalar or an array with one element, got shape {fill.shape}")
+    fill = fill.reshape(())
+    if fill.dtype.kind == "c" and out_dtype.kind != "c" and fill.imag != 0:
+        raise ValueError(f"fillvalue {fillvalue!r} is complex but the result dtype is {out_dtype}")
+    if fill.dtype.kind == "c" and out_dtype.kind != "c":
+        fill = fill.real
+    if out_dtype.kind == "O":
+        return fillvalue if np.ndim(fillvalue) == 0 else fill.item()
+    # Through the result dtype first, so an int8 fill of 200 wraps as SciPy's would.
+    with np.errstate(all="ignore"):
+        return fill.astype(out_dtype).astype(compute_dtype)[()]
+
+
+class ConvProblem:
+    """A normalized convolution or correlation request (see the module docstring).
+
+    Attributes
+    ----------
+    operation : {'convolve', 'correlate'}
+    flip, conj : bool
+        How the kernel becomes correlation-form taps ``w``.
+    x_shape, k_shape, out_shape, starts : tuple of int
+        Signal, kernel and result shapes (after any swap), and per-axis offsets.
+    axes : tuple of int
+        The convolved axes. Other axes (``batch_axes``) broadcast, as in ``fftconvolve``.
+    dtype, out_dtype : numpy.dtype
+        What backends compute in, and what the caller receives.
+    mode : {'full', 'same', 'valid'}
+    boundary : {'fill', 'wrap', 'symm', 'mirror', 'nearest'}
+    fillvalue : scalar of ``dtype``
+    swapped : bool
+        The engine exchanged in1 and in2 (a correlation's result is then reversed and
+        conjugated by the engine, never by a backend).
+    prefer_overlap_add : bool
+        The caller asked for overlap-add (``oaconvolve``).
+    backend_options : dict
+        Options for the one named backend, checked by that backend.
+    """
+
+    __slots__ = ("operation", "flip", "conj", "x_shape", "k_shape", "out_shape", "starts",
+                 "axes", "batch_axes", "dtype", "out_dtype", "mode", "boundary", "fillvalue",
+                 "swapped", "prefer_overlap_add", "backend_options", "crop", "_key")
+
+    @property
+    def ndim(self):
+        return len(self.x_shape)
+
+    @property
+    def is_batched(self):
+        """True when some axes broadcast instead of being convolved (fftconvolve's axes=)."""
+        return bool(self.batch_axes)
+
+    @property
+    def out_size(self):
+        return _prod(self.out_shape)
+
+    @property
+    def macs(self):
+        """Multiply-adds of the direct method: every output times every tap."""
+        return _prod(self.out_shape) * _prod(self.k_shape[a] for a in self.axes)
+
+    @property
+    def out_bytes(self):
+        return self.out_size * self.dtype.itemsize
+
+    @property
+    def key(self):
+        """Hashable signature of everything a plan may depend on."""
+        return self._key
+
+    def taps(self, kernel):
+        """Correlation-form taps ``w``: the kernel flipped and/or conjugated, C-contiguous."""
+        w = kernel
+        if self.flip:
+            w = w[tuple(slice(None, None, -1) if a in self.axes else slice(None)
+                        for a in range(kernel.ndim))]
+        if self.conj:
+            w = np.conj(w)
+        return np.ascontiguousarray(w)
+
+    def __repr__(self):
+        return (f"ConvProblem({self.operation}, x={self.x_shape}, k={self.k_shape}, "
+                f"out={self.out_shape}, mode={self.mode!r}, dtype={self.dtype}, "
+                f"boundary={self.boundary!r}, axes={self.axes})")
+
+
+def _prod(values):
+    result = 1
+    for v in values:
+        result *= v
+    return result
+
+
+def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=None,
+                  fft_dtypes=False, prefer_overlap_add=False, backend_options=None,
+                  late_centre=False):
+    """Validate the inputs of one API call and return (x, k, problem).
+
+    ``x`` and ``k`` are the arrays the backend receives: C-contiguous, in the compute dtype
+    (a copy only when the caller's array is not already so).
+    """
+    a = _as_array(in1, "in1")
+    b = _as_array(in2, "in2")
+    check_mode(mode)
+    if a.ndim != b.ndim:
+        raise ValueError(f"in1 and in2 must have the same number of dimensions, got "
+                         f"{a.ndim} and {b.ndim}")
+    common = np.result_type(a, b)
+    compute, out_dtype = resolve_fft_dtypes(common) if fft_dtypes else resolve_dtypes(common, operation)
+    boundary = normalize_boundary(boundary)
+
+    ndim = a.ndim
+    conv_axes, batch_axes = _split_axes(a.shape, b.shape, axes, ndim)
+
+    shape1 = tuple(a.shape[i] for i in conv_axes)
+    shape2 = tuple(b.shape[i] for i in conv_axes)
+    if mode == "valid":
+        swap = valid_needs_swap(shape1, shape2)
+        boundary, fillvalue = "fill", 0  # 'valid' never reads outside the signal
+    else:
+        # A full result is the same whichever input plays the signal, so the smaller one
+        # becomes the kernel; never for 'same' (in1 fixes the shape) or a boundary other than
+        # zero fill (it applies to in1).
+        swap = (mode == "full" and boundary == "fill" and b.size > a.size and _is_zero(fillvalue))
+    if swap:
+        a, b = b, a
+
+    p = ConvProblem()
+    p.operation = operation
+    p.flip = operation == "convolve"
+    p.conj = operation == "correlate" and compute.kind in "cO"
+    p.swapped = swap
+    p.mode = mode
+    p.boundary = boundary
+    p.axes = conv_axes
+    p.batch_axes = batch_axes
+    p.dtype = compute
+    p.out_dtype = out_dtype
+    p.x_shape = a.shape
+    p.k_shape = b.shape
+    out_shape, starts = [], []
+    for axis in range(ndim):
+        n, m = a.shape[axis], b.shape[axis]
+        if axis in batch_axes:
+            out_shape.append(max(n, m) if n and m else 0)
+            starts.append(0)
+        else:
+            out_shape.append(axis_output_size(n, m, mode))
+            starts.append(axis_start(n, m, mode, late_centre))
+    p.out_shape = tuple(out_shape)
+    p.starts = tuple(starts)
+    # fftconvolve's 'same' crops broadcast axes to in1's length (SciPy's _centered).
+    p.crop = tuple(a.shape[i] for i in range(ndim)) if (batch_axes and mode == "same") else None
+    p.fillvalue = _fill_in(fillvalue, out_dtype, compute)
+    p.prefer_overlap_add = prefer_overlap_add
+    p.backend_options = dict(backend_options) if backend_options else {}
+    p._key = (operation, p.x_shape, p.k_shape, mode, p.starts, compute.str, out_dtype.str, boundary,
+              conv_axes, prefer_overlap_add, _is_zero(p.fillvalue),
+              tuple(sorted(p.backend_options.items())) if p.backend_options else ())
+    x = a if (a.dtype == compute and a.flags.c_contiguous) else np.ascontiguousarray(a, compute)
+    k = b if (b.dtype == compute and b.flags.c_contiguous) else np.ascontiguousarray(b, compute)
+    return x, k, p
+
+
+def _is_zero(value):
+    try:
+        return bool(value == 0)
+    except Exception:
+        return False
+
+
+def _split_axes(shape1, shape2, axes, ndim):
+    """Convolved axes and broadcast axes, by SciPy's ``_init_freq_conv_axes`` rule."""
+    if axes is None:
+        return tuple(range(ndim)), ()
+    if np.ndim(axes) == 0:
+        axes = [axes]
+    normalized = []
+    for axis in axes:
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"axes must be an int or a sequence of ints, got {axes!r}")
+        if not -ndim <= axis < ndim:
+            raise ValueError(f"axes: axis {axis} is out of range for {ndim}-D inputs")
+        normalized.append(int(axis) % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"axes must not repeat an axis, got {axes!r}")
+    if not normalized:
+        raise ValueError("axes, when given, cannot be empty")
+    # A length-1 axis needs no convolution: broadcasting does it (as SciPy does).
+    conv = tuple(sorted(a for a in normalized if shape1[a] != 1 and shape2[a] != 1))
+    batch = tuple(a for a in range(ndim) if a not in conv)
+    for a in batch:
+        if not (shape1[a] == shape2[a] or shape1[a] == 1 or shape2[a] == 1):
+            raise ValueError(f"in1 and in2 have incompatible shapes {tuple(shape1)} and "
+                             f"{tuple(shape2)} on axis {a}, which is not convolved "
+                             "(sizes must match or be 1)")
+    return conv, batch

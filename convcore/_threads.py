@@ -1,0 +1,101 @@
+"""The one thread setting of convcore.
+
+Every parallel part of the engine reads :func:`get_num_threads`: OpenMP ``num_threads`` in the
+Cython loops, pyFFTW's ``threads``, and the BLAS pool (through threadpoolctl). The value comes
+from, in order: an enclosing :func:`threads` block in the calling Python thread, the last
+:func:`set_num_threads`, the ``CONVCORE_NUM_THREADS`` environment variable, ``os.cpu_count()``.
+"""
+
+import contextlib
+import os
+import threading
+
+_local = threading.local()
+_process_default = None
+
+
+def _validate(n, name="n"):
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{name} must be a positive int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"{name} must be a positive int, got {n}")
+    return n
+
+
+def _from_environment():
+    raw = os.environ.get("CONVCORE_NUM_THREADS")
+    if raw is None or raw.strip() == "":
+        return os.cpu_count() or 1
+    try:
+        return _validate(int(raw), "CONVCORE_NUM_THREADS")
+    except (TypeError, ValueError):
+        raise ValueError(f"CONVCORE_NUM_THREADS must be a positive integer, got {raw!r}") from None
+
+
+def get_num_threads():
+    """Return the number of threads convcore's native code will use in this thread.
+
+    Returns
+    -------
+    int
+        Threads for OpenMP loops, FFTW and BLAS calls made by convcore.
+    """
+    n = getattr(_local, "override", None)
+    if n is not None:
+        return n
+    global _process_default
+    if _process_default is None:
+        _process_default = _from_environment()
+    return _process_default
+
+
+def set_num_threads(n):
+    """Set the process-wide number of threads convcore uses.
+
+    Parameters
+    ----------
+    n : int
+        A positive number of threads.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `n` is not a positive int.
+
+    Examples
+    --------
+    >>> import convcore
+    >>> convcore.set_num_threads(1)
+    >>> convcore.get_num_threads()
+    1
+    """
+    global _process_default
+    _process_default = _validate(n)
+    from . import _dispatch  # plans memoized under the old count may no longer be right
+
+    _dispatch.clear_plan_cache()
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Use `n` threads inside a ``with`` block, in the calling Python thread only.
+
+    Parameters
+    ----------
+    n : int
+        A positive number of threads.
+
+    Examples
+    --------
+    >>> import convcore, numpy as np
+    >>> with convcore.threads(1):
+    ...     convcore.get_num_threads()
+    1
+    """
+    _validate(n)
+    previous = getattr(_local, "override", None)
+    _local.override = n
+    try:
+        yield n
+    finally:
+        _local.override = previous
