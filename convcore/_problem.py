@@ -104,6 +104,9 @@ class ConvProblem:
     mode : {'full', 'same', 'valid'}
     boundary : {'fill', 'wrap', 'symm', 'mirror', 'nearest'}
     fillvalue : scalar of ``dtype``
+    max_abs : tuple of (int, int) or None
+        For integer inputs, (max |x|, max |k|) as Python ints, so a backend that computes in
+        floating point (FFT, BLAS) can prove its rounded result exact; None otherwise.
     swapped : bool
         The engine exchanged in1 and in2 (a correlation's result is then reversed and
         conjugated by the engine, never by a backend).
@@ -115,7 +118,7 @@ class ConvProblem:
 
     __slots__ = ("operation", "flip", "conj", "x_shape", "k_shape", "out_shape", "starts",
                  "axes", "batch_axes", "dtype", "out_dtype", "mode", "boundary", "fillvalue",
-                 "swapped", "prefer_overlap_add", "backend_options", "crop", "_key")
+                 "swapped", "prefer_overlap_add", "backend_options", "crop", "max_abs", "_key")
 
     @property
     def ndim(self):
@@ -230,12 +233,24 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
     p.fillvalue = _fill_in(fillvalue, out_dtype, compute)
     p.prefer_overlap_add = prefer_overlap_add
     p.backend_options = dict(backend_options) if backend_options else {}
-    p._key = (operation, p.x_shape, p.k_shape, mode, p.starts, compute.str, out_dtype.str, boundary,
+    p.max_abs = (_max_abs(a), _max_abs(b)) if a.dtype.kind in "iu" or b.dtype.kind in "iu" \
+        else None
+    magnitude = tuple(v.bit_length() for v in p.max_abs) if p.max_abs else None
+    p._key = (operation, magnitude, p.x_shape, p.k_shape, mode, p.starts, compute.str, out_dtype.str, boundary,
               conv_axes, prefer_overlap_add, _is_zero(p.fillvalue),
               tuple(sorted(p.backend_options.items())) if p.backend_options else ())
     x = a if (a.dtype == compute and a.flags.c_contiguous) else np.ascontiguousarray(a, compute)
     k = b if (b.dtype == compute and b.flags.c_contiguous) else np.ascontiguousarray(b, compute)
     return x, k, p
+
+
+def _max_abs(array):
+    """Largest magnitude as a Python int (no overflow at the type's minimum); 0 when empty."""
+    if array.size == 0:
+        return 0
+    if array.dtype.kind not in "iu":
+        return int(np.ceil(np.abs(array).max()))
+    return max(-int(array.min()), int(array.max()), 0)
 
 
 def _is_zero(value):

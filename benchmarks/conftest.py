@@ -1,0 +1,29 @@
+"""Shared pieces of the benchmark suite (grid in ../shared/bench-grid.md).
+
+Run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest benchmarks``.
+Every benchmark asserts its result against a float64 reference, so a fast wrong answer fails.
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+
+def seeded(shape, dtype="float32", seed=0):
+    """Seeded standard-normal data, as the grid prescribes."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def assert_close_to(result, reference, dtype):
+    """Relative max error against a float64 reference, loose enough for float32 sums."""
+    scale = np.abs(reference).max() or 1.0
+    tolerance = 2e-4 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-9
+    error = np.abs(np.asarray(result, dtype=np.complex128) - reference).max() / scale
+    assert error <= tolerance, f"relative error {error:.3g} over {tolerance}"
+
+
+@pytest.fixture
+def idle_gap():
+    """Let other libraries' thread pools go to sleep before timing (PERF-NOTES.md)."""
+    time.sleep(0.25)
