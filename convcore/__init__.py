@@ -24,10 +24,12 @@ from ._registry import Backend, get_backend, list_backends, register_backend, un
 from ._shapes import output_shape
 from ._threads import get_num_threads, set_num_threads, threads
 
+from . import nn  # noqa: E402  (after the engine: nn builds on it)
+
 __all__ = [
     "Backend", "ConvMemoryError", "ConvProblem", "Plan", "choose_conv_method", "convolve",
     "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve", "get_backend",
     "get_num_threads", "get_options", "list_backends", "oaconvolve", "options",
     "output_shape", "register_backend", "set_num_threads", "set_options", "show_config",
-    "threads", "unregister_backend",
+    "nn", "threads", "unregister_backend",
 ]

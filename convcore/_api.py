@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _dispatch, _options, _threads
 from ._dispatch import ConvMemoryError, check_method
-from ._problem import build_problem
+from ._problem import as_input_array, build_problem
 
 _COMMON_DOC = """
     backend : str, optional
@@ -83,15 +83,16 @@ def _all_finite(x, k):
     return bool(np.isfinite(x).all() and np.isfinite(k).all())
 
 
-def _scalar_product(in1, in2, conjugate):
-    a, b = np.asarray(in1), np.asarray(in2)
+def _scalar_product(a, b, conjugate):
+    """SciPy's answer for two 0-d inputs: their product (conjugated for a correlation)."""
     return a * (np.conj(b) if conjugate else b)
 
 
 def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue, plan,
                  max_memory, backend_options, late_centre=False):
     check_method(method, backend)
-    if np.ndim(in1) == 0 and np.ndim(in2) == 0 and in1 is not None and in2 is not None:
+    in1, in2 = as_input_array(in1, "in1"), as_input_array(in2, "in2")
+    if in1.ndim == 0 and in2.ndim == 0:
         return _scalar_product(in1, in2, operation == "correlate")
     if plan is not None:
         _options.check_plan(plan)
@@ -263,7 +264,7 @@ def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, 
         from ._registry import get_backend
 
         get_backend(backend)
-    a, b = np.asarray(in1), np.asarray(in2)
+    a, b = as_input_array(in1, "in1"), as_input_array(in2, "in2")
     if a.ndim == b.ndim == 0:
         return a * b
     if a.ndim != b.ndim:

@@ -22,7 +22,7 @@ _FLOAT32 = np.dtype(np.float32)
 _COMPUTE_TYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
 
 
-def _as_array(value, name):
+def as_input_array(value, name):
     if value is None:
         raise TypeError(f"{name} must be array_like, got None")
     if isinstance(value, np.ndarray):
@@ -71,7 +71,15 @@ def resolve_fft_dtypes(dtype):
                      "a bool, integer, float or complex array")
 
 
+_ZEROS = {}
+
+
 def _fill_in(fillvalue, out_dtype, compute_dtype):
+    if type(fillvalue) is int and fillvalue == 0 and out_dtype.kind != "O":
+        zero = _ZEROS.get(compute_dtype)
+        if zero is None:
+            zero = _ZEROS[compute_dtype] = compute_dtype.type(0)
+        return zero
     fill = np.asarray(fillvalue)
     if fill.size != 1:
         raise ValueError(f"fillvalue must be a scalar or an array with one element, got shape {fill.shape}")
@@ -178,8 +186,8 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
     ``x`` and ``k`` are the arrays the backend receives: C-contiguous, in the compute dtype
     (a copy only when the caller's array is not already so).
     """
-    a = _as_array(in1, "in1")
-    b = _as_array(in2, "in2")
+    a = as_input_array(in1, "in1")
+    b = as_input_array(in2, "in2")
     check_mode(mode)
     if a.ndim != b.ndim:
         raise ValueError(f"in1 and in2 must have the same number of dimensions, got "

@@ -1,0 +1,108 @@
+"""The one thread setting, and many Python threads calling at once."""
+
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import convcore
+from reference import reference
+
+
+def test_threads_context_is_per_thread_and_nests():
+    before = convcore.get_num_threads()
+    seen = {}
+
+    def other():
+        seen["other"] = convcore.get_num_threads()
+
+    with convcore.threads(1):
+        assert convcore.get_num_threads() == 1
+        with convcore.threads(3):
+            assert convcore.get_num_threads() == 3
+        assert convcore.get_num_threads() == 1
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    assert seen["other"] == before
+    assert convcore.get_num_threads() == before
+
+
+def test_set_num_threads_is_process_wide():
+    before = convcore.get_num_threads()
+    try:
+        convcore.set_num_threads(1)
+        assert convcore.get_num_threads() == 1
+    finally:
+        convcore.set_num_threads(before)
+
+
+def test_environment_variable_sets_default():
+    code = "import convcore; print(convcore.get_num_threads())"
+    env = dict(os.environ, CONVCORE_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "3"
+    env["CONVCORE_NUM_THREADS"] = "many"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "CONVCORE_NUM_THREADS must be a positive integer" in bad.stderr
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128", "int16"])
+def test_many_python_threads_at_once(backend_name, dtype):
+    rng = np.random.default_rng(7)
+    problems = []
+    for i in range(16):
+        shape = (20 + i, 17 + 2 * i)
+        x = (rng.standard_normal(shape) * 10).astype(dtype)
+        k = (rng.standard_normal((3 + i % 4, 2 + i % 3)) * 10).astype(dtype)
+        problems.append((x, k, ("full", "same", "valid")[i % 3]))
+
+    def call(problem):
+        x, k, mode = problem
+        try:
+            return convcore.convolve(x, k, mode, backend=backend_name)
+        except ValueError:  # this backend declines: auto answers (and is tested concurrently)
+            return convcore.convolve(x, k, mode)
+
+    sequential = [call(p) for p in problems]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            concurrent = list(pool.map(call, problems))
+            for got, expected in zip(concurrent, sequential):
+                np.testing.assert_array_equal(got, expected)
+    for (x, k, mode), got in zip(problems, sequential):
+        ref = reference("convolve", x, k, mode)
+        if np.dtype(dtype).kind == "i":
+            np.testing.assert_array_equal(got, ref.astype(dtype))
+        else:
+            np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3 * np.abs(ref).max())
+
+
+def test_native_loop_releases_the_gil():
+    """While one thread runs a long naive convolution, another Python thread keeps running."""
+    x = np.random.default_rng(0).standard_normal((700, 700))
+    k = np.ones((15, 15))
+    done = threading.Event()
+    ticks = [0]
+
+    def count():
+        while not done.is_set():
+            ticks[0] += 1
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        before = ticks[0]
+        convcore.convolve(x, k, "same", backend="naive")
+        during = ticks[0] - before
+    finally:
+        done.set()
+        counter.join()
+    # With the GIL held for the whole call the counter could only advance at the
+    # interpreter's switch points before and after it: a handful of ticks at most.
+    assert during > 1000
