@@ -108,12 +108,14 @@ def test_convolve2d_against_scipy(backend_name, boundary, mode, dtype, rng):
         assert_matches(got, expected, x, k, expected.dtype)
 
 
-def test_complex_valid_swapped_correlation(backend_name, rng):
+def test_swapped_inputs(backend_name, rng):
     """in2 larger than in1 in 'valid' mode: the roles swap and the result is reversed and
     conjugated (SciPy's rule)."""
     x, k = make_array(rng, (3, 2), "complex128"), make_array(rng, (5, 4), "complex128")
-    run_case(backend_name, "correlate", x, k, "valid")
-    run_case(backend_name, "convolve", x, k, "valid")
+    for mode in ("valid", "full"):  # 'full' swaps too when in2 is the larger input
+        run_case(backend_name, "correlate", x, k, mode)
+        run_case(backend_name, "convolve", x, k, mode)
+        run_case(backend_name, "correlate", x.real.astype(np.int32), k.real.astype(np.int32), mode)
 
 
 def test_object_arrays(backend_name, rng):
