@@ -17,8 +17,8 @@ def test_tour_runs_and_checks_every_backend():
                              "--repeats", "1"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "64x64x3" in result.stdout and "60x60x2" in result.stdout and "64x64x2" in result.stdout
-    for name in convcore.list_backends():
-        assert re.search(rf"^\s+{name}\s.*\sok$", result.stdout, re.M), result.stdout
+    for name in convcore.list_backends():  # every backend answered correctly or said why not
+        assert re.search(rf"^\s+{name}\s.*\s(ok|declines: .+)$", result.stdout, re.M), result.stdout
     assert "WRONG" not in result.stdout
 
 
