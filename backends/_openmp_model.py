@@ -1,0 +1,82 @@
+"""Cost model of the ``openmp`` loop: what it computes, moves and waits for.
+
+Predicted seconds = call overhead + max(compute, memory), where
+
+- compute counts the lane multiply-adds the loop really issues: every block computes R full
+  rows and JB full columns, and meets R + kr - 1 input rows per kernel slice (the zero-padded
+  tap rows of the register block), so small kernels and ragged edges cost what they cost;
+  plus the edge strips copied into tiles;
+- memory is one read of the signal and one write of the result at the machine's bandwidth,
+  which is what bounds large images with small kernels.
+
+The constants were measured on the development machine (Xeon with AVX-512, 2 cores,
+``benchmarks/bench_openmp.py``); per-lane rates scale with the vector width the build uses.
+"""
+
+import collections
+
+import numpy as np
+
+from . import _openmp_cy
+
+# Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs).
+SECONDS_PER_LANE_MAC = {0: 1.0e-11, 1: 2.0e-11, 2: 1.2e-10}
+SECONDS_PER_TILE_ELEMENT = 1.0e-9
+BYTES_PER_SECOND = 1.2e10
+SECONDS_PER_CALL = 3.0e-5
+SECONDS_PER_EXTRA_THREAD = 4.0e-6
+
+WorkShape = collections.namedtuple(
+    "WorkShape", "type_code variant rows strip n_oplanes n_rblocks n_strips nd nt kc tw "
+                 "passes pointers tile padded_taps")
+
+
+def _compute_dtype(problem):
+    kind = problem.dtype.kind
+    if kind == "c":
+        return "float32" if problem.dtype.itemsize == 8 else "float64", 4
+    if kind == "u":
+        return "uint64", 1
+    return problem.dtype.name, 1
+
+
+def work_shape(problem):
+    """The loop's geometry for `problem` (rank folded to stacked 2-D planes)."""
+    from .openmp import choose_variant
+
+    axes = problem.axes
+    x_shape = tuple(problem.x_shape[a] for a in axes)
+    k_shape = tuple(problem.k_shape[a] for a in axes)
+    o_shape = tuple(problem.out_shape[a] for a in axes)
+    batch = int(np.prod([problem.out_shape[a] for a in problem.batch_axes], dtype=np.int64))
+    if len(x_shape) == 1:
+        x_shape, k_shape, o_shape = (1,) + x_shape, (1,) + k_shape, (1,) + o_shape
+    name, passes = _compute_dtype(problem)
+    type_code = _openmp_cy.TYPE_CODES[name]
+    orows, ocols = o_shape[-2:]
+    kr, kc = k_shape[-2:]
+    variant = choose_variant(type_code, orows, kr)
+    rows, strip = _openmp_cy.geometry(type_code, variant)
+    nd = int(np.prod(k_shape[:-2], dtype=np.int64)) * (2 if passes == 4 else 1)
+    nt = rows + kr - 1
+    tw = strip + kc - 1
+    return WorkShape(type_code, variant, rows, strip,
+                     batch * int(np.prod(o_shape[:-2], dtype=np.int64)),
+                     -(-orows // rows), -(-ocols // strip), nd, nt, kc, tw,
+                     2 if passes == 4 else 1, 2 * nd * nt, nd * nt * tw,
+                     nd * (kr + 2 * (rows - 1)) * kc)
+
+
+def predict_seconds(problem, threads):
+    """Predicted wall time of one call with `threads` native threads."""
+    s = work_shape(problem)
+    blocks = s.n_oplanes * s.n_rblocks
+    lane_macs = blocks * s.n_strips * s.nd * s.nt * s.kc * s.rows * s.strip * s.passes
+    edge_strips = min(s.n_strips, 2)
+    tile_elements = blocks * edge_strips * s.nd * s.nt * s.tw * s.passes
+    busy = min(threads, max(1, blocks * s.n_strips))
+    compute = (lane_macs * SECONDS_PER_LANE_MAC[s.type_code]
+               + tile_elements * SECONDS_PER_TILE_ELEMENT) / busy
+    memory = (int(np.prod(problem.x_shape, dtype=np.int64)) + problem.out_size) \
+        * problem.dtype.itemsize / BYTES_PER_SECOND
+    return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + max(compute, memory)

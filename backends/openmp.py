@@ -1,0 +1,264 @@
+"""``openmp``: the direct method done the way high-performance libraries do it.
+
+Same algorithm as ``naive`` (every output, every tap), restructured for the machine:
+
+- **register blocking**: a block of R output rows x a strip of JB output columns is
+  accumulated in vector registers for the whole tap loop; every signal load feeds R
+  fused multiply-adds (``_openmp_cy.pyx`` explains the loop);
+- **threads**: OpenMP ``prange`` over the row blocks, the GIL released for the whole loop,
+  each thread writing (and so first-touching) the output rows it owns;
+- **borders without a padded copy**: rows through pointers found in the boundary tables,
+  columns read in place except for the strips that cross an edge.
+
+Every rank folds onto one loop over stacks of 2-D planes: a 2-D problem is one plane, an N-D
+one adds a *slice* per tap of the leading axes (3-D: one per depth tap, all accumulated in the
+same registers), a 1-D one is a single row with a one-row block shape. Complex inputs run as
+four real passes (two calls of two slices each: re = xr*wr - xi*wi, im = xr*wi + xi*wr);
+integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's once cast back.
+"""
+
+import itertools
+import os
+import threading
+
+import numpy as np
+
+from convcore._boundary import extension_tables
+from convcore._registry import Backend
+from convcore._threads import get_num_threads
+
+from . import _openmp_cy
+from ._openmp_model import predict_seconds, work_shape
+
+_REAL = {np.dtype(np.complex64): np.dtype(np.float32),
+         np.dtype(np.complex128): np.dtype(np.float64)}
+
+
+class _ThreadBudget:
+    """Native threads shared by every Python thread that calls this backend at once.
+
+    A call takes what it asks for when nothing else runs, else what is free (at least one,
+    waiting until one is), so eight Python threads calling together on two cores run two
+    native threads in all instead of sixteen fighting for the cores.
+    """
+
+    def __init__(self, size):
+        self._size = size
+        self._free = size
+        self._cond = threading.Condition()
+
+    def acquire(self, wanted):
+        with self._cond:
+            while self._free < 1:
+                self._cond.wait()
+            taken = wanted if self._free == self._size else min(wanted, self._free)
+            self._free -= taken
+            return taken
+
+    def release(self, taken):
+        with self._cond:
+            self._free += taken
+            self._cond.notify_all()
+
+
+_budget = _ThreadBudget(os.cpu_count() or 1)
+
+
+class OpenMPBackend(Backend):
+    """Register-blocked, OpenMP-parallel direct loop (see the module docstring)."""
+
+    name = "openmp"
+    kind = "direct"
+
+    def supports(self, problem):
+        if not hasattr(problem, "x_shape"):
+            return "openmp serves signal convolutions (ConvProblem), not CNN layers"
+        if problem.dtype.kind == "O":
+            return "openmp computes in machine types; object arrays take the naive backend"
+        return True
+
+    def cost(self, problem):
+        return predict_seconds(problem, min(get_num_threads(), os.cpu_count() or 1))
+
+    def workspace(self, problem):
+        shape = work_shape(problem)
+        threads = get_num_threads()
+        item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
+        scratch = threads * (shape.pointers * 8 + shape.tile * item)
+        tables = 4 * 8 * (sum(problem.out_shape) + sum(problem.k_shape))
+        taps = problem.dtype.itemsize * shape.padded_taps
+        if problem.dtype.kind == "c":
+            # The signal split into real and imaginary planes, and two real result planes.
+            x_size = int(np.prod(problem.x_shape))
+            taps *= 2
+            scratch += 2 * item * (x_size + problem.out_size)
+        return int(scratch + tables + taps)
+
+    def run(self, x, k, problem, out):
+        self.check_options(problem.backend_options)
+        if out.size == 0:
+            return
+        w = problem.taps(k)
+        if problem.is_batched:
+            _run_batched(x, w, problem, out)
+        else:
+            _correlate(x, w, out, problem.starts, problem.boundary, problem.fillvalue)
+
+
+def _run_batched(x, w, problem, out):
+    """fftconvolve's axes=: broadcast axes pair slices; convolved axes are correlated."""
+    batch, axes = problem.batch_axes, problem.axes
+    order = batch + axes
+    batch_shape = tuple(problem.out_shape[a] for a in batch)
+    x_shape = tuple(problem.x_shape[a] for a in axes)
+    k_shape = tuple(problem.k_shape[a] for a in axes)
+    xb = np.broadcast_to(x.transpose(order), batch_shape + x_shape)
+    wb = np.broadcast_to(w.transpose(order), batch_shape + k_shape)
+    ob = out.transpose(order)
+    starts = tuple(problem.starts[a] for a in axes)
+    target = np.empty(tuple(problem.out_shape[a] for a in axes), problem.dtype)
+    for index in itertools.product(*(range(n) for n in batch_shape)):
+        _correlate(np.ascontiguousarray(xb[index]), np.ascontiguousarray(wb[index]), target,
+                   starts, problem.boundary, problem.fillvalue)
+        ob[index] = target
+
+
+def _correlate(x, w, out, starts, boundary, fill):
+    """out = correlation of x with taps w (same rank), extended by `boundary`."""
+    if x.ndim == 1:  # one row of a 2-D problem
+        x, w, out = x[None, :], w[None, :], out[None, :]
+        starts = (0,) + tuple(starts)
+    tables = extension_tables(x.shape, w.shape, out.shape, starts, boundary)
+    if x.dtype.kind == "c":
+        _correlate_complex(x, w, out, tables, fill)
+        return
+    plane_src = _plane_sources(x.shape, w.shape, out.shape, tables)
+    fillrows = np.full((1, max(x.shape[-1], 1)), fill, dtype=x.dtype)
+    _run_planes(x, w.reshape(-1, *w.shape[-2:]), plane_src, np.zeros(plane_src.shape[1], np.intp),
+                fillrows, fill == 0, out, tables)
+
+
+def _correlate_complex(x, w, out, tables, fill):
+    """Four real passes: re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices per call."""
+    real = _REAL[x.dtype]
+    planes = np.stack([x.real, x.imag]).astype(real, copy=False)   # (2, *x.shape)
+    sources = _plane_sources(x.shape, w.shape, out.shape, tables)
+    n_planes = int(np.prod(x.shape[:-2], dtype=np.intp))
+    # Slices [0, nd) read the real planes, [nd, 2 nd) the imaginary ones.
+    both = np.concatenate([sources, np.where(sources >= 0, sources + n_planes, -1)], axis=1)
+    nd = sources.shape[1]
+    slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd)
+    fillrows = np.empty((2, max(x.shape[-1], 1)), real)
+    fillrows[0], fillrows[1] = np.real(fill), np.imag(fill)
+    wr = np.ascontiguousarray(w.real, real).reshape(-1, *w.shape[-2:])
+    wi = np.ascontiguousarray(w.imag, real).reshape(-1, *w.shape[-2:])
+    part = np.empty(out.shape, real)
+    for taps, target in (((wr, -wi), out.real), ((wi, wr), out.imag)):
+        _run_planes(planes, np.concatenate(taps), both, slice_fill, fillrows, fill == 0, part,
+                    tables)
+        target[...] = part
+
+
+def _plane_sources(x_shape, k_shape, out_shape, tables):
+    """Signal plane read by each (output plane, leading tap) pair, -1 where outside.
+
+    The leading axes (all but the last two) are folded: output plane o of the flattened
+    leading output index reads, for leading tap j, the signal plane at the extended
+    coordinates o + j through each leading axis' boundary table.
+    """
+    lead = len(x_shape) - 2
+    src = np.zeros((1,) * (2 * lead), np.intp)
+    for d in range(lead):
+        o = np.arange(out_shape[d])
+        j = np.arange(k_shape[d])
+        idx = tables[d][o[:, None] + j[None, :]]
+        shape = [1] * (2 * lead)
+        shape[d], shape[lead + d] = out_shape[d], k_shape[d]
+        idx = idx.reshape(shape)
+        src = np.where((src < 0) | (idx < 0), -1, src * x_shape[d] + idx)
+    n_out = int(np.prod(out_shape[:lead], dtype=np.intp))
+    n_taps = int(np.prod(k_shape[:lead], dtype=np.intp))
+    return np.ascontiguousarray(np.broadcast_to(src, tuple(out_shape[:lead]) + tuple(k_shape[:lead]))
+                                .reshape(n_out, n_taps), dtype=np.intp)
+
+
+def _run_planes(x, w, plane_src, slice_fill, fillrows, fill_is_zero, out, tables):
+    """Run the compiled loop on stacked planes (see _openmp_cy.correlate)."""
+    dtype = x.dtype
+    type_code = _openmp_cy.TYPE_CODES[dtype.name]
+    xrows, xcols = x.shape[-2:]
+    nd, kr, kc = w.shape
+    orows, ocols = out.shape[-2:]
+    n_oplanes = plane_src.shape[0]
+    variant = choose_variant(type_code, orows, kr)
+    R, JB = _openmp_cy.geometry(type_code, variant)
+    wp = np.zeros((nd, kr + 2 * (R - 1), kc), dtype)
+    wp[:, R - 1:R - 1 + kr] = w
+    row_count, col_count = orows + kr - 1, ocols + kc - 1
+    row_table = np.ascontiguousarray(tables[-2, :row_count])
+    col_table = np.ascontiguousarray(tables[-1, :col_count])
+    col_run = _runs(col_table)
+    n_strips = -(-ocols // JB)
+    strip_off = _strip_offsets(col_table, col_run, ocols, JB, kc, n_strips)
+
+    wanted = get_num_threads()
+    threads = _budget.acquire(wanted)
+    try:
+        n_rblocks = -(-orows // R)
+        # Enough items for every thread (1-D and short problems split their strips).
+        n_cchunks = 1
+        if n_oplanes * n_rblocks < 4 * threads and n_strips > 1:
+            n_cchunks = min(n_strips, -(-4 * threads // (n_oplanes * n_rblocks)))
+        strips_per_chunk = -(-n_strips // n_cchunks)
+        n_cchunks = -(-n_strips // strips_per_chunk)
+        nt = R + kr - 1
+        tw = JB + kc - 1
+        rows_scratch = np.empty((threads, 2 * nd * nt), np.intp)
+        tile_scratch = np.empty((threads, max(nd * nt * tw, 1)), dtype)
+        _openmp_cy.correlate(
+            type_code, variant, np.ascontiguousarray(x), xrows, xcols, plane_src, slice_fill,
+            fillrows, bool(fill_is_zero), wp, kr, kc, row_table, row_count, col_table,
+            col_count, col_run, strip_off, out, orows, ocols, n_oplanes, n_cchunks,
+            strips_per_chunk, threads, rows_scratch, tile_scratch)
+    finally:
+        _budget.release(threads)
+
+
+def choose_variant(type_code, orows, kr):
+    """Block shape: 1 row for single-row problems, 2 rows for 3-row kernels, else 4.
+
+    With R rows per block the zero-padded taps cost (R + kr - 1) / kr times the useful work
+    (PERF-NOTES trap 5): 2x for kr = 3 at R = 4, 1.33x at R = 2.
+    """
+    if orows == 1:
+        return 2
+    if kr <= 3 or orows < 4:
+        return 1
+    return 0
+
+
+def _runs(table):
+    """For each entry, how many entries from it on continue a contiguous run of indices."""
+    n = table.size
+    runs = np.ones(n, np.intp)
+    if n > 1:
+        breaks = np.flatnonzero(np.diff(table) != 1) + 1       # starts of new runs
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [n]])
+        run_id = np.repeat(np.arange(starts.size), ends - starts)
+        runs = ends[run_id] - np.arange(n)
+    return np.ascontiguousarray(runs, np.intp)
+
+
+def _strip_offsets(col_table, col_run, ocols, jb, kc, n_strips):
+    """First source column of each strip that can be read in place, -1 otherwise."""
+    c0 = np.arange(n_strips) * jb
+    need = jb + kc - 1
+    in_place = (c0 + jb <= ocols) & (c0 + need <= col_table.size)
+    ok = np.zeros(n_strips, bool)
+    ok[in_place] = (col_table[c0[in_place]] >= 0) & (col_run[c0[in_place]] >= need)
+    return np.ascontiguousarray(np.where(ok, col_table[np.minimum(c0, col_table.size - 1)], -1),
+                                np.intp)
+
+
+backend = OpenMPBackend()
