@@ -323,7 +323,11 @@ def correlate(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ss
     with nogil:
         while start < n_items:
             stop = min(n_items, start + run)
-            for item in prange(start, stop, num_threads=threads, schedule="static"):
+            # guided, not static: on a shared machine a thread that starts late (its core
+            # busy elsewhere) would hold back a static half of the work; guided hands the
+            # remaining blocks to whichever thread is running, in shrinking runs of
+            # consecutive row blocks (which share input rows in cache).
+            for item in prange(start, stop, num_threads=threads, schedule="guided"):
                 tid = omp_get_thread_num()
                 cc_item(Pp, type_code, variant, item,
                         rows_base + tid * rows_stride, tile_base + tid * tile_stride)

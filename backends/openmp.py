@@ -17,6 +17,8 @@ four real passes (two calls of two slices each: re = xr*wr - xi*wi, im = xr*wi +
 integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's once cast back.
 """
 
+import collections
+import functools
 import itertools
 import os
 import threading
@@ -128,35 +130,58 @@ def _correlate(x, w, out, starts, boundary, fill):
     if x.ndim == 1:  # one row of a 2-D problem
         x, w, out = x[None, :], w[None, :], out[None, :]
         starts = (0,) + tuple(starts)
-    tables = extension_tables(x.shape, w.shape, out.shape, starts, boundary)
-    if x.dtype.kind == "c":
-        _correlate_complex(x, w, out, tables, fill)
+    complex_ = x.dtype.kind == "c"
+    real = _REAL[x.dtype] if complex_ else x.dtype
+    lay = _layout(x.shape, w.shape, out.shape, tuple(starts), boundary, real.str, complex_)
+    w = w.reshape(lay.nd_taps, *w.shape[-2:])
+    if not complex_:
+        fillrows = np.full((1, max(x.shape[-1], 1)), fill, dtype=real)
+        _run_planes(lay, x, w, fillrows, fill == 0, out)
         return
-    plane_src = _plane_sources(x.shape, w.shape, out.shape, tables)
-    fillrows = np.full((1, max(x.shape[-1], 1)), fill, dtype=x.dtype)
-    _run_planes(x, w.reshape(-1, *w.shape[-2:]), plane_src, np.zeros(plane_src.shape[1], np.intp),
-                fillrows, fill == 0, out, tables)
-
-
-def _correlate_complex(x, w, out, tables, fill):
-    """Four real passes: re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices per call."""
-    real = _REAL[x.dtype]
-    planes = np.stack([x.real, x.imag]).astype(real, copy=False)   # (2, *x.shape)
-    sources = _plane_sources(x.shape, w.shape, out.shape, tables)
-    n_planes = int(np.prod(x.shape[:-2], dtype=np.intp))
-    # Slices [0, nd) read the real planes, [nd, 2 nd) the imaginary ones.
-    both = np.concatenate([sources, np.where(sources >= 0, sources + n_planes, -1)], axis=1)
-    nd = sources.shape[1]
-    slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd)
+    # Four real passes: re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices per call.
+    planes = np.stack([x.real, x.imag])
     fillrows = np.empty((2, max(x.shape[-1], 1)), real)
     fillrows[0], fillrows[1] = np.real(fill), np.imag(fill)
-    wr = np.ascontiguousarray(w.real, real).reshape(-1, *w.shape[-2:])
-    wi = np.ascontiguousarray(w.imag, real).reshape(-1, *w.shape[-2:])
+    wr, wi = np.ascontiguousarray(w.real), np.ascontiguousarray(w.imag)
     part = np.empty(out.shape, real)
     for taps, target in (((wr, -wi), out.real), ((wi, wr), out.imag)):
-        _run_planes(planes, np.concatenate(taps), both, slice_fill, fillrows, fill == 0, part,
-                    tables)
+        _run_planes(lay, planes, np.concatenate(taps), fillrows, fill == 0, part)
         target[...] = part
+
+
+Layout = collections.namedtuple(
+    "Layout", "type_code variant rows strip nd_taps plane_src slice_fill row_table col_table "
+              "col_run strip_off n_oplanes n_rblocks n_strips")
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
+    """Everything about a call that depends on shapes only (memoized; arrays read-only)."""
+    type_code = _openmp_cy.TYPE_CODES[np.dtype(dtype).name]
+    tables = extension_tables(x_shape, k_shape, out_shape, starts, boundary)
+    plane_src = _plane_sources(x_shape, k_shape, out_shape, tables)
+    nd_taps = plane_src.shape[1]
+    slice_fill = np.zeros(nd_taps, np.intp)
+    if complex_:
+        # Slices [0, nd) read the real planes, [nd, 2 nd) the imaginary ones (fill row 1).
+        n_planes = int(np.prod(x_shape[:-2], dtype=np.intp))
+        plane_src = np.concatenate([plane_src, np.where(plane_src >= 0, plane_src + n_planes, -1)],
+                                   axis=1)
+        slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd_taps)
+    (orows, ocols), (kr, kc) = out_shape[-2:], k_shape[-2:]
+    variant = choose_variant(type_code, orows, kr)
+    rows, strip = _openmp_cy.geometry(type_code, variant)
+    row_table = tables[-2, :orows + kr - 1]
+    col_table = tables[-1, :ocols + kc - 1]
+    col_run = _runs(col_table)
+    n_strips = -(-ocols // strip)
+    strip_off = _strip_offsets(col_table, col_run, ocols, strip, kc, n_strips)
+    arrays = [np.ascontiguousarray(a, np.intp) for a in
+              (plane_src, slice_fill, row_table, col_table, col_run, strip_off)]
+    for a in arrays:
+        a.flags.writeable = False
+    return Layout(type_code, variant, rows, strip, nd_taps, *arrays, plane_src.shape[0],
+                  -(-orows // rows), n_strips)
 
 
 def _plane_sources(x_shape, k_shape, out_shape, tables):
@@ -178,48 +203,35 @@ def _plane_sources(x_shape, k_shape, out_shape, tables):
         src = np.where((src < 0) | (idx < 0), -1, src * x_shape[d] + idx)
     n_out = int(np.prod(out_shape[:lead], dtype=np.intp))
     n_taps = int(np.prod(k_shape[:lead], dtype=np.intp))
-    return np.ascontiguousarray(np.broadcast_to(src, tuple(out_shape[:lead]) + tuple(k_shape[:lead]))
-                                .reshape(n_out, n_taps), dtype=np.intp)
+    return np.broadcast_to(src, tuple(out_shape[:lead]) + tuple(k_shape[:lead])).reshape(
+        n_out, n_taps)
 
 
-def _run_planes(x, w, plane_src, slice_fill, fillrows, fill_is_zero, out, tables):
+def _run_planes(lay, x, w, fillrows, fill_is_zero, out):
     """Run the compiled loop on stacked planes (see _openmp_cy.correlate)."""
-    dtype = x.dtype
-    type_code = _openmp_cy.TYPE_CODES[dtype.name]
-    xrows, xcols = x.shape[-2:]
+    R, JB = lay.rows, lay.strip
     nd, kr, kc = w.shape
-    orows, ocols = out.shape[-2:]
-    n_oplanes = plane_src.shape[0]
-    variant = choose_variant(type_code, orows, kr)
-    R, JB = _openmp_cy.geometry(type_code, variant)
-    wp = np.zeros((nd, kr + 2 * (R - 1), kc), dtype)
+    wp = np.zeros((nd, kr + 2 * (R - 1), kc), x.dtype)
     wp[:, R - 1:R - 1 + kr] = w
-    row_count, col_count = orows + kr - 1, ocols + kc - 1
-    row_table = np.ascontiguousarray(tables[-2, :row_count])
-    col_table = np.ascontiguousarray(tables[-1, :col_count])
-    col_run = _runs(col_table)
-    n_strips = -(-ocols // JB)
-    strip_off = _strip_offsets(col_table, col_run, ocols, JB, kc, n_strips)
-
-    wanted = get_num_threads()
-    threads = _budget.acquire(wanted)
+    orows, ocols = out.shape[-2:]
+    threads = _budget.acquire(get_num_threads())
     try:
-        n_rblocks = -(-orows // R)
         # Enough items for every thread (1-D and short problems split their strips).
+        blocks = lay.n_oplanes * lay.n_rblocks
         n_cchunks = 1
-        if n_oplanes * n_rblocks < 4 * threads and n_strips > 1:
-            n_cchunks = min(n_strips, -(-4 * threads // (n_oplanes * n_rblocks)))
-        strips_per_chunk = -(-n_strips // n_cchunks)
-        n_cchunks = -(-n_strips // strips_per_chunk)
+        if blocks < 4 * threads and lay.n_strips > 1:
+            n_cchunks = min(lay.n_strips, -(-4 * threads // blocks))
+        strips_per_chunk = -(-lay.n_strips // n_cchunks)
+        n_cchunks = -(-lay.n_strips // strips_per_chunk)
         nt = R + kr - 1
-        tw = JB + kc - 1
         rows_scratch = np.empty((threads, 2 * nd * nt), np.intp)
-        tile_scratch = np.empty((threads, max(nd * nt * tw, 1)), dtype)
+        tile_scratch = np.empty((threads, nd * nt * (JB + kc - 1)), x.dtype)
         _openmp_cy.correlate(
-            type_code, variant, np.ascontiguousarray(x), xrows, xcols, plane_src, slice_fill,
-            fillrows, bool(fill_is_zero), wp, kr, kc, row_table, row_count, col_table,
-            col_count, col_run, strip_off, out, orows, ocols, n_oplanes, n_cchunks,
-            strips_per_chunk, threads, rows_scratch, tile_scratch)
+            lay.type_code, lay.variant, x, x.shape[-2], x.shape[-1], lay.plane_src,
+            lay.slice_fill, fillrows, bool(fill_is_zero), wp, kr, kc, lay.row_table,
+            lay.row_table.size, lay.col_table, lay.col_table.size, lay.col_run, lay.strip_off,
+            out, orows, ocols, lay.n_oplanes, n_cchunks, strips_per_chunk, threads,
+            rows_scratch, tile_scratch)
     finally:
         _budget.release(threads)
 
