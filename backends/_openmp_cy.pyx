@@ -76,16 +76,41 @@ cdef extern from *:
         cc_ssize n_rblocks, n_cchunks, strips_per_chunk, n_strips;
     } cc_problem;
 
+    /* Input row `row` (weights w0 as for a full row) for output rows A..B only. */
+    #define CC_PART(T, VT, R, NV, A, B)                                                             \\
+        if (B < R) {                                                                          \\
+            for (cc_ssize b = 0; b < kc; b++) {                                               \\
+                VT xv[NV];                                                                    \\
+                CC_UNROLL for (int v = 0; v < NV; v++)                                        \\
+                    memcpy(&xv[v], row + b + v * VL, sizeof(VT));                             \\
+                CC_UNROLL for (int q = A; q <= (B < R ? B : 0); q++) {                        \\
+                    const T wq = w0[b - q * kc];                                              \\
+                    CC_UNROLL for (int v = 0; v < NV; v++)                                    \\
+                        acc[q][v] += xv[v] * wq;                                              \\
+                }                                                                             \\
+            }                                                                                 \\
+        }                                                                                     \\
+        break;
+    #define CC_C(T, VT, R, NV, A, B) case A * 8 + B: CC_PART(T, VT, R, NV, A, B)
+    #define CC_PARTIAL_CASES(T, VT, R, NV)                                                          \\
+        CC_C(T, VT, R, NV, 0, 0) CC_C(T, VT, R, NV, 0, 1) CC_C(T, VT, R, NV, 0, 2) CC_C(T, VT, R, NV, 0, 3)           \\
+        CC_C(T, VT, R, NV, 0, 4) CC_C(T, VT, R, NV, 0, 5) CC_C(T, VT, R, NV, 1, 1) CC_C(T, VT, R, NV, 1, 2)           \\
+        CC_C(T, VT, R, NV, 1, 3) CC_C(T, VT, R, NV, 1, 4) CC_C(T, VT, R, NV, 1, 5) CC_C(T, VT, R, NV, 2, 2)           \\
+        CC_C(T, VT, R, NV, 2, 3) CC_C(T, VT, R, NV, 2, 4) CC_C(T, VT, R, NV, 2, 5) CC_C(T, VT, R, NV, 3, 3)           \\
+        CC_C(T, VT, R, NV, 3, 4) CC_C(T, VT, R, NV, 3, 5) CC_C(T, VT, R, NV, 4, 4) CC_C(T, VT, R, NV, 4, 5)           \\
+        CC_C(T, VT, R, NV, 5, 5) default: break;
+
     /* The micro-kernel and the work item (one row block x a run of strips) for one type and
        one block shape R x NV. Generated per (type, R, NV) because the accumulator array must
        have compile-time bounds to live in registers. */
     #define CC_VARIANT(T, VT, SUF, R, NV)                                                     \\
     static void cc_micro_##SUF##_##R##_##NV(                                                  \\
-            const T* const* rows, cc_ssize nd, cc_ssize nt, cc_ssize off,                     \\
+            const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                     \\
             const T* wp, cc_ssize kc, cc_ssize wplane,                                        \\
             T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                           \\
     {                                                                                         \\
         enum { VL = (int)(sizeof(VT) / sizeof(T)), JB = NV * VL };                            \\
+        const cc_ssize nt = R + kr - 1;                                                       \\
         VT acc[R][NV];                                                                        \\
         memset(acc, 0, sizeof acc);                                                           \\
         for (cc_ssize d = 0; d < nd; d++) {                                                   \\
@@ -94,16 +119,26 @@ cdef extern from *:
                 if (!row) continue;                                                           \\
                 row += off;                                                                   \\
                 const T* w0 = wp + d * wplane + (t + R - 1) * kc;                             \\
-                for (cc_ssize b = 0; b < kc; b++) {                                           \\
-                    VT xv[NV];                                                                \\
-                    CC_UNROLL for (int v = 0; v < NV; v++)                                    \\
-                        memcpy(&xv[v], row + b + v * VL, sizeof(VT));                         \\
-                    CC_UNROLL for (int q = 0; q < R; q++) {                                   \\
-                        const T wq = w0[b - q * kc];                                          \\
+                if (t >= R - 1 && t < kr) {                                                   \\
+                    /* Every output row of the block meets this input row: one load, R uses. */ \\
+                    for (cc_ssize b = 0; b < kc; b++) {                                       \\
+                        VT xv[NV];                                                            \\
                         CC_UNROLL for (int v = 0; v < NV; v++)                                \\
-                            acc[q][v] += xv[v] * wq;                                          \\
+                            memcpy(&xv[v], row + b + v * VL, sizeof(VT));                     \\
+                        CC_UNROLL for (int q = 0; q < R; q++) {                               \\
+                            const T wq = w0[b - q * kc];                                      \\
+                            CC_UNROLL for (int v = 0; v < NV; v++)                            \\
+                                acc[q][v] += xv[v] * wq;                                      \\
+                        }                                                                     \\
                     }                                                                         \\
+                    continue;                                                                 \\
                 }                                                                             \\
+                /* The first and last R - 1 input rows reach only output rows qlo..qhi: a   \\
+                   copy of the loop for each range, so no multiply-add meets a zero padding  \\
+                   row (PERF-NOTES trap 5) and each load still serves every row it can. */   \\
+                const int qlo = t - kr + 1 > 0 ? (int)(t - kr + 1) : 0;                       \\
+                const int qhi = t < R - 1 ? (int)t : R - 1;                                   \\
+                switch (qlo * 8 + qhi) { CC_PARTIAL_CASES(T, VT, R, NV) }                           \\
             }                                                                                 \\
         }                                                                                     \\
         if (nrow == R && ncol == JB) {                                                        \\
@@ -155,7 +190,7 @@ cdef extern from *:
             const cc_ssize ncol = P->ocols - c0 < JB ? P->ocols - c0 : JB;                    \\
             const cc_ssize off = P->strip_off[s];                                             \\
             if (off >= 0) {                                                                   \\
-                cc_micro_##SUF##_##R##_##NV(rows, nd, nt, off, wp, kc, wplane,                \\
+                cc_micro_##SUF##_##R##_##NV(rows, nd, P->kr, off, wp, kc, wplane,                \\
                                             outp + c0, P->ocols, nrow, ncol);                 \\
                 continue;                                                                     \\
             }                                                                                 \\
@@ -177,21 +212,23 @@ cdef extern from *:
                 }                                                                             \\
                 trows[i] = dst;                                                               \\
             }                                                                                 \\
-            cc_micro_##SUF##_##R##_##NV(trows, nd, nt, 0, wp, kc, wplane,                     \\
+            cc_micro_##SUF##_##R##_##NV(trows, nd, P->kr, 0, wp, kc, wplane,                     \\
                                         outp + c0, P->ocols, nrow, ncol);                     \\
         }                                                                                     \\
     }
 
-    /* Block shapes: 0 = 4 rows x 4 vectors (the 2-D workhorse), 1 = 2 rows x 8 vectors
-       (small kernels: less work on the zero-padded tap rows), 2 = 1 row x 8 vectors (1-D). */
+    /* Block shapes (rows x vectors): 0 = 4 x 4, 1 = 2 x 8 (3-row kernels), 2 = 1 x 8 (one-row
+       problems, 1-D), 3 = 6 x 4 (kernels of 7 rows and more: 24 accumulators, 4 loads and
+       6 broadcasts per 24 multiply-adds). */
     #define CC_TYPE(T, VT, SUF) \\
-        CC_VARIANT(T, VT, SUF, 4, 4) CC_VARIANT(T, VT, SUF, 2, 8) CC_VARIANT(T, VT, SUF, 1, 8)
+        CC_VARIANT(T, VT, SUF, 4, 4) CC_VARIANT(T, VT, SUF, 2, 8) CC_VARIANT(T, VT, SUF, 1, 8) \\
+        CC_VARIANT(T, VT, SUF, 6, 4)
     CC_TYPE(float, cc_vf32, f32)
     CC_TYPE(double, cc_vf64, f64)
     CC_TYPE(uint64_t, cc_vu64, u64)
 
-    static const int CC_ROWS[3] = {4, 2, 1};
-    static const int CC_VECTORS[3] = {4, 8, 8};
+    static const int CC_ROWS[4] = {4, 2, 1, 6};
+    static const int CC_VECTORS[4] = {4, 8, 8, 4};
 
     static int cc_lanes(int type) {
         switch (type) {
@@ -205,7 +242,8 @@ cdef extern from *:
         switch (variant) {                                                                     \\
             case 0: cc_item_##SUF##_4_4(P, item, rows, tile); return;                          \\
             case 1: cc_item_##SUF##_2_8(P, item, rows, tile); return;                          \\
-            default: cc_item_##SUF##_1_8(P, item, rows, tile); return;                         \\
+            case 2: cc_item_##SUF##_1_8(P, item, rows, tile); return;                          \\
+            default: cc_item_##SUF##_6_4(P, item, rows, tile); return;                         \\
         }
 
     static void cc_item(const cc_problem* P, int type, int variant, cc_ssize item,

@@ -237,16 +237,20 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out):
 
 
 def choose_variant(type_code, orows, kr):
-    """Block shape: 1 row for single-row problems, 2 rows for 3-row kernels, else 4.
+    """Block shape for a problem (measured: ``benchmarks/bench_openmp.py`` and docs/openmp.md).
 
-    With R rows per block the zero-padded taps cost (R + kr - 1) / kr times the useful work
-    (PERF-NOTES trap 5): 2x for kr = 3 at R = 4, 1.33x at R = 2.
+    More rows per block means more multiply-adds per signal load, but the first and last
+    R - 1 input rows of a block reach fewer output rows, which weighs more when the kernel
+    has few rows: 6 x 4 vectors from 7 kernel rows on, 4 x 4 for 4-6, 2 x 8 for 3 or fewer,
+    1 x 8 for single-row results (1-D).
     """
     if orows == 1:
         return 2
     if kr <= 3 or orows < 4:
         return 1
-    return 0
+    if kr <= 6 or orows < 6:
+        return 0
+    return 3
 
 
 def _runs(table):
