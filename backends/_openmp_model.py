@@ -1,6 +1,6 @@
 """Cost model of the ``openmp`` loop: what it computes, moves and waits for.
 
-Predicted seconds = call overhead + max(compute, memory), where
+Predicted seconds = call overhead + max(compute, memory) + 0.3 min(compute, memory), where
 
 - compute counts the lane multiply-adds the loop really issues: every block computes R full
   rows and JB full columns, and meets R + kr - 1 input rows per kernel slice (the zero-padded
@@ -19,12 +19,24 @@ import numpy as np
 
 from . import _openmp_cy
 
-# Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs).
-SECONDS_PER_LANE_MAC = {0: 1.0e-11, 1: 2.0e-11, 2: 1.2e-10}
-SECONDS_PER_TILE_ELEMENT = 1.0e-9
-BYTES_PER_SECOND = 1.2e10
-SECONDS_PER_CALL = 3.0e-5
-SECONDS_PER_EXTRA_THREAD = 4.0e-6
+# Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs), by
+# compute type (float32, float64, uint64: AVX-512 has no fused 64-bit integer multiply-add).
+SECONDS_PER_LANE_MAC = {0: 9.8e-12, 1: 1.9e-11, 2: 6.0e-11}
+# The one-row block (1-D) reuses no load across rows: about twice the time per lane.
+VARIANT_SLOWDOWN = {0: 1.0, 1: 1.0, 2: 2.0, 3: 1.0}
+# Edge strips copied into the per-thread tile (memcpy runs plus table lookups).
+SECONDS_PER_TILE_ELEMENT = 1.5e-10
+# Signal read + result written, per thread (up to 2): from cache-sized data, and from memory
+# (including the page faults of a fresh result).
+BYTES_PER_SECOND_CACHED = 2.2e10
+BYTES_PER_SECOND_MEMORY = 8.5e9
+CACHED_BYTES = 32 << 20
+# Python-side work per call (layout lookup, taps, scratch, entering the loop), measured as the
+# difference to naive's run() on tiny problems and expressed on naive's scale (its model's
+# 4 us leaves out the same engine work ours does), so auto's choice between the two follows
+# the measured crossover; plus waking each extra thread.
+SECONDS_PER_CALL = 5.0e-6
+SECONDS_PER_EXTRA_THREAD = 1.5e-6
 
 WorkShape = collections.namedtuple(
     "WorkShape", "type_code variant rows strip n_oplanes n_rblocks n_strips nd nt kc tw "
@@ -55,7 +67,7 @@ def work_shape(problem):
     type_code = _openmp_cy.TYPE_CODES[name]
     orows, ocols = o_shape[-2:]
     kr, kc = k_shape[-2:]
-    variant = choose_variant(type_code, orows, kr)
+    variant = choose_variant(type_code, orows, ocols, kr)
     rows, strip = _openmp_cy.geometry(type_code, variant)
     nd = int(np.prod(k_shape[:-2], dtype=np.int64)) * (2 if passes == 4 else 1)
     nt = rows + kr - 1
@@ -72,11 +84,16 @@ def predict_seconds(problem, threads):
     s = work_shape(problem)
     blocks = s.n_oplanes * s.n_rblocks
     lane_macs = blocks * s.n_strips * s.nd * s.nt * s.kc * s.rows * s.strip * s.passes
-    edge_strips = min(s.n_strips, 2)
-    tile_elements = blocks * edge_strips * s.nd * s.nt * s.tw * s.passes
+    tile_elements = blocks * min(s.n_strips, 2) * s.nd * s.nt * s.tw * s.passes
     busy = min(threads, max(1, blocks * s.n_strips))
-    compute = (lane_macs * SECONDS_PER_LANE_MAC[s.type_code]
+    compute = (lane_macs * SECONDS_PER_LANE_MAC[s.type_code] * VARIANT_SLOWDOWN[s.variant]
                + tile_elements * SECONDS_PER_TILE_ELEMENT) / busy
-    memory = (int(np.prod(problem.x_shape, dtype=np.int64)) + problem.out_size) \
-        * problem.dtype.itemsize / BYTES_PER_SECOND
-    return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + max(compute, memory)
+    moved = (int(np.prod(problem.x_shape, dtype=np.int64)) + problem.out_size) \
+        * problem.dtype.itemsize
+    if problem.dtype.kind == "c":
+        moved *= 3  # split into real planes, two real results, merged back
+    rate = BYTES_PER_SECOND_CACHED if moved <= CACHED_BYTES else BYTES_PER_SECOND_MEMORY
+    memory = moved / (rate * min(busy, 2))
+    # Loads and stores overlap the arithmetic only in part.
+    overlap = max(compute, memory) + 0.3 * min(compute, memory)
+    return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap

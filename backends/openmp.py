@@ -169,7 +169,7 @@ def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
                                    axis=1)
         slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd_taps)
     (orows, ocols), (kr, kc) = out_shape[-2:], k_shape[-2:]
-    variant = choose_variant(type_code, orows, kr)
+    variant = choose_variant(type_code, orows, ocols, kr)
     rows, strip = _openmp_cy.geometry(type_code, variant)
     row_table = tables[-2, :orows + kr - 1]
     col_table = tables[-1, :ocols + kc - 1]
@@ -236,17 +236,18 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out):
         _budget.release(threads)
 
 
-def choose_variant(type_code, orows, kr):
+def choose_variant(type_code, orows, ocols, kr):
     """Block shape for a problem (measured: ``benchmarks/bench_openmp.py`` and docs/openmp.md).
 
     More rows per block means more multiply-adds per signal load, but the first and last
     R - 1 input rows of a block reach fewer output rows, which weighs more when the kernel
-    has few rows: 6 x 4 vectors from 7 kernel rows on, 4 x 4 for 4-6, 2 x 8 for 3 or fewer,
-    1 x 8 for single-row results (1-D).
+    has few rows: 6 x 4 vectors from 7 kernel rows on, 4 x 4 for 4-6, 2 x 8 for 3 or fewer
+    (on images wide enough for its 8-vector strips), 1 x 8 for single-row results (1-D).
     """
+    lanes = _openmp_cy.geometry(type_code, 1)[1] // 8
     if orows == 1:
         return 2
-    if kr <= 3 or orows < 4:
+    if (kr <= 3 or orows < 4) and ocols >= 8 * lanes:
         return 1
     if kr <= 6 or orows < 6:
         return 0
