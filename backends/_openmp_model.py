@@ -54,20 +54,28 @@ def _compute_dtype(problem):
 
 def work_shape(problem):
     """The loop's geometry for `problem` (rank folded to stacked 2-D planes)."""
-    from .openmp import choose_variant
+    from .openmp import _polyphase_pays, choose_variant
 
     axes = problem.axes
     x_shape = tuple(problem.x_shape[a] for a in axes)
     k_shape = tuple(problem.k_shape[a] for a in axes)
     o_shape = tuple(problem.out_shape[a] for a in axes)
     batch = int(np.prod([problem.out_shape[a] for a in problem.batch_axes], dtype=np.int64))
-    if len(x_shape) == 1:
-        x_shape, k_shape, o_shape = (1,) + x_shape, (1,) + k_shape, (1,) + o_shape
     name, passes = _compute_dtype(problem)
     type_code = _openmp_cy.TYPE_CODES[name]
+    polyphase = len(x_shape) == 1 and passes == 1 and \
+        _polyphase_pays(np.dtype(name), k_shape[0], o_shape[0])
+    if polyphase:  # rows of P outputs, kernel rows of P taps (see _correlate_1d_polyphase)
+        period = _openmp_cy.geometry(type_code, 0)[1]
+        o_shape = (o_shape[0] // period, period)
+        k_shape = (-(-k_shape[0] // period), period)
+    elif len(x_shape) == 1:
+        x_shape, k_shape, o_shape = (1,) + x_shape, (1,) + k_shape, (1,) + o_shape
     orows, ocols = o_shape[-2:]
     kr, kc = k_shape[-2:]
     variant = choose_variant(type_code, orows, ocols, kr)
+    if polyphase:
+        variant = 3 if kr >= 7 and orows >= 6 else 0
     rows, strip = _openmp_cy.geometry(type_code, variant)
     nd = int(np.prod(k_shape[:-2], dtype=np.int64)) * (2 if passes == 4 else 1)
     nt = rows + kr - 1

@@ -127,6 +127,9 @@ def _run_batched(x, w, problem, out):
 
 def _correlate(x, w, out, starts, boundary, fill):
     """out = correlation of x with taps w (same rank), extended by `boundary`."""
+    if x.ndim == 1 and x.dtype.kind != "c" and _polyphase_pays(x.dtype, w.size, out.size):
+        _correlate_1d_polyphase(x, w, out, starts[0], boundary, fill)
+        return
     if x.ndim == 1:  # one row of a 2-D problem
         x, w, out = x[None, :], w[None, :], out[None, :]
         starts = (0,) + tuple(starts)
@@ -147,6 +150,64 @@ def _correlate(x, w, out, starts, boundary, fill):
     for taps, target in (((wr, -wi), out.real), ((wi, wr), out.imag)):
         _run_planes(lay, planes, np.concatenate(taps), fillrows, fill == 0, part)
         target[...] = part
+
+
+def _polyphase_pays(dtype, taps, length):
+    """Long 1-D kernels fold onto the 2-D loop (below); short ones keep the one-row block."""
+    period = _openmp_cy.geometry(_openmp_cy.TYPE_CODES[dtype.name], 0)[1]
+    return taps >= 2 * period and length >= 8 * period
+
+
+def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
+    """1-D as 2-D: rows of P outputs, kernel rows of P taps, so loads are shared across rows.
+
+    With c = r P + u and tap b = a P + j, ``out[r P + u] = sum_a sum_j e[(r + a) P + u + j]
+    * w[a P + j]`` where e is the extended signal: a 2-D correlation whose input row i is the
+    run of e starting at i P (rows overlap; the row pointers do it without copying) and whose
+    kernel has ceil(m / P) rows of P taps (zero-padded). The extended signal is materialized
+    once, O(n + m) next to the O(n m) multiply-adds. The last ``L mod P`` outputs take a
+    small matrix-vector product.
+    """
+    dtype = x.dtype
+    type_code = _openmp_cy.TYPE_CODES[dtype.name]
+    P = _openmp_cy.geometry(type_code, 0)[1]
+    m, length = w.size, out.size
+    n_taps_rows = -(-m // P)
+    n_rows = length // P
+    count = length + m - 1
+    table = extension_tables((x.size,), (m,), (length,), (start,), boundary)[0, :count]
+    extended = np.zeros((n_rows + n_taps_rows) * P + P, dtype)
+    # The interior is one slice of x; only the ends go through the boundary table.
+    lo, hi = min(max(-start, 0), count), max(min(x.size - start, count), 0)
+    lo = min(lo, hi)
+    extended[lo:hi] = x[lo + start:hi + start]
+    for part in (slice(0, lo), slice(hi, count)):
+        extended[part] = np.where(table[part] >= 0, x[np.maximum(table[part], 0)], fill)
+    taps = np.zeros(n_taps_rows * P, dtype)
+    taps[:m] = w
+    lay = _polyphase_layout(type_code, n_rows, n_taps_rows, P)
+    fillrows = np.zeros((1, P), dtype)
+    _run_planes(lay, extended, taps.reshape(1, n_taps_rows, P), fillrows, True,
+                out[:n_rows * P].reshape(n_rows, P), xcols=P)
+    done = n_rows * P
+    if done < length:
+        windows = np.lib.stride_tricks.sliding_window_view(extended[done:count], m)
+        out[done:] = windows @ w
+
+
+@functools.lru_cache(maxsize=64)
+def _polyphase_layout(type_code, n_rows, n_taps_rows, period):
+    variant = 3 if n_taps_rows >= 7 and n_rows >= 6 else 0
+    rows, strip = _openmp_cy.geometry(type_code, variant)
+    assert strip == period
+    arrays = [np.zeros((1, 1), np.intp), np.zeros(1, np.intp),
+              np.arange(n_rows + n_taps_rows - 1, dtype=np.intp),
+              np.arange(2 * period - 1, dtype=np.intp),
+              np.arange(2 * period - 1, 0, -1, dtype=np.intp),
+              np.zeros(1, np.intp)]
+    for a in arrays:
+        a.flags.writeable = False
+    return Layout(type_code, variant, rows, strip, 1, *arrays, 1, -(-n_rows // rows), 1)
 
 
 Layout = collections.namedtuple(
@@ -207,8 +268,11 @@ def _plane_sources(x_shape, k_shape, out_shape, tables):
         n_out, n_taps)
 
 
-def _run_planes(lay, x, w, fillrows, fill_is_zero, out):
-    """Run the compiled loop on stacked planes (see _openmp_cy.correlate)."""
+def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
+    """Run the compiled loop on stacked planes (see _openmp_cy.correlate).
+
+    `xcols` overrides the signal's row stride (the 1-D polyphase rows overlap).
+    """
     R, JB = lay.rows, lay.strip
     nd, kr, kc = w.shape
     wp = np.zeros((nd, kr + 2 * (R - 1), kc), x.dtype)
@@ -227,7 +291,8 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out):
         rows_scratch = np.empty((threads, 2 * nd * nt), np.intp)
         tile_scratch = np.empty((threads, nd * nt * (JB + kc - 1)), x.dtype)
         _openmp_cy.correlate(
-            lay.type_code, lay.variant, x, x.shape[-2], x.shape[-1], lay.plane_src,
+            lay.type_code, lay.variant, x, x.shape[-2] if x.ndim > 1 else 1,
+            x.shape[-1] if xcols is None else xcols, lay.plane_src,
             lay.slice_fill, fillrows, bool(fill_is_zero), wp, kr, kc, lay.row_table,
             lay.row_table.size, lay.col_table, lay.col_table.size, lay.col_run, lay.strip_off,
             out, orows, ocols, lay.n_oplanes, n_cchunks, strips_per_chunk, threads,

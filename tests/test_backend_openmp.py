@@ -174,7 +174,7 @@ def test_ctrl_c_interrupts_between_row_blocks():
     x, w = make_array(rng, (1500, 1500), "float64"), make_array(rng, (75, 75), "float64")
     previous = signal.signal(signal.SIGALRM, handler)
     try:
-        convcore.convolve(x[:100, :100], w, "same", backend="openmp")  # warm the layout cache
+        convcore.convolve(x[:100, :100], w, "same", backend="openmp")  # warm up: imports and code paths
         signal.setitimer(signal.ITIMER_REAL, 0.05)
         with pytest.raises(Interrupted) as info:
             convcore.convolve(x, w, "same", backend="openmp")
@@ -207,3 +207,20 @@ def test_auto_prefers_openmp_over_naive_on_real_images():
                                        max_memory=1 << 33)
         costs = {name: cost for name, cost, why in plan.alternatives if why is None}
         assert costs["openmp"] < costs["naive"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "uint64"])
+@pytest.mark.parametrize("m", [128, 300, 1031])
+def test_long_1d_kernels_folded_onto_rows(dtype, m):
+    """1-D problems with long kernels run as 2-D rows (openmp._correlate_1d_polyphase)."""
+    rng = np.random.default_rng(m)
+    x, w = make_array(rng, (4099,), dtype), make_array(rng, (m,), dtype)
+    assert openmp._polyphase_pays(np.dtype("uint64" if dtype[0] in "iu" else dtype), m, 4099 - m)
+    for mode in ("full", "same", "valid"):
+        for boundary in (["fill", "wrap", "symm", "mirror", "nearest"] if mode == "same"
+                         else ["fill"]):
+            for operation in ("convolve", "correlate"):
+                got = getattr(convcore, operation)(x, w, mode, backend="openmp",
+                                                   boundary=boundary, fillvalue=2)
+                assert_matches(got, reference(operation, x, w, mode, boundary, 2), x, w,
+                               np.dtype(dtype))
