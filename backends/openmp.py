@@ -83,18 +83,26 @@ class OpenMPBackend(Backend):
         return predict_seconds(problem, min(get_num_threads(), os.cpu_count() or 1))
 
     def workspace(self, problem):
+        """Bytes allocated per call beyond the result (all as NumPy arrays)."""
         shape = work_shape(problem)
         threads = get_num_threads()
         item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
-        scratch = threads * (shape.pointers * 8 + shape.tile * item)
-        tables = 4 * 8 * (sum(problem.out_shape) + sum(problem.k_shape))
-        taps = problem.dtype.itemsize * shape.padded_taps
+        # Per-thread row pointers and edge tile; padded taps; index tables and plane lists.
+        total = threads * (shape.pointers * 8 + shape.tile * item)
+        total += item * shape.padded_taps * (2 if problem.dtype.kind == "c" else 1)
+        total += 8 * (4 * (sum(problem.out_shape) + sum(problem.k_shape)) + 2 * shape.nd
+                      * shape.n_oplanes + 2 * shape.n_strips)
+        x_size = int(np.prod(problem.x_shape, dtype=np.int64))
         if problem.dtype.kind == "c":
-            # The signal split into real and imaginary planes, and two real result planes.
-            x_size = int(np.prod(problem.x_shape))
-            taps *= 2
-            scratch += 2 * item * (x_size + problem.out_size)
-        return int(scratch + tables + taps)
+            # The signal as real and imaginary planes, one real result plane, split taps.
+            total += item * (2 * x_size + problem.out_size + 2 * int(np.prod(problem.k_shape)))
+        if problem.ndim == 1 and shape.rows > 1:
+            # 1-D folded onto rows: the extended signal is materialized (n + m + 2 P).
+            total += item * (x_size + problem.k_shape[0] + 2 * shape.strip)
+        if problem.is_batched:
+            total += problem.dtype.itemsize * int(np.prod([problem.out_shape[a]
+                                                           for a in problem.axes]))
+        return int(total)
 
     def run(self, x, k, problem, out):
         self.check_options(problem.backend_options)
