@@ -352,23 +352,22 @@ def correlate(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ss
     cdef Py_ssize_t rows_stride = rows_scratch.strides[0]
     cdef Py_ssize_t tile_stride = tile_scratch.strides[0]
     cdef Py_ssize_t n_items = n_oplanes * P.n_rblocks * n_cchunks
-    # Lane multiply-adds of one item, to size the runs between Ctrl-C checks.
+    # Lane multiply-adds of one item: the caller's thread looks for Ctrl-C about every
+    # SIGNAL_CHECK_MACS of them, inside the one parallel region (no barrier per check).
     cdef Py_ssize_t item_macs = max(1, nd * (R + kr - 1) * kc * R * JB * strips_per_chunk)
-    cdef Py_ssize_t run = max(1, SIGNAL_CHECK_MACS // item_macs)
-    cdef Py_ssize_t start = 0, stop, item
+    cdef Py_ssize_t check_every = max(1, SIGNAL_CHECK_MACS // item_macs // max(threads, 1))
+    cdef Py_ssize_t long_call = n_items > check_every
+    # Runs of consecutive row blocks (they share input rows in cache), about 16 per thread,
+    # handed out dynamically: a thread that starts late or is preempted (a shared machine)
+    # holds back one run, not a static share of the work.
+    cdef Py_ssize_t chunk = max(1, n_items // (16 * max(threads, 1)))
+    cdef Py_ssize_t item
     cdef int tid
     cdef const cc_problem* Pp = &P
     with nogil:
-        while start < n_items:
-            stop = min(n_items, start + run)
-            # guided, not static: on a shared machine a thread that starts late (its core
-            # busy elsewhere) would hold back a static half of the work; guided hands the
-            # remaining blocks to whichever thread is running, in shrinking runs of
-            # consecutive row blocks (which share input rows in cache).
-            for item in prange(start, stop, num_threads=threads, schedule="guided"):
-                tid = omp_get_thread_num()
-                cc_item(Pp, type_code, variant, item,
-                        rows_base + tid * rows_stride, tile_base + tid * tile_stride)
-            start = stop
-            if start < n_items:
+        for item in prange(n_items, num_threads=threads, schedule="dynamic", chunksize=chunk):
+            tid = omp_get_thread_num()
+            if long_call and tid == 0 and item % check_every == 0:
                 _check_signals()
+            cc_item(Pp, type_code, variant, item,
+                    rows_base + tid * rows_stride, tile_base + tid * tile_stride)
