@@ -135,7 +135,11 @@ def _run_batched(x, w, problem, out):
 
 def _correlate(x, w, out, starts, boundary, fill):
     """out = correlation of x with taps w (same rank), extended by `boundary`."""
-    if x.ndim == 1 and x.dtype.kind != "c" and _polyphase_pays(x.dtype, w.size, out.size):
+    if (x.ndim == 1 and x.dtype.kind != "c" and _polyphase_pays(x.dtype, w.size, out.size)
+            and (x.dtype.kind == "u" or np.isfinite(x).all())):
+        # (The zero-padded taps of the last kernel row meet real signal values: a NaN or inf
+        # there would leak as 0 * inf into outputs it must not reach, so non-finite signals
+        # keep the one-row loop, which multiplies only real taps.)
         _correlate_1d_polyphase(x, w, out, starts[0], boundary, fill)
         return
     if x.ndim == 1:  # one row of a 2-D problem

@@ -224,3 +224,20 @@ def test_long_1d_kernels_folded_onto_rows(dtype, m):
                                                    boundary=boundary, fillvalue=2)
                 assert_matches(got, reference(operation, x, w, mode, boundary, 2), x, w,
                                np.dtype(dtype))
+
+
+@pytest.mark.parametrize("shape,kshape", [((5000,), (300,)), ((300,), (40,)),
+                                          ((60, 200), (9, 9))])
+def test_nonfinite_values_stay_local(shape, kshape):
+    """A direct method keeps NaN/inf where their taps reach (SciPy's direct answer)."""
+    rng = np.random.default_rng(4)
+    x, w = make_array(rng, shape, "float64"), make_array(rng, kshape, "float64")
+    x.flat[x.size // 3] = np.nan
+    x.flat[2 * x.size // 3] = np.inf
+    for mode in ("full", "same"):
+        got = convcore.convolve(x, w, mode, backend="openmp")
+        expected = scipy.signal.convolve(x, w, mode, method="direct")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9)
