@@ -12,7 +12,8 @@ Same algorithm as ``naive`` (every output, every tap), restructured for the mach
 
 Every rank folds onto one loop over stacks of 2-D planes: a 2-D problem is one plane, an N-D
 one adds a *slice* per tap of the leading axes (3-D: one per depth tap, all accumulated in the
-same registers), a 1-D one is a single row with a one-row block shape. Complex inputs run as
+same registers); a 1-D one with a long kernel becomes rows of a 2-D problem (polyphase, so
+loads are shared across rows again), with a short kernel a single row. Complex inputs run as
 four real passes (two calls of two slices each: re = xr*wr - xi*wi, im = xr*wi + xi*wr);
 integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's once cast back.
 """

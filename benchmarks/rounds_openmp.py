@@ -27,13 +27,13 @@ def _block(fn, reps):
 
 
 def _rounds(contenders, rounds, reps, gap=0.15):
-    """{name: median over rounds of the block median}, blocks interleaved A B C, A B C..."""
+    """{name: per-round block medians}, blocks interleaved A B C, A B C..."""
     results = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
             time.sleep(gap)
             results[name].append(_block(fn, reps))
-    return {name: float(np.median(v)) for name, v in results.items()}
+    return {name: np.array(v) for name, v in results.items()}
 
 
 def _check(result, x, w, dtype):
@@ -49,7 +49,7 @@ def _check(result, x, w, dtype):
 def sgemm_gflops(rounds=5):
     a = np.random.default_rng(0).standard_normal((4096, 4096)).astype(np.float32)
     a @ a
-    t = _rounds({"sgemm": lambda: a @ a}, rounds, 3)["sgemm"]
+    t = np.median(_rounds({"sgemm": lambda: a @ a}, rounds, 3)["sgemm"])
     return 2 * 4096 ** 3 / t / 1e9
 
 
@@ -80,6 +80,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2, help="threads for both contenders")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 7)
 
@@ -87,7 +88,12 @@ def main():
 
     convcore.show_config()
     peak = sgemm_gflops(rounds)
-    print(f"\nsgemm 4096^2 float32: {peak:.0f} GFLOP/s (peak for the fractions below)\n")
+    import os
+
+    print(f"\nload average {os.getloadavg()[0]:.2f}; threads {args.threads}; {rounds} rounds")
+    print(f"sgemm 4096^2 float32: {peak:.0f} GFLOP/s (peak for the fractions below)\n")
+    print("ratio = median over rounds of (cv2 block / openmp block of the same round); times are")
+    print("medians over rounds of the block medians.\n")
     print("| dtype | n | k | cv2.filter2D ms | openmp ms | ratio | GFLOP/s | of sgemm peak |")
     print("|---|---|---|---|---|---|---|---|")
     cells = [("float32", 1024, k) for k in (3, 5, 7, 11, 15, 21, 31)]
@@ -95,18 +101,21 @@ def main():
     cells += [("float64", 1024, k) for k in (3, 5, 7, 11, 15, 21)]
     for dtype, n, k in cells:
         reps = 9 if n == 1024 else 3
-        t = signal2d(n, k, dtype, 2, rounds, reps)
-        gflops = 2 * n * n * k * k / t["openmp"] / 1e9
-        print(f"| {dtype} | {n} | {k} | {t['cv2'] * 1e3:.2f} | {t['openmp'] * 1e3:.2f} | "
-              f"{t['cv2'] / t['openmp']:.2f}x | {gflops:.0f} | {gflops / peak:.0%} |", flush=True)
+        t = signal2d(n, k, dtype, args.threads, rounds, reps)
+        ratio = np.median(t["cv2"] / t["openmp"])
+        ours, theirs = np.median(t["openmp"]), np.median(t["cv2"])
+        gflops = 2 * n * n * k * k / ours / 1e9
+        print(f"| {dtype} | {n} | {k} | {theirs * 1e3:.2f} | {ours * 1e3:.2f} | "
+              f"{ratio:.2f}x | {gflops:.0f} | {gflops / peak:.0%} |", flush=True)
 
     print("\nthreads: 4096^2 k=7 float32 'same'")
     times = {}
     for threads in (1, 2, 1, 2):
         t = signal2d(4096, 7, "float32", threads, max(3, rounds // 2), 3)
-        times.setdefault(threads, []).append(t["openmp"])
+        times.setdefault(threads, []).extend(t["openmp"])
     one, two = np.median(times[1]), np.median(times[2])
     print(f"1 thread {one * 1e3:.2f} ms, 2 threads {two * 1e3:.2f} ms: {one / two:.2f}x")
+    print(f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
