@@ -46,9 +46,18 @@ cdef extern from *:
     typedef ptrdiff_t cc_ssize;
 
     #if defined(__GNUC__) || defined(__clang__)
-    typedef float cc_vf32 __attribute__((vector_size(64)));
-    typedef double cc_vf64 __attribute__((vector_size(64)));
-    typedef uint64_t cc_vu64 __attribute__((vector_size(64)));
+    /* One vector register of the target: the accumulators must fit the register file
+       (a wider type would be split into several registers and spill). */
+    #if defined(__AVX512F__)
+    #define CC_VBYTES 64
+    #elif defined(__AVX__)
+    #define CC_VBYTES 32
+    #else
+    #define CC_VBYTES 16
+    #endif
+    typedef float cc_vf32 __attribute__((vector_size(CC_VBYTES)));
+    typedef double cc_vf64 __attribute__((vector_size(CC_VBYTES)));
+    typedef uint64_t cc_vu64 __attribute__((vector_size(CC_VBYTES)));
     #define CC_UNROLL _Pragma("GCC unroll 16")
     #else
     typedef float cc_vf32;
@@ -103,8 +112,8 @@ cdef extern from *:
     /* The micro-kernel and the work item (one row block x a run of strips) for one type and
        one block shape R x NV. Generated per (type, R, NV) because the accumulator array must
        have compile-time bounds to live in registers. */
-    #define CC_VARIANT(T, VT, SUF, R, NV)                                                     \\
-    static void cc_micro_##SUF##_##R##_##NV(                                                  \\
+    #define CC_VARIANT(T, VT, SUF, ID, R, NV)                                                 \\
+    static void cc_micro_##SUF##_##ID(                                                  \\
             const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                     \\
             const T* wp, cc_ssize kc, cc_ssize wplane,                                        \\
             T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                           \\
@@ -151,7 +160,7 @@ cdef extern from *:
                 memcpy(out + q * ostride, buf[q], (size_t)ncol * sizeof(T));                  \\
         }                                                                                     \\
     }                                                                                         \\
-    static void cc_item_##SUF##_##R##_##NV(const cc_problem* P, cc_ssize item,               \\
+    static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,                     \\
                                            void* scratch_rows, void* scratch_tile)           \\
     {                                                                                         \\
         enum { VL = (int)(sizeof(VT) / sizeof(T)), JB = NV * VL };                            \\
@@ -190,7 +199,7 @@ cdef extern from *:
             const cc_ssize ncol = P->ocols - c0 < JB ? P->ocols - c0 : JB;                    \\
             const cc_ssize off = P->strip_off[s];                                             \\
             if (off >= 0) {                                                                   \\
-                cc_micro_##SUF##_##R##_##NV(rows, nd, P->kr, off, wp, kc, wplane,                \\
+                cc_micro_##SUF##_##ID(rows, nd, P->kr, off, wp, kc, wplane,                \\
                                             outp + c0, P->ocols, nrow, ncol);                 \\
                 continue;                                                                     \\
             }                                                                                 \\
@@ -212,23 +221,29 @@ cdef extern from *:
                 }                                                                             \\
                 trows[i] = dst;                                                               \\
             }                                                                                 \\
-            cc_micro_##SUF##_##R##_##NV(trows, nd, P->kr, 0, wp, kc, wplane,                     \\
+            cc_micro_##SUF##_##ID(trows, nd, P->kr, 0, wp, kc, wplane,                     \\
                                         outp + c0, P->ocols, nrow, ncol);                     \\
         }                                                                                     \\
     }
 
-    /* Block shapes (rows x vectors): 0 = 4 x 4, 1 = 2 x 8 (3-row kernels), 2 = 1 x 8 (one-row
-       problems, 1-D), 3 = 6 x 4 (kernels of 7 rows and more: 24 accumulators, 4 loads and
-       6 broadcasts per 24 multiply-adds). */
-    #define CC_TYPE(T, VT, SUF) \\
-        CC_VARIANT(T, VT, SUF, 4, 4) CC_VARIANT(T, VT, SUF, 2, 8) CC_VARIANT(T, VT, SUF, 1, 8) \\
-        CC_VARIANT(T, VT, SUF, 6, 4)
-    CC_TYPE(float, cc_vf32, f32)
-    CC_TYPE(double, cc_vf64, f64)
-    CC_TYPE(uint64_t, cc_vu64, u64)
-
+    /* Block shapes (rows x vectors), by variant: 0 = general, 1 = 3-row kernels (fewer rows,
+       wider strips), 2 = one-row problems (1-D), 3 = kernels of 7+ rows. With AVX-512's 32
+       registers: 4 x 4, 2 x 8, 1 x 8, 6 x 4 (24 accumulators, 4 loads and 6 broadcasts per
+       24 multiply-adds). With 16 registers (AVX2, SSE): 3 x 4, 2 x 4, 1 x 8, 4 x 3. */
+    #if defined(__AVX512F__)
+    #define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 4, 4) CC_VARIANT(T, VT, SUF, 1, 2, 8) \\
+        CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 6, 4)
     static const int CC_ROWS[4] = {4, 2, 1, 6};
     static const int CC_VECTORS[4] = {4, 8, 8, 4};
+    #else
+    #define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 3, 4) CC_VARIANT(T, VT, SUF, 1, 2, 4) \\
+        CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 4, 3)
+    static const int CC_ROWS[4] = {3, 2, 1, 4};
+    static const int CC_VECTORS[4] = {4, 4, 8, 3};
+    #endif
+    CC_SHAPES(float, cc_vf32, f32)
+    CC_SHAPES(double, cc_vf64, f64)
+    CC_SHAPES(uint64_t, cc_vu64, u64)
 
     static int cc_lanes(int type) {
         switch (type) {
@@ -240,10 +255,10 @@ cdef extern from *:
 
     #define CC_CASES(SUF)                                                                      \\
         switch (variant) {                                                                     \\
-            case 0: cc_item_##SUF##_4_4(P, item, rows, tile); return;                          \\
-            case 1: cc_item_##SUF##_2_8(P, item, rows, tile); return;                          \\
-            case 2: cc_item_##SUF##_1_8(P, item, rows, tile); return;                          \\
-            default: cc_item_##SUF##_6_4(P, item, rows, tile); return;                         \\
+            case 0: cc_item_##SUF##_0(P, item, rows, tile); return;                            \\
+            case 1: cc_item_##SUF##_1(P, item, rows, tile); return;                            \\
+            case 2: cc_item_##SUF##_2(P, item, rows, tile); return;                            \\
+            default: cc_item_##SUF##_3(P, item, rows, tile); return;                           \\
         }
 
     static void cc_item(const cc_problem* P, int type, int variant, cc_ssize item,

@@ -38,6 +38,10 @@ CACHED_BYTES = 32 << 20
 SECONDS_PER_CALL = 5.0e-6
 SECONDS_PER_EXTRA_THREAD = 1.5e-6
 
+# The rates above are for 64-byte vectors (AVX-512); narrower builds (AVX2, SSE) issue the
+# same lane count with proportionally more instructions.
+_WIDTH_SCALE = 16 / (_openmp_cy.geometry(0, 2)[1] // 8)
+
 WorkShape = collections.namedtuple(
     "WorkShape", "type_code variant rows strip n_oplanes n_rblocks n_strips nd nt kc tw "
                  "passes pointers tile padded_taps")
@@ -54,7 +58,7 @@ def _compute_dtype(problem):
 
 def work_shape(problem):
     """The loop's geometry for `problem` (rank folded to stacked 2-D planes)."""
-    from .openmp import _polyphase_pays, choose_variant
+    from .openmp import _polyphase_pays, choose_variant, polyphase_shape
 
     axes = problem.axes
     x_shape = tuple(problem.x_shape[a] for a in axes)
@@ -66,7 +70,7 @@ def work_shape(problem):
     polyphase = len(x_shape) == 1 and passes == 1 and \
         _polyphase_pays(np.dtype(name), k_shape[0], o_shape[0])
     if polyphase:  # rows of P outputs, kernel rows of P taps (see _correlate_1d_polyphase)
-        period = _openmp_cy.geometry(type_code, 0)[1]
+        poly_variant, period = polyphase_shape(type_code, k_shape[0], o_shape[0])
         o_shape = (o_shape[0] // period, period)
         k_shape = (-(-k_shape[0] // period), period)
     elif len(x_shape) == 1:
@@ -75,7 +79,7 @@ def work_shape(problem):
     kr, kc = k_shape[-2:]
     variant = choose_variant(type_code, orows, ocols, kr)
     if polyphase:
-        variant = 3 if kr >= 7 and orows >= 6 else 0
+        variant = poly_variant
     rows, strip = _openmp_cy.geometry(type_code, variant)
     nd = int(np.prod(k_shape[:-2], dtype=np.int64)) * (2 if passes == 4 else 1)
     nt = rows + kr - 1
@@ -95,6 +99,7 @@ def predict_seconds(problem, threads):
     tile_elements = blocks * min(s.n_strips, 2) * s.nd * s.nt * s.tw * s.passes
     busy = min(threads, max(1, blocks * s.n_strips))
     compute = (lane_macs * SECONDS_PER_LANE_MAC[s.type_code] * VARIANT_SLOWDOWN[s.variant]
+               * _WIDTH_SCALE
                + tile_elements * SECONDS_PER_TILE_ELEMENT) / busy
     moved = (int(np.prod(problem.x_shape, dtype=np.int64)) + problem.out_size) \
         * problem.dtype.itemsize

@@ -183,8 +183,8 @@ def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
     """
     dtype = x.dtype
     type_code = _openmp_cy.TYPE_CODES[dtype.name]
-    P = _openmp_cy.geometry(type_code, 0)[1]
     m, length = w.size, out.size
+    variant, P = polyphase_shape(type_code, m, length)
     n_taps_rows = -(-m // P)
     n_rows = length // P
     count = length + m - 1
@@ -198,7 +198,7 @@ def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
         extended[part] = np.where(table[part] >= 0, x[np.maximum(table[part], 0)], fill)
     taps = np.zeros(n_taps_rows * P, dtype)
     taps[:m] = w
-    lay = _polyphase_layout(type_code, n_rows, n_taps_rows, P)
+    lay = _polyphase_layout(type_code, variant, n_rows, n_taps_rows)
     fillrows = np.zeros((1, P), dtype)
     _run_planes(lay, extended, taps.reshape(1, n_taps_rows, P), fillrows, True,
                 out[:n_rows * P].reshape(n_rows, P), xcols=P)
@@ -208,11 +208,17 @@ def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
         out[done:] = windows @ w
 
 
+def polyphase_shape(type_code, taps, length):
+    """(variant, P) of the 1-D fold: rows of P outputs = one strip of the block shape."""
+    period = _openmp_cy.geometry(type_code, 3)[1]
+    if -(-taps // period) >= 7 and length // period >= 6:
+        return 3, period
+    return 0, _openmp_cy.geometry(type_code, 0)[1]
+
+
 @functools.lru_cache(maxsize=64)
-def _polyphase_layout(type_code, n_rows, n_taps_rows, period):
-    variant = 3 if n_taps_rows >= 7 and n_rows >= 6 else 0
-    rows, strip = _openmp_cy.geometry(type_code, variant)
-    assert strip == period
+def _polyphase_layout(type_code, variant, n_rows, n_taps_rows):
+    rows, period = _openmp_cy.geometry(type_code, variant)
     arrays = [np.zeros((1, 1), np.intp), np.zeros(1, np.intp),
               np.arange(n_rows + n_taps_rows - 1, dtype=np.intp),
               np.arange(2 * period - 1, dtype=np.intp),
@@ -220,7 +226,7 @@ def _polyphase_layout(type_code, n_rows, n_taps_rows, period):
               np.zeros(1, np.intp)]
     for a in arrays:
         a.flags.writeable = False
-    return Layout(type_code, variant, rows, strip, 1, *arrays, 1, -(-n_rows // rows), 1)
+    return Layout(type_code, variant, rows, period, 1, *arrays, 1, -(-n_rows // rows), 1)
 
 
 Layout = collections.namedtuple(
@@ -319,13 +325,13 @@ def choose_variant(type_code, orows, ocols, kr):
 
     More rows per block means more multiply-adds per signal load, but the first and last
     R - 1 input rows of a block reach fewer output rows, which weighs more when the kernel
-    has few rows: 6 x 4 vectors from 7 kernel rows on, 4 x 4 for 4-6, 2 x 8 for 3 or fewer
-    (on images wide enough for its 8-vector strips), 1 x 8 for single-row results (1-D).
+    has few rows: (with AVX-512) 6 x 4 vectors from 7 kernel rows on, 4 x 4 for 4-6, 2 x 8 for
+    3 or fewer (on images wide enough for its strips), 1 x 8 for single-row results (1-D);
+    smaller shapes where the target has 16 vector registers (``_openmp_cy.pyx``).
     """
-    lanes = _openmp_cy.geometry(type_code, 1)[1] // 8
     if orows == 1:
         return 2
-    if (kr <= 3 or orows < 4) and ocols >= 8 * lanes:
+    if (kr <= 3 or orows < 4) and ocols >= _openmp_cy.geometry(type_code, 1)[1]:
         return 1
     if kr <= 6 or orows < 6:
         return 0
