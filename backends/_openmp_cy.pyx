@@ -121,7 +121,11 @@ cdef extern from *:
         enum { VL = (int)(sizeof(VT) / sizeof(T)), JB = NV * VL };                            \\
         const cc_ssize nt = R + kr - 1;                                                       \\
         VT acc[R][NV];                                                                        \\
-        memset(acc, 0, sizeof acc);                                                           \\
+        VT zero;                                                                              \\
+        memset(&zero, 0, sizeof zero);                                                        \\
+        CC_UNROLL for (int q = 0; q < R; q++)                                                 \\
+            CC_UNROLL for (int v = 0; v < NV; v++)                                            \\
+                acc[q][v] = zero;                                                             \\
         for (cc_ssize d = 0; d < nd; d++) {                                                   \\
             for (cc_ssize t = 0; t < nt; t++) {                                               \\
                 const T* row = rows[d * nt + t];                                              \\
@@ -150,12 +154,17 @@ cdef extern from *:
                 switch (qlo * 8 + qhi) { CC_PARTIAL_CASES(T, VT, R, NV) }                           \\
             }                                                                                 \\
         }                                                                                     \\
+        /* One vector store per accumulator, straight from its register (a whole-array    \\
+           copy would make the compiler stage the block on the stack first). */             \\
         if (nrow == R && ncol == JB) {                                                        \\
             CC_UNROLL for (int q = 0; q < R; q++)                                             \\
-                memcpy(out + q * ostride, &acc[q][0], sizeof acc[q]);                         \\
+                CC_UNROLL for (int v = 0; v < NV; v++)                                        \\
+                    memcpy(out + q * ostride + v * VL, &acc[q][v], sizeof(VT));               \\
         } else {                                                                              \\
             T buf[R][JB];                                                                     \\
-            memcpy(buf, acc, sizeof buf);                                                     \\
+            CC_UNROLL for (int q = 0; q < R; q++)                                             \\
+                CC_UNROLL for (int v = 0; v < NV; v++)                                        \\
+                    memcpy(&buf[q][v * VL], &acc[q][v], sizeof(VT));                          \\
             for (cc_ssize q = 0; q < nrow; q++)                                               \\
                 memcpy(out + q * ostride, buf[q], (size_t)ncol * sizeof(T));                  \\
         }                                                                                     \\
