@@ -1,0 +1,397 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The register-blocked direct loop: R output rows x one strip of JB output columns at a time.
+
+Every problem reaches this loop as a stack of 2-D planes (see ``backends/openmp.py``): an
+output plane ``o`` is the sum, over ``nd`` *slices*, of the 2-D correlation of one signal plane
+(or the fill value) with one 2-D slice of the taps. 2-D problems have ``nd = 1``, 3-D ones
+``nd = kd`` (one slice per depth tap), 1-D ones are one row.
+
+The micro-kernel keeps an R x NV array of vector accumulators (NV vectors of VL lanes: a strip
+of JB = NV * VL output columns) in registers for the whole tap loop. For every input row and
+kernel column it loads NV vectors of the signal once and uses each R times, once per output row,
+with R broadcast weights: R * NV fused multiply-adds per NV loads and no access to the output
+until the very end. Because the R output rows of a block see the same input row through
+different kernel rows, the taps are padded once with R - 1 zero rows above and below; then
+input row t of the block meets kernel row ``t - q`` (padded index ``t - q + R - 1``) for output
+row q, without a branch.
+
+Borders, without a padded copy of the image:
+- rows: a block's input rows are pointers found through the row table; a row outside the
+  signal is skipped (zero fill) or points at a row of fill values; wrap/symm/mirror/nearest
+  rows are just other rows of the signal.
+- columns: a strip whose input columns are one contiguous run of the signal reads the rows in
+  place; the others (the first and last strips, usually) copy their (R + kr - 1) x (JB + kc - 1)
+  window into a small per-thread tile through the column table, then run the same kernel.
+
+The micro-kernel is written with GCC vector extensions (64-byte vectors: one zmm register with
+AVX-512, two ymm or four xmm otherwise), so gcc and clang keep the accumulators in registers
+whatever the target; other compilers get the same loop on scalars. Unsigned 64-bit vectors
+wrap modulo 2**64, which is what the engine needs for exact integer results.
+"""
+
+cimport numpy as cnp
+from cpython.exc cimport PyErr_CheckSignals
+from cython.parallel cimport prange
+
+from convcore._cy.openmp cimport CONVCORE_HAVE_OPENMP, omp_get_thread_num
+
+cnp.import_array()
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    #include <string.h>
+
+    typedef ptrdiff_t cc_ssize;
+
+    #if defined(__GNUC__) || defined(__clang__)
+    /* One vector register of the target: the accumulators must fit the register file
+       (a wider type would be split into several registers and spill). */
+    #if defined(__AVX512F__)
+    #define CC_VBYTES 64
+    #elif defined(__AVX__)
+    #define CC_VBYTES 32
+    #else
+    #define CC_VBYTES 16
+    #endif
+    typedef float cc_vf32 __attribute__((vector_size(CC_VBYTES)));
+    typedef double cc_vf64 __attribute__((vector_size(CC_VBYTES)));
+    typedef uint64_t cc_vu64 __attribute__((vector_size(CC_VBYTES)));
+    #define CC_UNROLL _Pragma("GCC unroll 16")
+    #else
+    typedef float cc_vf32;
+    typedef double cc_vf64;
+    typedef uint64_t cc_vu64;
+    #define CC_UNROLL
+    #endif
+
+    /* One call's problem, shared read-only by every thread. */
+    typedef struct {
+        const void* x;              /* stacked signal planes, each xrows x xcols */
+        cc_ssize xrows, xcols;
+        const cc_ssize* plane_src;  /* n_oplanes x nd: signal plane of each slice, -1 outside */
+        const cc_ssize* slice_fill; /* nd: which row of fillrows a slice uses outside */
+        const void* fillrows;       /* nf x xcols, every entry the fill value of that row */
+        int fill_is_zero;           /* then rows outside are skipped, not read */
+        cc_ssize nd;
+        const void* wp;             /* nd x (kr + 2(R-1)) x kc: padded taps */
+        cc_ssize kr, kc;
+        const cc_ssize* row_table; cc_ssize row_count;
+        const cc_ssize* col_table; cc_ssize col_count;
+        const cc_ssize* col_run;    /* length of the contiguous run starting at each entry */
+        const cc_ssize* strip_off;  /* per strip: first source column if read in place, else -1 */
+        void* out; cc_ssize orows, ocols;
+        cc_ssize n_rblocks, n_cchunks, strips_per_chunk, n_strips;
+    } cc_problem;
+
+    /* Input row `row` (weights w0 as for a full row) for output rows A..B only. */
+    #define CC_PART(T, VT, R, NV, A, B)                                                             \\
+        if (B < R) {                                                                          \\
+            for (cc_ssize b = 0; b < kc; b++) {                                               \\
+                VT xv[NV];                                                                    \\
+                CC_UNROLL for (int v = 0; v < NV; v++)                                        \\
+                    memcpy(&xv[v], row + b + v * VL, sizeof(VT));                             \\
+                CC_UNROLL for (int q = A; q <= (B < R ? B : 0); q++) {                        \\
+                    const T wq = w0[b - q * kc];                                              \\
+                    CC_UNROLL for (int v = 0; v < NV; v++)                                    \\
+                        acc[q][v] += xv[v] * wq;                                              \\
+                }                                                                             \\
+            }                                                                                 \\
+        }                                                                                     \\
+        break;
+    #define CC_C(T, VT, R, NV, A, B) case A * 8 + B: CC_PART(T, VT, R, NV, A, B)
+    #define CC_PARTIAL_CASES(T, VT, R, NV)                                                          \\
+        CC_C(T, VT, R, NV, 0, 0) CC_C(T, VT, R, NV, 0, 1) CC_C(T, VT, R, NV, 0, 2) CC_C(T, VT, R, NV, 0, 3)           \\
+        CC_C(T, VT, R, NV, 0, 4) CC_C(T, VT, R, NV, 0, 5) CC_C(T, VT, R, NV, 1, 1) CC_C(T, VT, R, NV, 1, 2)           \\
+        CC_C(T, VT, R, NV, 1, 3) CC_C(T, VT, R, NV, 1, 4) CC_C(T, VT, R, NV, 1, 5) CC_C(T, VT, R, NV, 2, 2)           \\
+        CC_C(T, VT, R, NV, 2, 3) CC_C(T, VT, R, NV, 2, 4) CC_C(T, VT, R, NV, 2, 5) CC_C(T, VT, R, NV, 3, 3)           \\
+        CC_C(T, VT, R, NV, 3, 4) CC_C(T, VT, R, NV, 3, 5) CC_C(T, VT, R, NV, 4, 4) CC_C(T, VT, R, NV, 4, 5)           \\
+        CC_C(T, VT, R, NV, 5, 5) default: break;
+
+    /* The micro-kernel and the work item (one row block x a run of strips) for one type and
+       one block shape R x NV. Generated per (type, R, NV) because the accumulator array must
+       have compile-time bounds to live in registers. */
+    #define CC_VARIANT(T, VT, SUF, ID, R, NV)                                                 \\
+    static void cc_micro_##SUF##_##ID(                                                  \\
+            const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                     \\
+            const T* wp, cc_ssize kc, cc_ssize wplane,                                        \\
+            T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                           \\
+    {                                                                                         \\
+        enum { VL = (int)(sizeof(VT) / sizeof(T)), JB = NV * VL };                            \\
+        const cc_ssize nt = R + kr - 1;                                                       \\
+        VT acc[R][NV];                                                                        \\
+        VT zero;                                                                              \\
+        memset(&zero, 0, sizeof zero);                                                        \\
+        CC_UNROLL for (int q = 0; q < R; q++)                                                 \\
+            CC_UNROLL for (int v = 0; v < NV; v++)                                            \\
+                acc[q][v] = zero;                                                             \\
+        for (cc_ssize d = 0; d < nd; d++) {                                                   \\
+            for (cc_ssize t = 0; t < nt; t++) {                                               \\
+                const T* row = rows[d * nt + t];                                              \\
+                if (!row) continue;                                                           \\
+                row += off;                                                                   \\
+                const T* w0 = wp + d * wplane + (t + R - 1) * kc;                             \\
+                if (t >= R - 1 && t < kr) {                                                   \\
+                    /* Every output row of the block meets this input row: one load, R uses. */ \\
+                    for (cc_ssize b = 0; b < kc; b++) {                                       \\
+                        VT xv[NV];                                                            \\
+                        CC_UNROLL for (int v = 0; v < NV; v++)                                \\
+                            memcpy(&xv[v], row + b + v * VL, sizeof(VT));                     \\
+                        CC_UNROLL for (int q = 0; q < R; q++) {                               \\
+                            const T wq = w0[b - q * kc];                                      \\
+                            CC_UNROLL for (int v = 0; v < NV; v++)                            \\
+                                acc[q][v] += xv[v] * wq;                                      \\
+                        }                                                                     \\
+                    }                                                                         \\
+                    continue;                                                                 \\
+                }                                                                             \\
+                /* The first and last R - 1 input rows reach only output rows qlo..qhi: a   \\
+                   copy of the loop for each range, so no multiply-add meets a zero padding  \\
+                   row (PERF-NOTES trap 5) and each load still serves every row it can. */   \\
+                const int qlo = t - kr + 1 > 0 ? (int)(t - kr + 1) : 0;                       \\
+                const int qhi = t < R - 1 ? (int)t : R - 1;                                   \\
+                switch (qlo * 8 + qhi) { CC_PARTIAL_CASES(T, VT, R, NV) }                           \\
+            }                                                                                 \\
+        }                                                                                     \\
+        /* One vector store per accumulator, straight from its register (a whole-array    \\
+           copy would make the compiler stage the block on the stack first). */             \\
+        if (nrow == R && ncol == JB) {                                                        \\
+            CC_UNROLL for (int q = 0; q < R; q++)                                             \\
+                CC_UNROLL for (int v = 0; v < NV; v++)                                        \\
+                    memcpy(out + q * ostride + v * VL, &acc[q][v], sizeof(VT));               \\
+        } else {                                                                              \\
+            T buf[R][JB];                                                                     \\
+            CC_UNROLL for (int q = 0; q < R; q++)                                             \\
+                CC_UNROLL for (int v = 0; v < NV; v++)                                        \\
+                    memcpy(&buf[q][v * VL], &acc[q][v], sizeof(VT));                          \\
+            for (cc_ssize q = 0; q < nrow; q++)                                               \\
+                memcpy(out + q * ostride, buf[q], (size_t)ncol * sizeof(T));                  \\
+        }                                                                                     \\
+    }                                                                                         \\
+    static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,                     \\
+                                           void* scratch_rows, void* scratch_tile)           \\
+    {                                                                                         \\
+        enum { VL = (int)(sizeof(VT) / sizeof(T)), JB = NV * VL };                            \\
+        const T* x = (const T*)P->x;                                                          \\
+        const T* fillrows = (const T*)P->fillrows;                                            \\
+        const cc_ssize nd = P->nd, kc = P->kc, nt = R + P->kr - 1, tw = JB + kc - 1;          \\
+        const cc_ssize xcols = P->xcols, plane = P->xrows * P->xcols;                         \\
+        const cc_ssize wplane = (P->kr + 2 * (R - 1)) * kc;                                   \\
+        const T** rows = (const T**)scratch_rows;                                             \\
+        const T** trows = rows + nd * nt;                                                     \\
+        T* tile = (T*)scratch_tile;                                                           \\
+        const cc_ssize per_plane = P->n_rblocks * P->n_cchunks;                               \\
+        const cc_ssize o = item / per_plane, rem = item % per_plane;                          \\
+        const cc_ssize r0 = (rem / P->n_cchunks) * R, chunk = rem % P->n_cchunks;             \\
+        const cc_ssize nrow = P->orows - r0 < R ? P->orows - r0 : R;                          \\
+        for (cc_ssize d = 0; d < nd; d++) {                                                   \\
+            const cc_ssize src = P->plane_src[o * nd + d];                                    \\
+            const T* fill = fillrows + P->slice_fill[d] * xcols;                              \\
+            for (cc_ssize t = 0; t < nt; t++) {                                               \\
+                const cc_ssize e = r0 + t;                                                    \\
+                const T* p = NULL;                                                            \\
+                if (e < P->row_count) {                                                       \\
+                    const cc_ssize sr = P->row_table[e];                                      \\
+                    if (src >= 0 && sr >= 0) p = x + src * plane + sr * xcols;                \\
+                    else if (!P->fill_is_zero) p = fill;                                      \\
+                }                                                                             \\
+                rows[d * nt + t] = p;                                                         \\
+            }                                                                                 \\
+        }                                                                                     \\
+        const T* wp = (const T*)P->wp;                                                        \\
+        T* outp = (T*)P->out + (o * P->orows + r0) * P->ocols;                                \\
+        cc_ssize s0 = chunk * P->strips_per_chunk, s1 = s0 + P->strips_per_chunk;             \\
+        if (s1 > P->n_strips) s1 = P->n_strips;                                               \\
+        for (cc_ssize s = s0; s < s1; s++) {                                                  \\
+            const cc_ssize c0 = s * JB;                                                       \\
+            const cc_ssize ncol = P->ocols - c0 < JB ? P->ocols - c0 : JB;                    \\
+            const cc_ssize off = P->strip_off[s];                                             \\
+            if (off >= 0) {                                                                   \\
+                cc_micro_##SUF##_##ID(rows, nd, P->kr, off, wp, kc, wplane,                \\
+                                            outp + c0, P->ocols, nrow, ncol);                 \\
+                continue;                                                                     \\
+            }                                                                                 \\
+            for (cc_ssize i = 0; i < nd * nt; i++) {                                          \\
+                const T* p = rows[i];                                                         \\
+                if (!p) { trows[i] = NULL; continue; }                                        \\
+                const T fv = fillrows[P->slice_fill[i / nt] * xcols];                         \\
+                T* dst = tile + i * tw;                                                       \\
+                cc_ssize u = 0;                                                               \\
+                while (u < tw) {                                                              \\
+                    const cc_ssize e = c0 + u;                                                \\
+                    if (e >= P->col_count) { for (; u < tw; u++) dst[u] = 0; break; }         \\
+                    const cc_ssize ci = P->col_table[e];                                      \\
+                    if (ci < 0) { dst[u++] = fv; continue; }                                  \\
+                    cc_ssize n = P->col_run[e];                                               \\
+                    if (n > tw - u) n = tw - u;                                               \\
+                    memcpy(dst + u, p + ci, (size_t)n * sizeof(T));                           \\
+                    u += n;                                                                   \\
+                }                                                                             \\
+                trows[i] = dst;                                                               \\
+            }                                                                                 \\
+            cc_micro_##SUF##_##ID(trows, nd, P->kr, 0, wp, kc, wplane,                     \\
+                                        outp + c0, P->ocols, nrow, ncol);                     \\
+        }                                                                                     \\
+    }
+
+    /* Block shapes (rows x vectors), by variant: 0 = general, 1 = 3-row kernels (fewer rows,
+       wider strips), 2 = one-row problems (1-D), 3 = kernels of 7+ rows. With AVX-512's 32
+       registers: 4 x 4, 2 x 8, 1 x 8, 6 x 4 (24 accumulators, 4 loads and 6 broadcasts per
+       24 multiply-adds). With 16 registers (AVX2, SSE): 3 x 4, 2 x 4, 1 x 8, 4 x 3. */
+    #if defined(__AVX512F__)
+    #define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 4, 4) CC_VARIANT(T, VT, SUF, 1, 2, 8) \\
+        CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 6, 4)
+    static const int CC_ROWS[4] = {4, 2, 1, 6};
+    static const int CC_VECTORS[4] = {4, 8, 8, 4};
+    #else
+    #define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 3, 4) CC_VARIANT(T, VT, SUF, 1, 2, 4) \\
+        CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 4, 3)
+    static const int CC_ROWS[4] = {3, 2, 1, 4};
+    static const int CC_VECTORS[4] = {4, 4, 8, 3};
+    #endif
+    CC_SHAPES(float, cc_vf32, f32)
+    CC_SHAPES(double, cc_vf64, f64)
+    CC_SHAPES(uint64_t, cc_vu64, u64)
+
+    static int cc_lanes(int type) {
+        switch (type) {
+            case 0: return (int)(sizeof(cc_vf32) / sizeof(float));
+            case 1: return (int)(sizeof(cc_vf64) / sizeof(double));
+            default: return (int)(sizeof(cc_vu64) / sizeof(uint64_t));
+        }
+    }
+
+    #define CC_CASES(SUF)                                                                      \\
+        switch (variant) {                                                                     \\
+            case 0: cc_item_##SUF##_0(P, item, rows, tile); return;                            \\
+            case 1: cc_item_##SUF##_1(P, item, rows, tile); return;                            \\
+            case 2: cc_item_##SUF##_2(P, item, rows, tile); return;                            \\
+            default: cc_item_##SUF##_3(P, item, rows, tile); return;                           \\
+        }
+
+    static void cc_item(const cc_problem* P, int type, int variant, cc_ssize item,
+                        void* rows, void* tile) {
+        switch (type) {
+            case 0: CC_CASES(f32)
+            case 1: CC_CASES(f64)
+            default: CC_CASES(u64)
+        }
+    }
+    """
+    ctypedef struct cc_problem:
+        const void* x
+        Py_ssize_t xrows, xcols
+        const Py_ssize_t* plane_src
+        const Py_ssize_t* slice_fill
+        const void* fillrows
+        int fill_is_zero
+        Py_ssize_t nd
+        const void* wp
+        Py_ssize_t kr, kc
+        const Py_ssize_t* row_table
+        Py_ssize_t row_count
+        const Py_ssize_t* col_table
+        Py_ssize_t col_count
+        const Py_ssize_t* col_run
+        const Py_ssize_t* strip_off
+        void* out
+        Py_ssize_t orows, ocols
+        Py_ssize_t n_rblocks, n_cchunks, strips_per_chunk, n_strips
+    const int* CC_ROWS
+    const int* CC_VECTORS
+    int cc_lanes(int type) nogil
+    void cc_item(const cc_problem* P, int type, int variant, Py_ssize_t item,
+                 void* rows, void* tile) nogil
+
+# Look for Ctrl-C after about this many multiply-adds (tens of milliseconds of work).
+cdef Py_ssize_t SIGNAL_CHECK_MACS = 1 << 31
+
+HAVE_OPENMP = bool(CONVCORE_HAVE_OPENMP)
+TYPE_CODES = {"float32": 0, "float64": 1, "uint64": 2}
+
+
+def geometry(int type_code, int variant):
+    """(R, JB): output rows per block and output columns per strip of one block shape."""
+    return CC_ROWS[variant], CC_VECTORS[variant] * cc_lanes(type_code)
+
+
+cdef int _check_signals() except -1 nogil:
+    with gil:
+        if PyErr_CheckSignals() != 0:
+            return -1
+    return 0
+
+
+cdef inline void* _data(cnp.ndarray a):
+    return cnp.PyArray_DATA(a)
+
+
+def correlate(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ssize_t xcols,
+              cnp.ndarray plane_src, cnp.ndarray slice_fill, cnp.ndarray fillrows,
+              bint fill_is_zero, cnp.ndarray wp, Py_ssize_t kr, Py_ssize_t kc,
+              cnp.ndarray row_table, Py_ssize_t row_count,
+              cnp.ndarray col_table, Py_ssize_t col_count, cnp.ndarray col_run,
+              cnp.ndarray strip_off, cnp.ndarray out, Py_ssize_t orows, Py_ssize_t ocols,
+              Py_ssize_t n_oplanes, Py_ssize_t n_cchunks, Py_ssize_t strips_per_chunk,
+              int threads, cnp.ndarray rows_scratch, cnp.ndarray tile_scratch):
+    """Fill `out` with the stacked-plane correlation described in the module docstring.
+
+    Every array must be C-contiguous of the right type (checked by the caller,
+    ``backends/openmp.py``, which builds them): signal, fill rows, padded taps and out in the
+    compute type; tables, offsets and plane indices intp; ``rows_scratch`` intp of shape
+    (threads, 2 * nd * nt); ``tile_scratch`` of the compute type, (threads, nd * nt * tw).
+    """
+    cdef cc_problem P
+    cdef Py_ssize_t R = CC_ROWS[variant]
+    cdef Py_ssize_t JB = CC_VECTORS[variant] * cc_lanes(type_code)
+    cdef Py_ssize_t nd = plane_src.shape[1]
+    P.x = _data(x)
+    P.xrows = xrows
+    P.xcols = xcols
+    P.plane_src = <const Py_ssize_t*>_data(plane_src)
+    P.slice_fill = <const Py_ssize_t*>_data(slice_fill)
+    P.fillrows = _data(fillrows)
+    P.fill_is_zero = fill_is_zero
+    P.nd = nd
+    P.wp = _data(wp)
+    P.kr = kr
+    P.kc = kc
+    P.row_table = <const Py_ssize_t*>_data(row_table)
+    P.row_count = row_count
+    P.col_table = <const Py_ssize_t*>_data(col_table)
+    P.col_count = col_count
+    P.col_run = <const Py_ssize_t*>_data(col_run)
+    P.strip_off = <const Py_ssize_t*>_data(strip_off)
+    P.out = _data(out)
+    P.orows = orows
+    P.ocols = ocols
+    P.n_rblocks = (orows + R - 1) // R
+    P.n_cchunks = n_cchunks
+    P.strips_per_chunk = strips_per_chunk
+    P.n_strips = (ocols + JB - 1) // JB
+
+    cdef char* rows_base = <char*>_data(rows_scratch)
+    cdef char* tile_base = <char*>_data(tile_scratch)
+    cdef Py_ssize_t rows_stride = rows_scratch.strides[0]
+    cdef Py_ssize_t tile_stride = tile_scratch.strides[0]
+    cdef Py_ssize_t n_items = n_oplanes * P.n_rblocks * n_cchunks
+    # Lane multiply-adds of one item: the caller's thread looks for Ctrl-C about every
+    # SIGNAL_CHECK_MACS of them, inside the one parallel region (no barrier per check).
+    cdef Py_ssize_t item_macs = max(1, nd * (R + kr - 1) * kc * R * JB * strips_per_chunk)
+    cdef Py_ssize_t check_every = max(1, SIGNAL_CHECK_MACS // item_macs // max(threads, 1))
+    cdef Py_ssize_t long_call = n_items > check_every
+    # Runs of consecutive row blocks (they share input rows in cache), about 16 per thread,
+    # handed out dynamically: a thread that starts late or is preempted (a shared machine)
+    # holds back one run, not a static share of the work.
+    cdef Py_ssize_t chunk = max(1, n_items // (16 * max(threads, 1)))
+    cdef Py_ssize_t item
+    cdef int tid
+    cdef const cc_problem* Pp = &P
+    with nogil:
+        for item in prange(n_items, num_threads=threads, schedule="dynamic", chunksize=chunk):
+            tid = omp_get_thread_num()
+            if long_call and tid == 0 and item % check_every == 0:
+                _check_signals()
+            cc_item(Pp, type_code, variant, item,
+                    rows_base + tid * rows_stride, tile_base + tid * tile_stride)

@@ -1,0 +1,112 @@
+"""Cost model of the ``openmp`` loop: what it computes, moves and waits for.
+
+Predicted seconds = call overhead + max(compute, memory) + 0.3 min(compute, memory), where
+
+- compute counts the lane multiply-adds the loop really issues: every block computes R full
+  rows and JB full columns, and meets R + kr - 1 input rows per kernel slice (the zero-padded
+  tap rows of the register block), so small kernels and ragged edges cost what they cost;
+  plus the edge strips copied into tiles;
+- memory is one read of the signal and one write of the result at the machine's bandwidth,
+  which is what bounds large images with small kernels.
+
+The constants were measured on the development machine (Xeon with AVX-512, 2 cores,
+``benchmarks/bench_openmp.py``); per-lane rates scale with the vector width the build uses.
+"""
+
+import collections
+
+import numpy as np
+
+from . import _openmp_cy
+
+# Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs), by
+# compute type (float32, float64, uint64: AVX-512 has no fused 64-bit integer multiply-add).
+SECONDS_PER_LANE_MAC = {0: 9.8e-12, 1: 1.9e-11, 2: 6.0e-11}
+# The one-row block (1-D) reuses no load across rows: about twice the time per lane.
+VARIANT_SLOWDOWN = {0: 1.0, 1: 1.0, 2: 2.0, 3: 1.0}
+# Edge strips copied into the per-thread tile (memcpy runs plus table lookups).
+SECONDS_PER_TILE_ELEMENT = 1.5e-10
+# Signal read + result written, per thread (up to 2): from cache-sized data, and from memory
+# (including the page faults of a fresh result).
+BYTES_PER_SECOND_CACHED = 2.2e10
+BYTES_PER_SECOND_MEMORY = 8.5e9
+CACHED_BYTES = 32 << 20
+# Python-side work per call (layout lookup, taps, scratch, entering the loop), measured as the
+# difference to naive's run() on tiny problems and expressed on naive's scale (its model's
+# 4 us leaves out the same engine work ours does), so auto's choice between the two follows
+# the measured crossover; plus waking each extra thread.
+SECONDS_PER_CALL = 5.0e-6
+SECONDS_PER_EXTRA_THREAD = 1.5e-6
+
+# The rates above are for 64-byte vectors (AVX-512); narrower builds (AVX2, SSE) issue the
+# same lane count with proportionally more instructions.
+_WIDTH_SCALE = 16 / (_openmp_cy.geometry(0, 2)[1] // 8)
+
+WorkShape = collections.namedtuple(
+    "WorkShape", "type_code variant rows strip n_oplanes n_rblocks n_strips nd nt kc tw "
+                 "passes pointers tile padded_taps")
+
+
+def _compute_dtype(problem):
+    kind = problem.dtype.kind
+    if kind == "c":
+        return "float32" if problem.dtype.itemsize == 8 else "float64", 4
+    if kind == "u":
+        return "uint64", 1
+    return problem.dtype.name, 1
+
+
+def work_shape(problem):
+    """The loop's geometry for `problem` (rank folded to stacked 2-D planes)."""
+    from .openmp import _polyphase_pays, choose_variant, polyphase_shape
+
+    axes = problem.axes
+    x_shape = tuple(problem.x_shape[a] for a in axes)
+    k_shape = tuple(problem.k_shape[a] for a in axes)
+    o_shape = tuple(problem.out_shape[a] for a in axes)
+    batch = int(np.prod([problem.out_shape[a] for a in problem.batch_axes], dtype=np.int64))
+    name, passes = _compute_dtype(problem)
+    type_code = _openmp_cy.TYPE_CODES[name]
+    polyphase = len(x_shape) == 1 and passes == 1 and \
+        _polyphase_pays(np.dtype(name), k_shape[0], o_shape[0])
+    if polyphase:  # rows of P outputs, kernel rows of P taps (see _correlate_1d_polyphase)
+        poly_variant, period = polyphase_shape(type_code, k_shape[0], o_shape[0])
+        o_shape = (o_shape[0] // period, period)
+        k_shape = (-(-k_shape[0] // period), period)
+    elif len(x_shape) == 1:
+        x_shape, k_shape, o_shape = (1,) + x_shape, (1,) + k_shape, (1,) + o_shape
+    orows, ocols = o_shape[-2:]
+    kr, kc = k_shape[-2:]
+    variant = choose_variant(type_code, orows, ocols, kr)
+    if polyphase:
+        variant = poly_variant
+    rows, strip = _openmp_cy.geometry(type_code, variant)
+    nd = int(np.prod(k_shape[:-2], dtype=np.int64)) * (2 if passes == 4 else 1)
+    nt = rows + kr - 1
+    tw = strip + kc - 1
+    return WorkShape(type_code, variant, rows, strip,
+                     batch * int(np.prod(o_shape[:-2], dtype=np.int64)),
+                     -(-orows // rows), -(-ocols // strip), nd, nt, kc, tw,
+                     2 if passes == 4 else 1, 2 * nd * nt, nd * nt * tw,
+                     nd * (kr + 2 * (rows - 1)) * kc)
+
+
+def predict_seconds(problem, threads):
+    """Predicted wall time of one call with `threads` native threads."""
+    s = work_shape(problem)
+    blocks = s.n_oplanes * s.n_rblocks
+    lane_macs = blocks * s.n_strips * s.nd * s.nt * s.kc * s.rows * s.strip * s.passes
+    tile_elements = blocks * min(s.n_strips, 2) * s.nd * s.nt * s.tw * s.passes
+    busy = min(threads, max(1, blocks * s.n_strips))
+    compute = (lane_macs * SECONDS_PER_LANE_MAC[s.type_code] * VARIANT_SLOWDOWN[s.variant]
+               * _WIDTH_SCALE
+               + tile_elements * SECONDS_PER_TILE_ELEMENT) / busy
+    moved = (int(np.prod(problem.x_shape, dtype=np.int64)) + problem.out_size) \
+        * problem.dtype.itemsize
+    if problem.dtype.kind == "c":
+        moved *= 3  # split into real planes, two real results, merged back
+    rate = BYTES_PER_SECOND_CACHED if moved <= CACHED_BYTES else BYTES_PER_SECOND_MEMORY
+    memory = moved / (rate * min(busy, 2))
+    # Loads and stores overlap the arithmetic only in part.
+    overlap = max(compute, memory) + 0.3 * min(compute, memory)
+    return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap

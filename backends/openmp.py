@@ -1,0 +1,365 @@
+"""``openmp``: the direct method done the way high-performance libraries do it.
+
+Same algorithm as ``naive`` (every output, every tap), restructured for the machine:
+
+- **register blocking**: a block of R output rows x a strip of JB output columns is
+  accumulated in vector registers for the whole tap loop; every signal load feeds R
+  fused multiply-adds (``_openmp_cy.pyx`` explains the loop);
+- **threads**: OpenMP ``prange`` over the row blocks, the GIL released for the whole loop,
+  each thread writing (and so first-touching) the output rows it owns;
+- **borders without a padded copy**: rows through pointers found in the boundary tables,
+  columns read in place except for the strips that cross an edge.
+
+Every rank folds onto one loop over stacks of 2-D planes: a 2-D problem is one plane, an N-D
+one adds a *slice* per tap of the leading axes (3-D: one per depth tap, all accumulated in the
+same registers); a 1-D one with a long kernel becomes rows of a 2-D problem (polyphase, so
+loads are shared across rows again), with a short kernel a single row. Complex inputs run as
+four real passes (two calls of two slices each: re = xr*wr - xi*wi, im = xr*wi + xi*wr);
+integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's once cast back.
+"""
+
+import collections
+import functools
+import itertools
+import os
+import threading
+
+import numpy as np
+
+from convcore._boundary import extension_tables
+from convcore._registry import Backend
+from convcore._threads import get_num_threads
+
+from . import _openmp_cy
+from ._openmp_model import predict_seconds, work_shape
+
+_REAL = {np.dtype(np.complex64): np.dtype(np.float32),
+         np.dtype(np.complex128): np.dtype(np.float64)}
+
+
+class _ThreadBudget:
+    """Native threads shared by every Python thread that calls this backend at once.
+
+    A call takes what it asks for when nothing else runs, else what is free (at least one,
+    waiting until one is), so eight Python threads calling together on two cores run two
+    native threads in all instead of sixteen fighting for the cores.
+    """
+
+    def __init__(self, size):
+        self._size = size
+        self._free = size
+        self._cond = threading.Condition()
+
+    def acquire(self, wanted):
+        with self._cond:
+            while self._free < 1:
+                self._cond.wait()
+            taken = wanted if self._free == self._size else min(wanted, self._free)
+            self._free -= taken
+            return taken
+
+    def release(self, taken):
+        with self._cond:
+            self._free += taken
+            self._cond.notify_all()
+
+
+_budget = _ThreadBudget(os.cpu_count() or 1)
+
+
+class OpenMPBackend(Backend):
+    """Register-blocked, OpenMP-parallel direct loop (see the module docstring)."""
+
+    name = "openmp"
+    kind = "direct"
+
+    def supports(self, problem):
+        if not hasattr(problem, "x_shape"):
+            return "openmp serves signal convolutions (ConvProblem), not CNN layers"
+        if problem.dtype.kind == "O":
+            return "openmp computes in machine types; object arrays take the naive backend"
+        return True
+
+    def cost(self, problem):
+        return predict_seconds(problem, min(get_num_threads(), os.cpu_count() or 1))
+
+    def workspace(self, problem):
+        """Bytes allocated per call beyond the result (all as NumPy arrays)."""
+        shape = work_shape(problem)
+        threads = get_num_threads()
+        item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
+        # Per-thread row pointers and edge tile; padded taps; index tables and plane lists.
+        total = threads * (shape.pointers * 8 + shape.tile * item)
+        total += item * shape.padded_taps * (2 if problem.dtype.kind == "c" else 1)
+        total += 8 * (4 * (sum(problem.out_shape) + sum(problem.k_shape)) + 2 * shape.nd
+                      * shape.n_oplanes + 2 * shape.n_strips)
+        x_size = int(np.prod(problem.x_shape, dtype=np.int64))
+        if problem.dtype.kind == "c":
+            # The signal as real and imaginary planes, one real result plane, split taps.
+            total += item * (2 * x_size + problem.out_size + 2 * int(np.prod(problem.k_shape)))
+        if problem.ndim == 1 and shape.rows > 1:
+            # 1-D folded onto rows: the extended signal is materialized (n + m + 2 P).
+            total += item * (x_size + problem.k_shape[0] + 2 * shape.strip)
+        if problem.is_batched:
+            total += problem.dtype.itemsize * int(np.prod([problem.out_shape[a]
+                                                           for a in problem.axes]))
+        return int(total)
+
+    def run(self, x, k, problem, out):
+        self.check_options(problem.backend_options)
+        if out.size == 0:
+            return
+        w = problem.taps(k)
+        if problem.is_batched:
+            _run_batched(x, w, problem, out)
+        else:
+            _correlate(x, w, out, problem.starts, problem.boundary, problem.fillvalue)
+
+
+def _run_batched(x, w, problem, out):
+    """fftconvolve's axes=: broadcast axes pair slices; convolved axes are correlated."""
+    batch, axes = problem.batch_axes, problem.axes
+    order = batch + axes
+    batch_shape = tuple(problem.out_shape[a] for a in batch)
+    x_shape = tuple(problem.x_shape[a] for a in axes)
+    k_shape = tuple(problem.k_shape[a] for a in axes)
+    xb = np.broadcast_to(x.transpose(order), batch_shape + x_shape)
+    wb = np.broadcast_to(w.transpose(order), batch_shape + k_shape)
+    ob = out.transpose(order)
+    starts = tuple(problem.starts[a] for a in axes)
+    target = np.empty(tuple(problem.out_shape[a] for a in axes), problem.dtype)
+    for index in itertools.product(*(range(n) for n in batch_shape)):
+        _correlate(np.ascontiguousarray(xb[index]), np.ascontiguousarray(wb[index]), target,
+                   starts, problem.boundary, problem.fillvalue)
+        ob[index] = target
+
+
+def _correlate(x, w, out, starts, boundary, fill):
+    """out = correlation of x with taps w (same rank), extended by `boundary`."""
+    if (x.ndim == 1 and x.dtype.kind != "c" and _polyphase_pays(x.dtype, w.size, out.size)
+            and (x.dtype.kind == "u" or np.isfinite(x).all())):
+        # (The zero-padded taps of the last kernel row meet real signal values: a NaN or inf
+        # there would leak as 0 * inf into outputs it must not reach, so non-finite signals
+        # keep the one-row loop, which multiplies only real taps.)
+        _correlate_1d_polyphase(x, w, out, starts[0], boundary, fill)
+        return
+    if x.ndim == 1:  # one row of a 2-D problem
+        x, w, out = x[None, :], w[None, :], out[None, :]
+        starts = (0,) + tuple(starts)
+    complex_ = x.dtype.kind == "c"
+    real = _REAL[x.dtype] if complex_ else x.dtype
+    lay = _layout(x.shape, w.shape, out.shape, tuple(starts), boundary, real.str, complex_)
+    w = w.reshape(lay.nd_taps, *w.shape[-2:])
+    if not complex_:
+        fillrows = np.full((1, max(x.shape[-1], 1)), fill, dtype=real)
+        _run_planes(lay, x, w, fillrows, fill == 0, out)
+        return
+    # Four real passes: re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices per call.
+    planes = np.stack([x.real, x.imag])
+    fillrows = np.empty((2, max(x.shape[-1], 1)), real)
+    fillrows[0], fillrows[1] = np.real(fill), np.imag(fill)
+    wr, wi = np.ascontiguousarray(w.real), np.ascontiguousarray(w.imag)
+    part = np.empty(out.shape, real)
+    for taps, target in (((wr, -wi), out.real), ((wi, wr), out.imag)):
+        _run_planes(lay, planes, np.concatenate(taps), fillrows, fill == 0, part)
+        target[...] = part
+
+
+def _polyphase_pays(dtype, taps, length):
+    """Long 1-D kernels fold onto the 2-D loop (below); short ones keep the one-row block."""
+    period = _openmp_cy.geometry(_openmp_cy.TYPE_CODES[dtype.name], 0)[1]
+    return taps >= 2 * period and length >= 8 * period
+
+
+def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
+    """1-D as 2-D: rows of P outputs, kernel rows of P taps, so loads are shared across rows.
+
+    With c = r P + u and tap b = a P + j, ``out[r P + u] = sum_a sum_j e[(r + a) P + u + j]
+    * w[a P + j]`` where e is the extended signal: a 2-D correlation whose input row i is the
+    run of e starting at i P (rows overlap; the row pointers do it without copying) and whose
+    kernel has ceil(m / P) rows of P taps (zero-padded). The extended signal is materialized
+    once, O(n + m) next to the O(n m) multiply-adds. The last ``L mod P`` outputs take a
+    small matrix-vector product.
+    """
+    dtype = x.dtype
+    type_code = _openmp_cy.TYPE_CODES[dtype.name]
+    m, length = w.size, out.size
+    variant, P = polyphase_shape(type_code, m, length)
+    n_taps_rows = -(-m // P)
+    n_rows = length // P
+    count = length + m - 1
+    table = extension_tables((x.size,), (m,), (length,), (start,), boundary)[0, :count]
+    extended = np.zeros((n_rows + n_taps_rows) * P + P, dtype)
+    # The interior is one slice of x; only the ends go through the boundary table.
+    lo, hi = min(max(-start, 0), count), max(min(x.size - start, count), 0)
+    lo = min(lo, hi)
+    extended[lo:hi] = x[lo + start:hi + start]
+    for part in (slice(0, lo), slice(hi, count)):
+        extended[part] = np.where(table[part] >= 0, x[np.maximum(table[part], 0)], fill)
+    taps = np.zeros(n_taps_rows * P, dtype)
+    taps[:m] = w
+    lay = _polyphase_layout(type_code, variant, n_rows, n_taps_rows)
+    fillrows = np.zeros((1, P), dtype)
+    _run_planes(lay, extended, taps.reshape(1, n_taps_rows, P), fillrows, True,
+                out[:n_rows * P].reshape(n_rows, P), xcols=P)
+    done = n_rows * P
+    if done < length:
+        windows = np.lib.stride_tricks.sliding_window_view(extended[done:count], m)
+        out[done:] = windows @ w
+
+
+def polyphase_shape(type_code, taps, length):
+    """(variant, P) of the 1-D fold: rows of P outputs = one strip of the block shape."""
+    period = _openmp_cy.geometry(type_code, 3)[1]
+    if -(-taps // period) >= 7 and length // period >= 6:
+        return 3, period
+    return 0, _openmp_cy.geometry(type_code, 0)[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _polyphase_layout(type_code, variant, n_rows, n_taps_rows):
+    rows, period = _openmp_cy.geometry(type_code, variant)
+    arrays = [np.zeros((1, 1), np.intp), np.zeros(1, np.intp),
+              np.arange(n_rows + n_taps_rows - 1, dtype=np.intp),
+              np.arange(2 * period - 1, dtype=np.intp),
+              np.arange(2 * period - 1, 0, -1, dtype=np.intp),
+              np.zeros(1, np.intp)]
+    for a in arrays:
+        a.flags.writeable = False
+    return Layout(type_code, variant, rows, period, 1, *arrays, 1, -(-n_rows // rows), 1)
+
+
+Layout = collections.namedtuple(
+    "Layout", "type_code variant rows strip nd_taps plane_src slice_fill row_table col_table "
+              "col_run strip_off n_oplanes n_rblocks n_strips")
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
+    """Everything about a call that depends on shapes only (memoized; arrays read-only)."""
+    type_code = _openmp_cy.TYPE_CODES[np.dtype(dtype).name]
+    tables = extension_tables(x_shape, k_shape, out_shape, starts, boundary)
+    plane_src = _plane_sources(x_shape, k_shape, out_shape, tables)
+    nd_taps = plane_src.shape[1]
+    slice_fill = np.zeros(nd_taps, np.intp)
+    if complex_:
+        # Slices [0, nd) read the real planes, [nd, 2 nd) the imaginary ones (fill row 1).
+        n_planes = int(np.prod(x_shape[:-2], dtype=np.intp))
+        plane_src = np.concatenate([plane_src, np.where(plane_src >= 0, plane_src + n_planes, -1)],
+                                   axis=1)
+        slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd_taps)
+    (orows, ocols), (kr, kc) = out_shape[-2:], k_shape[-2:]
+    variant = choose_variant(type_code, orows, ocols, kr)
+    rows, strip = _openmp_cy.geometry(type_code, variant)
+    row_table = tables[-2, :orows + kr - 1]
+    col_table = tables[-1, :ocols + kc - 1]
+    col_run = _runs(col_table)
+    n_strips = -(-ocols // strip)
+    strip_off = _strip_offsets(col_table, col_run, ocols, strip, kc, n_strips)
+    arrays = [np.ascontiguousarray(a, np.intp) for a in
+              (plane_src, slice_fill, row_table, col_table, col_run, strip_off)]
+    for a in arrays:
+        a.flags.writeable = False
+    return Layout(type_code, variant, rows, strip, nd_taps, *arrays, plane_src.shape[0],
+                  -(-orows // rows), n_strips)
+
+
+def _plane_sources(x_shape, k_shape, out_shape, tables):
+    """Signal plane read by each (output plane, leading tap) pair, -1 where outside.
+
+    The leading axes (all but the last two) are folded: output plane o of the flattened
+    leading output index reads, for leading tap j, the signal plane at the extended
+    coordinates o + j through each leading axis' boundary table.
+    """
+    lead = len(x_shape) - 2
+    src = np.zeros((1,) * (2 * lead), np.intp)
+    for d in range(lead):
+        o = np.arange(out_shape[d])
+        j = np.arange(k_shape[d])
+        idx = tables[d][o[:, None] + j[None, :]]
+        shape = [1] * (2 * lead)
+        shape[d], shape[lead + d] = out_shape[d], k_shape[d]
+        idx = idx.reshape(shape)
+        src = np.where((src < 0) | (idx < 0), -1, src * x_shape[d] + idx)
+    n_out = int(np.prod(out_shape[:lead], dtype=np.intp))
+    n_taps = int(np.prod(k_shape[:lead], dtype=np.intp))
+    return np.broadcast_to(src, tuple(out_shape[:lead]) + tuple(k_shape[:lead])).reshape(
+        n_out, n_taps)
+
+
+def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
+    """Run the compiled loop on stacked planes (see _openmp_cy.correlate).
+
+    `xcols` overrides the signal's row stride (the 1-D polyphase rows overlap).
+    """
+    R, JB = lay.rows, lay.strip
+    nd, kr, kc = w.shape
+    wp = np.zeros((nd, kr + 2 * (R - 1), kc), x.dtype)
+    wp[:, R - 1:R - 1 + kr] = w
+    orows, ocols = out.shape[-2:]
+    threads = _budget.acquire(get_num_threads())
+    try:
+        # Enough items for every thread (1-D and short problems split their strips).
+        blocks = lay.n_oplanes * lay.n_rblocks
+        n_cchunks = 1
+        if blocks < 4 * threads and lay.n_strips > 1:
+            n_cchunks = min(lay.n_strips, -(-4 * threads // blocks))
+        strips_per_chunk = -(-lay.n_strips // n_cchunks)
+        n_cchunks = -(-lay.n_strips // strips_per_chunk)
+        nt = R + kr - 1
+        rows_scratch = np.empty((threads, 2 * nd * nt), np.intp)
+        tile_scratch = np.empty((threads, nd * nt * (JB + kc - 1)), x.dtype)
+        _openmp_cy.correlate(
+            lay.type_code, lay.variant, x, x.shape[-2] if x.ndim > 1 else 1,
+            x.shape[-1] if xcols is None else xcols, lay.plane_src,
+            lay.slice_fill, fillrows, bool(fill_is_zero), wp, kr, kc, lay.row_table,
+            lay.row_table.size, lay.col_table, lay.col_table.size, lay.col_run, lay.strip_off,
+            out, orows, ocols, lay.n_oplanes, n_cchunks, strips_per_chunk, threads,
+            rows_scratch, tile_scratch)
+    finally:
+        _budget.release(threads)
+
+
+def choose_variant(type_code, orows, ocols, kr):
+    """Block shape for a problem (measured: ``benchmarks/bench_openmp.py`` and docs/openmp.md).
+
+    More rows per block means more multiply-adds per signal load, but the first and last
+    R - 1 input rows of a block reach fewer output rows, which weighs more when the kernel
+    has few rows: (with AVX-512) 6 x 4 vectors from 7 kernel rows on, 4 x 4 for 4-6, 2 x 8 for
+    3 or fewer (on images wide enough for its strips), 1 x 8 for single-row results (1-D);
+    smaller shapes where the target has 16 vector registers (``_openmp_cy.pyx``).
+    """
+    if orows == 1:
+        return 2
+    if (kr <= 3 or orows < 4) and ocols >= _openmp_cy.geometry(type_code, 1)[1]:
+        return 1
+    if kr <= 6 or orows < 6:
+        return 0
+    return 3
+
+
+def _runs(table):
+    """For each entry, how many entries from it on continue a contiguous run of indices."""
+    n = table.size
+    runs = np.ones(n, np.intp)
+    if n > 1:
+        breaks = np.flatnonzero(np.diff(table) != 1) + 1       # starts of new runs
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [n]])
+        run_id = np.repeat(np.arange(starts.size), ends - starts)
+        runs = ends[run_id] - np.arange(n)
+    return np.ascontiguousarray(runs, np.intp)
+
+
+def _strip_offsets(col_table, col_run, ocols, jb, kc, n_strips):
+    """First source column of each strip that can be read in place, -1 otherwise."""
+    c0 = np.arange(n_strips) * jb
+    need = jb + kc - 1
+    in_place = (c0 + jb <= ocols) & (c0 + need <= col_table.size)
+    ok = np.zeros(n_strips, bool)
+    ok[in_place] = (col_table[c0[in_place]] >= 0) & (col_run[c0[in_place]] >= need)
+    return np.ascontiguousarray(np.where(ok, col_table[np.minimum(c0, col_table.size - 1)], -1),
+                                np.intp)
+
+
+backend = OpenMPBackend()

@@ -1,0 +1,243 @@
+"""The ``openmp`` backend on the problems it exists for, against SciPy.
+
+The differential suite already runs openmp on small problems of every kind; these tests add
+the domain it must answer (2-D float32/float64 images), sizes large enough to use many row
+blocks and column strips (in-place strips and edge tiles), thread counts, concurrent callers,
+and Ctrl-C.
+"""
+
+import signal
+import threading
+import traceback
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import convcore
+from convcore._problem import build_problem
+from convcore.backends import openmp
+from reference import assert_matches, make_array, reference
+
+BOUNDARIES = ["fill", "wrap", "symm", "mirror", "nearest"]
+
+
+def _problem(x, k, mode, operation="convolve", boundary="fill", fillvalue=0):
+    return build_problem(x, k, mode, operation, boundary, fillvalue)[2]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("shape,kshape", [((64, 80), (3, 3)), ((100, 130), (7, 5)),
+                                          ((33, 257), (15, 15)), ((5, 300), (2, 21))])
+def test_domain_2d_real_is_served_and_matches_scipy(dtype, mode, shape, kshape):
+    rng = np.random.default_rng(1)
+    x, k = make_array(rng, shape, dtype), make_array(rng, kshape, dtype)
+    for operation in ("convolve", "correlate"):
+        assert openmp.backend.supports(_problem(x, k, mode, operation)) is True
+        got = getattr(convcore, operation)(x, k, mode, backend="openmp")
+        expected = getattr(scipy.signal, operation)(x.astype(np.float64), k.astype(np.float64),
+                                                    mode, method="direct")
+        assert_matches(got, expected, x, k, np.dtype(dtype))
+
+
+@pytest.mark.parametrize("k", [3, 4, 7, 10, 15, 21])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_large_random_problems_every_boundary(k, mode):
+    rng = np.random.default_rng(k)
+    x = make_array(rng, (200, 300), "float64")
+    w = make_array(rng, (k, k + 1), "float64")
+    for boundary in (BOUNDARIES if mode != "valid" else ["fill"]):
+        for operation in ("convolve", "correlate"):
+            got = getattr(convcore, operation)(x, w, mode, backend="openmp", boundary=boundary,
+                                               fillvalue=0.5)
+            assert_matches(got, reference(operation, x, w, mode, boundary, 0.5), x, w,
+                           np.dtype("float64"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "complex64", "complex128", "int16", "uint64"])
+def test_large_problems_every_dtype(dtype):
+    rng = np.random.default_rng(7)
+    x, w = make_array(rng, (70, 150), dtype), make_array(rng, (9, 6), dtype)
+    for boundary in ("fill", "wrap", "mirror"):
+        for operation in ("convolve", "correlate"):
+            got = getattr(convcore, operation)(x, w, "same", backend="openmp", boundary=boundary,
+                                               fillvalue=3)
+            assert_matches(got, reference(operation, x, w, "same", boundary, 3), x, w,
+                           np.dtype(dtype))
+
+
+def test_integer_wrapping_is_exact():
+    """Products and sums past the type's range wrap exactly as SciPy's direct loop."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2**62, 2**62, size=(40, 90), dtype=np.int64)
+    w = rng.integers(-2**40, 2**40, size=(5, 6), dtype=np.int64)
+    got = convcore.convolve(x, w, "full", backend="openmp")
+    np.testing.assert_array_equal(got, scipy.signal.convolve(x, w, "full", method="direct"))
+
+
+@pytest.mark.parametrize("shape,kshape", [((1000,), (31,)), ((5000,), (200,)), ((3,), (40,)),
+                                          ((20, 30, 40), (3, 5, 7)), ((9, 8, 70), (4, 1, 9)),
+                                          ((4, 5, 6, 70), (2, 3, 2, 5))])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+def test_other_ranks(shape, kshape, boundary):
+    rng = np.random.default_rng(11)
+    x, w = make_array(rng, shape, "float64"), make_array(rng, kshape, "float64")
+    for mode in ("full", "same"):
+        got = convcore.convolve(x, w, mode, backend="openmp", boundary=boundary, fillvalue=-1)
+        assert_matches(got, reference("convolve", x, w, mode, boundary, -1), x, w,
+                       np.dtype("float64"))
+
+
+def test_batched_axes():
+    rng = np.random.default_rng(5)
+    x, w = make_array(rng, (3, 50, 70), "float64"), make_array(rng, (3, 5, 9), "float64")
+    got = convcore.fftconvolve(x, w, "same", axes=(1, 2), backend="openmp")
+    np.testing.assert_allclose(got, scipy.signal.fftconvolve(x, w, "same", axes=(1, 2)),
+                               rtol=1e-10, atol=1e-10)
+
+
+def _image_problem():
+    rng = np.random.default_rng(2)
+    return make_array(rng, (300, 260), "float32"), make_array(rng, (11, 11), "float32")
+
+
+def test_one_thread_equals_two_threads():
+    x, w = _image_problem()
+    with convcore.threads(1):
+        one = convcore.convolve(x, w, "same", backend="openmp", boundary="symm")
+    with convcore.threads(2):
+        two = convcore.convolve(x, w, "same", backend="openmp", boundary="symm")
+    # Each output is summed in one fixed order whatever thread computes it: bit-identical.
+    np.testing.assert_array_equal(one, two)
+    assert_matches(one, reference("convolve", x, w, "same", "symm"), x, w, np.dtype("float32"))
+
+
+def test_concurrent_python_threads(monkeypatch):
+    """8 Python threads at once: same answers as alone, and never more native threads in use
+    than the machine has (or than one caller asked for)."""
+    x, w = _image_problem()
+    expected = convcore.convolve(x, w, "same", backend="openmp")
+    assert_matches(expected, reference("convolve", x, w, "same"), x, w, np.dtype("float32"))
+
+    compiled = openmp._openmp_cy.correlate
+    lock = threading.Lock()
+    in_use = {"now": 0, "peak": 0}
+
+    def counting(*args):
+        threads = args[-3]
+        with lock:
+            in_use["now"] += threads
+            in_use["peak"] = max(in_use["peak"], in_use["now"])
+        try:
+            return compiled(*args)
+        finally:
+            with lock:
+                in_use["now"] -= threads
+
+    monkeypatch.setattr(openmp._openmp_cy, "correlate", counting)
+    results, errors = [None] * 8, []
+    start = threading.Barrier(8)
+
+    def work(i):
+        try:
+            start.wait()
+            for _ in range(5):
+                results[i] = convcore.convolve(x, w, "same", backend="openmp")
+        except Exception as err:  # reported below
+            errors.append(err)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors
+    for got in results:
+        np.testing.assert_array_equal(got, expected)
+    import os
+    assert 1 <= in_use["peak"] <= max(os.cpu_count() or 1, convcore.get_num_threads())
+
+
+def test_ctrl_c_interrupts_between_row_blocks():
+    """A signal handler's exception surfaces from inside the compiled loop, not after it."""
+    class Interrupted(Exception):
+        pass
+
+    armed = {"on": True}
+
+    def handler(signum, frame):
+        if armed["on"]:
+            raise Interrupted
+
+    rng = np.random.default_rng(0)
+    x, w = make_array(rng, (1500, 1500), "float64"), make_array(rng, (75, 75), "float64")
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        convcore.convolve(x[:100, :100], w, "same", backend="openmp")  # warm up: imports and code paths
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(Interrupted) as info:
+            convcore.convolve(x, w, "same", backend="openmp")
+    finally:
+        armed["on"] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    frames = "".join(traceback.format_tb(info.value.__traceback__))
+    assert "_openmp_cy" in frames, frames
+
+
+def test_declines_object_arrays_with_a_reason():
+    x = np.arange(12).reshape(3, 4).astype(object)
+    verdict = openmp.backend.supports(_problem(x, x[:2, :2], "full"))
+    assert isinstance(verdict, str) and "object" in verdict
+
+
+def test_workspace_and_cost_are_positive_and_grow():
+    small = _problem(np.ones((64, 64), np.float32), np.ones((3, 3), np.float32), "same")
+    large = _problem(np.ones((1024, 1024), np.float32), np.ones((15, 15), np.float32), "same")
+    assert 0 < openmp.backend.workspace(small) <= openmp.backend.workspace(large)
+    assert 0 < openmp.backend.cost(small) < openmp.backend.cost(large)
+
+
+def test_auto_prefers_openmp_over_naive_on_real_images():
+    x = np.ones((512, 512), np.float32)
+    for k in (3, 7, 21):
+        plan = convcore._dispatch.plan(_problem(x, np.ones((k, k), np.float32), "same"),
+                                       threads=convcore.get_num_threads(),
+                                       max_memory=1 << 33)
+        costs = {name: cost for name, cost, why in plan.alternatives if why is None}
+        assert costs["openmp"] < costs["naive"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "uint64"])
+@pytest.mark.parametrize("m", [128, 300, 1031])
+def test_long_1d_kernels_folded_onto_rows(dtype, m):
+    """1-D problems with long kernels run as 2-D rows (openmp._correlate_1d_polyphase)."""
+    rng = np.random.default_rng(m)
+    x, w = make_array(rng, (4099,), dtype), make_array(rng, (m,), dtype)
+    assert openmp._polyphase_pays(np.dtype("uint64" if dtype[0] in "iu" else dtype), m, 4099 - m)
+    for mode in ("full", "same", "valid"):
+        for boundary in (["fill", "wrap", "symm", "mirror", "nearest"] if mode == "same"
+                         else ["fill"]):
+            for operation in ("convolve", "correlate"):
+                got = getattr(convcore, operation)(x, w, mode, backend="openmp",
+                                                   boundary=boundary, fillvalue=2)
+                assert_matches(got, reference(operation, x, w, mode, boundary, 2), x, w,
+                               np.dtype(dtype))
+
+
+@pytest.mark.parametrize("shape,kshape", [((5000,), (300,)), ((300,), (40,)),
+                                          ((60, 200), (9, 9))])
+def test_nonfinite_values_stay_local(shape, kshape):
+    """A direct method keeps NaN/inf where their taps reach (SciPy's direct answer)."""
+    rng = np.random.default_rng(4)
+    x, w = make_array(rng, shape, "float64"), make_array(rng, kshape, "float64")
+    x.flat[x.size // 3] = np.nan
+    x.flat[2 * x.size // 3] = np.inf
+    for mode in ("full", "same"):
+        got = convcore.convolve(x, w, mode, backend="openmp")
+        expected = scipy.signal.convolve(x, w, mode, method="direct")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9)
