@@ -1,0 +1,155 @@
+"""How the ``fft`` backend lays out one problem: which transform sizes, which path, what it costs.
+
+A :class:`Layout` is pure arithmetic on the problem's shapes (no arrays), so ``supports``,
+``cost`` and ``workspace`` can use it and ``run`` then follows it. Three paths:
+
+* ``full``: one transform of the whole (zero-padded) signal. For an output window that starts
+  at offset ``a`` of the full linear convolution and has length ``L``, a circular convolution
+  of length ``N >= max(a + L, n + m - 1 - a)`` already gives the window without aliasing, so
+  'valid' needs only ``N >= n`` and 'same' ``N >= n + m // 2`` instead of SciPy's ``n + m - 1``.
+* ``circular``: ``boundary='wrap'`` is a circular convolution of length ``n`` with the kernel
+  folded modulo ``n``; used when every ``n`` is a fast FFT length.
+* ``oa``: overlap-add along the one axis where blocking pays most (a long signal, a short
+  kernel): the signal is cut into ``nb`` blocks of ``B`` samples, each zero-padded to
+  ``N = B + m - 1``, and all blocks go through one batched transform.
+
+Boundaries other than zero fill: a constant fill ``f`` is handled by linearity
+(``ext(x) = f + ext0(x - f)``), so it costs nothing extra; 'symm', 'mirror', 'nearest' (and
+'wrap' on slow lengths) build the extended signal once and then take the 'valid' window.
+"""
+
+import math
+
+import numpy as np
+
+from ._fft_plans import fast_length, radix_cost
+
+# Seconds per unit of predicted transform work (elements * radix cost), per memory pass
+# byte, and per call; fitted on this machine (2 cores) with benchmarks/bench_fft.py.
+SECONDS_PER_FFT_WORK = 0.55e-9
+SECONDS_PER_BYTE = 0.25e-9
+SECONDS_PER_CALL = 30e-6
+# Below this many elements a transform runs on one thread (FFTW's thread start-up dominates).
+THREAD_MIN_ELEMENTS = 1 << 15
+
+
+class Layout:
+    """One problem's transform plan (see the module docstring)."""
+
+    __slots__ = ("path", "extend", "shift_fill", "sig_shape", "offsets", "sizes", "block_axis",
+                 "block_step", "nblocks", "real", "float_dtype", "threads", "seconds", "bytes")
+
+    def __repr__(self):
+        extra = (f", blocks={self.nblocks}x{self.block_step} on axis {self.block_axis}"
+                 if self.path == "oa" else "")
+        return f"Layout({self.path}, sizes={self.sizes}{extra}, extend={self.extend})"
+
+
+def _window(n, m, offset, length):
+    """Shortest circular length that yields full[offset: offset + length] unaliased.
+
+    It must also hold both inputs (a longer kernel would have to be folded first).
+    """
+    return max(offset + length, n + m - 1 - offset, n, m, 1)
+
+
+def plan_layout(p, threads, max_memory=None):
+    """Return the cheapest :class:`Layout` for problem `p` within `max_memory` bytes."""
+    real = p.dtype.kind != "c"
+    float_dtype = np.dtype(np.float32 if p.dtype in (np.float32, np.complex64) else np.float64)
+    zero_like = p.boundary == "fill"
+    candidates = []
+
+    extend = not zero_like
+    sig_shape = list(p.x_shape)
+    offsets = [0] * p.ndim
+    for a in p.axes:
+        m, length = p.k_shape[a], p.out_shape[a]
+        if extend:
+            sig_shape[a] = length + m - 1
+            offsets[a] = m - 1
+        else:
+            offsets[a] = p.starts[a] + m - 1
+
+    # Integers take the extended path: folding the kernel would enlarge its values past
+    # what the exactness bound assumes.
+    if p.boundary == "wrap" and not p.is_batched and p.dtype.kind != "u" and all(
+            fast_length(p.x_shape[a]) == p.x_shape[a] and (not real or a != p.axes[-1]
+                                                            or p.x_shape[a] % 2 == 0)
+            for a in p.axes):
+        candidates.append(_make(p, "circular", False, list(p.x_shape), [0] * p.ndim,
+                                {a: p.x_shape[a] for a in p.axes}, real, float_dtype, threads))
+
+    full_sizes = {}
+    for i, a in enumerate(p.axes):
+        need = _window(sig_shape[a], p.k_shape[a], offsets[a], p.out_shape[a])
+        full_sizes[a] = fast_length(need, real=real and i == len(p.axes) - 1)
+    candidates.append(_make(p, "full", extend, sig_shape, offsets, full_sizes, real,
+                            float_dtype, threads))
+
+    for a in p.axes:
+        n, m = sig_shape[a], p.k_shape[a]
+        if m * 4 > n or m < 2 and n < 4096:
+            continue  # blocking cannot pay: the blocks would be mostly padding
+        for step_size in _block_lengths(n, m, real and a == p.axes[-1]):
+            sizes = dict(full_sizes)
+            sizes[a] = step_size
+            candidates.append(_make(p, "oa", extend, sig_shape, offsets, sizes, real,
+                                    float_dtype, threads, block_axis=a))
+
+    budget = None if max_memory is None else max_memory - p.out_bytes
+    fitting = [c for c in candidates if budget is None or c.bytes <= budget] or candidates
+    if p.prefer_overlap_add and any(c.path == "oa" for c in fitting):
+        fitting = [c for c in fitting if c.path == "oa"]
+    return min(fitting, key=lambda c: c.seconds)
+
+
+def _block_lengths(n, m, real):
+    """Candidate transform lengths N for blocks (step B = N - m + 1 >= m - 1)."""
+    lengths = set()
+    low = max(2 * (m - 1), 16)
+    size = 1 << max(4, (low - 1).bit_length())
+    while size < 2 * (n + m):
+        for candidate in (size, fast_length(int(size * 0.75), real), fast_length(int(size * 1.5), real)):
+            if candidate >= low and candidate - m + 1 >= m - 1:
+                lengths.add(candidate)
+        size *= 2
+    return sorted(lengths)
+
+
+def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads,
+          block_axis=None):
+    lay = Layout()
+    lay.path, lay.extend = path, extend
+    lay.shift_fill = p.boundary == "fill" and not _is_zero(p.fillvalue)
+    lay.sig_shape, lay.offsets, lay.sizes = tuple(sig_shape), tuple(offsets), sizes
+    lay.real, lay.float_dtype = real, float_dtype
+    lay.block_axis = block_axis
+    lay.block_step = lay.nblocks = None
+    blocks = 1
+    if path == "oa":
+        m = p.k_shape[block_axis]
+        lay.block_step = sizes[block_axis] - m + 1
+        lay.nblocks = -(-sig_shape[block_axis] // lay.block_step)
+        blocks = lay.nblocks
+    transform = math.prod(sizes.values())
+    x_batch = math.prod(sig_shape[a] for a in p.batch_axes) * blocks
+    k_batch = math.prod(p.k_shape[a] for a in p.batch_axes)
+    o_batch = math.prod(p.out_shape[a] for a in p.batch_axes) * blocks
+    work_one = transform * sum(radix_cost(s) for s in sizes.values()) * (0.5 if real else 1.0)
+    total_elements = transform * max(x_batch, o_batch)
+    lay.threads = threads if total_elements >= THREAD_MIN_ELEMENTS else 1
+    item = float_dtype.itemsize * (1 if real else 2)
+    spectrum = transform * item  # r2c output is N/2+1 complex: about the same bytes
+    lay.bytes = int(spectrum * (2 * x_batch + 2 * k_batch + (2 * o_batch if o_batch != x_batch
+                                                              else 0)))
+    work = work_one * (x_batch + k_batch + o_batch)
+    passes = spectrum * (4 * o_batch + 2 * x_batch) + p.out_bytes * 2
+    speedup = lay.threads ** 0.85
+    lay.seconds = (SECONDS_PER_CALL + work * SECONDS_PER_FFT_WORK / speedup
+                   + passes * SECONDS_PER_BYTE / min(lay.threads, 2) ** 0.5)
+    return lay
+
+
+def _is_zero(value):
+    return bool(value == 0)
