@@ -22,15 +22,13 @@ import math
 
 import numpy as np
 
-from ._fft_plans import fast_length, radix_cost
+from ._fft_plans import THREAD_MIN_ELEMENTS, fast_length, radix_cost
 
 # Seconds per unit of predicted transform work (elements * radix cost), per memory pass
 # byte, and per call; fitted on this machine (2 cores) with benchmarks/bench_fft.py.
 SECONDS_PER_FFT_WORK = 0.55e-9
 SECONDS_PER_BYTE = 0.25e-9
 SECONDS_PER_CALL = 30e-6
-# Below this many elements a transform runs on one thread (FFTW's thread start-up dominates).
-THREAD_MIN_ELEMENTS = 1 << 15
 
 
 class Layout:
@@ -87,11 +85,19 @@ def plan_layout(p, threads, max_memory=None):
     candidates.append(_make(p, "full", extend, sig_shape, offsets, full_sizes, real,
                             float_dtype, threads))
 
+    force = p.backend_options.get("overlap_add")
+    block_length = p.backend_options.get("block_length")
     for a in p.axes:
         n, m = sig_shape[a], p.k_shape[a]
-        if m * 4 > n or m < 2 and n < 4096:
+        if force is False or (m * 4 > n and not (force and m <= n)):
             continue  # blocking cannot pay: the blocks would be mostly padding
-        for step_size in _block_lengths(n, m, real and a == p.axes[-1]):
+        lengths = _block_lengths(n, m, real and a == p.axes[-1])
+        if block_length is not None:
+            if block_length < 2 * (m - 1) or block_length < 2:
+                raise ValueError(f"backend_options: block_length={block_length} must be at "
+                                 f"least 2 * (kernel length - 1) = {2 * (m - 1)}")
+            lengths = [block_length]
+        for step_size in lengths:
             sizes = dict(full_sizes)
             sizes[a] = step_size
             candidates.append(_make(p, "oa", extend, sig_shape, offsets, sizes, real,
@@ -99,7 +105,7 @@ def plan_layout(p, threads, max_memory=None):
 
     budget = None if max_memory is None else max_memory - p.out_bytes
     fitting = [c for c in candidates if budget is None or c.bytes <= budget] or candidates
-    if p.prefer_overlap_add and any(c.path == "oa" for c in fitting):
+    if (p.prefer_overlap_add or force) and any(c.path == "oa" for c in fitting):
         fitting = [c for c in fitting if c.path == "oa"]
     return min(fitting, key=lambda c: c.seconds)
 

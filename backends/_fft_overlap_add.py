@@ -65,8 +65,8 @@ def sum_blocks(pa, lay, p, out, store):
     a, step = lay.block_axis, lay.block_step
     windows = [slice(lay.offsets[d], lay.offsets[d] + p.out_shape[d]) if d in p.axes
                else slice(None) for d in range(p.ndim)]
-    if p.ndim == 1 and pa.dtype == out.dtype:
-        _fft_cy.overlap_add(pa, step, lay.offsets[0], out, lay.threads)
+    if a == 0 and p.ndim <= 2 and pa.dtype == out.dtype:
+        _sum_blocks_native(pa, lay, p, out)
         return
     nb, width = pa.shape[a], pa.shape[a + 1]
     lead, trail = pa.shape[:a], pa.shape[a + 2:]
@@ -79,3 +79,16 @@ def sum_blocks(pa, lay, p, out, store):
     full[(slice(None),) * a + (slice(step, (nb + 1) * step),)] += \
         tail.reshape(lead + (nb * step,) + trail)
     store(out, full[tuple(windows)], p)
+
+
+def _sum_blocks_native(pa, lay, p, out):
+    """1-D, or 2-D blocked along rows: the threaded Cython pass, straight into `out`."""
+    step, first = lay.block_step, lay.offsets[0]
+    col0 = lay.offsets[1] if p.ndim == 2 and 1 in p.axes else 0
+    blocks = pa.reshape(pa.shape[0], pa.shape[1], -1)
+    target = out.reshape(out.shape[0], -1)
+    if pa.dtype.kind == "c":  # complex as interleaved reals: the columns double
+        blocks = blocks.view(pa.real.dtype)
+        target = target.view(out.real.dtype)
+        col0 *= 2
+    _fft_cy.overlap_add(blocks, step, first, col0, target, lay.threads)

@@ -25,6 +25,7 @@ import struct
 import threading
 import warnings
 
+import numpy as np
 import pyfftw
 
 # FFTW's planner, and the wisdom functions, are not thread safe (pyFFTW has a lock of its own
@@ -180,6 +181,106 @@ def make_fftw(a, b, axes, direction, effort, threads, destroy_input=False):
     if effort == "measure":
         _wisdom_state["dirty"] = True
     return plan
+
+
+# --- plan sets ----------------------------------------------------------------------------
+
+# Below this many elements a transform runs on one thread (FFTW's thread start-up dominates).
+THREAD_MIN_ELEMENTS = 1 << 15
+
+
+class _PlanSet:
+    """FFTW objects with the aligned buffers they were planned on (one user at a time).
+
+    ``xa -> xs`` transforms the signal; the kernel goes ``ka -> ks`` through the plans in
+    ``fk``; the product is formed in ``ps`` (``xs`` itself when the shapes allow) and
+    ``inv`` brings it back into ``pa`` (``xa`` itself then).
+    """
+
+    __slots__ = ("xa", "xs", "ka", "ks", "kz", "pa", "ps", "fx", "fk", "inv", "nbytes")
+
+
+def _spectrum_shape(shape, axes, real):
+    shape = list(shape)
+    if real:
+        shape[axes[-1]] = shape[axes[-1]] // 2 + 1
+    return tuple(shape)
+
+
+def build_plan_set(x_buf, k_buf, k_region, axes, real, float_dtype, threads, effort):
+    """Buffers and plans for one key (called under PLAN_LOCK by the cache).
+
+    ``x_buf`` None: kernel plans only; ``k_buf`` None: signal plans only (the inverse then
+    runs in place, ``xs -> xa``).
+
+    The kernel is small next to the transform, so when two or more axes are transformed its
+    spectrum is made in two stages: the last axis only over the kernel's own rows, then the
+    other axes (the rows past the kernel are zero, never transformed): about half the work of
+    transforming the padded kernel in one go.
+    """
+    cdt = np.result_type(float_dtype, np.complex64)
+    sdt = float_dtype if real else cdt
+    s = _PlanSet()
+    s.xa = s.xs = s.fx = s.ka = s.ks = s.kz = s.fk = s.pa = s.ps = s.inv = None
+    if x_buf is not None:
+        s.xa = pyfftw.empty_aligned(x_buf, sdt)
+        s.xs = pyfftw.empty_aligned(_spectrum_shape(x_buf, axes, real), cdt)
+        s.fx = make_fftw(s.xa, s.xs, axes, "FFTW_FORWARD", effort, threads)
+    if k_buf is not None:
+        _kernel_plans(s, k_buf, k_region, axes, real, sdt, cdt, threads, effort)
+    if x_buf is None:
+        pass
+    elif k_buf is None or np.broadcast_shapes(s.xs.shape, s.ks.shape) == s.xs.shape:
+        s.ps, s.pa = s.xs, s.xa  # multiply in place and transform back into the signal buffer
+    else:
+        s.ps = pyfftw.empty_aligned(np.broadcast_shapes(s.xs.shape, s.ks.shape), cdt)
+        s.pa = pyfftw.empty_aligned(np.broadcast_shapes(x_buf, k_buf), sdt)
+    if x_buf is not None:
+        s.inv = make_fftw(s.ps, s.pa, axes, "FFTW_BACKWARD", effort, threads,
+                          destroy_input=True)
+    buffers = (s.xa, s.xs, s.ka, s.ks, s.kz, s.pa, s.ps)
+    s.nbytes = sum(b.nbytes for b in {id(b): b for b in buffers if b is not None}.values())
+    return s
+
+
+def _kernel_plans(s, k_buf, k_region, axes, real, sdt, cdt, threads, effort):
+    k_threads = threads if math.prod(k_buf) >= THREAD_MIN_ELEMENTS else 1
+    s.ks = pyfftw.empty_aligned(_spectrum_shape(k_buf, axes, real), cdt)
+    lead = axes[:-1]
+    if lead and any(k_region[d] < k_buf[d] for d in lead):
+        small = tuple(k_region[d] if d in lead else k_buf[d] for d in range(len(k_buf)))
+        s.ka = pyfftw.empty_aligned(small, sdt)
+        s.kz = pyfftw.empty_aligned(s.ks.shape, cdt)
+        rows = s.kz[tuple(slice(0, k_region[d]) if d in lead else slice(None)
+                          for d in range(len(k_buf)))]
+        s.fk = (make_fftw(s.ka, rows, axes[-1:], "FFTW_FORWARD", effort, k_threads),
+                make_fftw(s.kz, s.ks, lead, "FFTW_FORWARD", effort, k_threads))
+        s.kz[...] = 0  # rows past the kernel stay zero: the second stage never writes kz
+    else:
+        s.ka = pyfftw.empty_aligned(k_buf, sdt)
+        s.kz = None
+        s.fk = (make_fftw(s.ka, s.ks, axes, "FFTW_FORWARD", effort, k_threads),)
+    s.ka[...] = 0  # planning may scribble; the kernel buffer keeps zero padding from now on
+
+
+def with_plan_set(key, build, body):
+    plan_set = CACHE.acquire(key, build)
+    try:
+        return body(plan_set)
+    finally:
+        CACHE.release(key, plan_set)
+
+
+def fill_kernel(s, kc, scale):
+    """Kernel (scaled by 1/N) into its corner; the rest of ka stays zero (same key, same
+    corner, and a forward transform never writes its input)."""
+    np.multiply(kc, scale, out=s.ka[tuple(slice(0, n) for n in kc.shape)], casting="unsafe")
+
+
+def transform_kernel(s):
+    for plan in s.fk:
+        plan.execute()
+
 
 
 # --- wisdom ----------------------------------------------------------------------------------

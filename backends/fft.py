@@ -34,7 +34,6 @@ Integers
 import math
 
 import numpy as np
-import pyfftw
 
 from convcore import _options
 from convcore._boundary import extension_table
@@ -44,7 +43,7 @@ from convcore._threads import get_num_threads
 from . import _fft_cy
 from ._fft_layout import plan_layout
 from ._fft_overlap_add import fill_blocks, sum_blocks
-from ._fft_plans import CACHE, make_fftw, save_wisdom
+from ._fft_plans import build_plan_set, fill_kernel, save_wisdom, transform_kernel, with_plan_set
 
 _U = 2.0 ** -53
 _LAYOUT_CACHE_SIZE = 512
@@ -107,6 +106,7 @@ class FFTBackend(Backend):
     def supports(self, p):
         if not hasattr(p, "x_shape"):
             return "fft serves signal convolutions (ConvProblem), not CNN layers"
+        _check_options(self, p.backend_options)
         if p.dtype.kind == "O":
             return "fft cannot transform object arrays; the naive backend serves them"
         if p.dtype.kind == "u":
@@ -121,7 +121,7 @@ class FFTBackend(Backend):
         return layout_for(p).bytes
 
     def run(self, x, k, p, out):
-        self.check_options(p.backend_options)
+        _check_options(self, p.backend_options)
         threads = get_num_threads()
         lay = layout_for(p, threads)
         effort = _options.get_option("plan")
@@ -131,6 +131,18 @@ class FFTBackend(Backend):
             _run_transform(x, k, p, lay, out, effort)
         if effort == "measure":
             save_wisdom()
+
+
+def _check_options(backend, options):
+    """backend_options: ``overlap_add`` (True / False / None = by cost) and ``block_length``
+    (the overlap-add transform length, at least twice the kernel length minus 2)."""
+    backend.check_options(options, known=("overlap_add", "block_length"))
+    if options.get("overlap_add") not in (None, True, False):
+        raise ValueError(f"backend_options: overlap_add must be True, False or None, got "
+                         f"{options['overlap_add']!r}")
+    block = options.get("block_length")
+    if block is not None and (isinstance(block, bool) or not isinstance(block, int)):
+        raise ValueError(f"backend_options: block_length must be an int, got {block!r}")
 
 
 # --- preparing the inputs --------------------------------------------------------------------
@@ -192,55 +204,9 @@ def _fill_corner(buf, src, scale=None):
 
 # --- plan sets -------------------------------------------------------------------------------
 
-class _PlanSet:
-    """FFTW objects with the aligned buffers they were planned on (one user at a time)."""
-
-    __slots__ = ("xa", "xs", "ka", "ks", "pa", "ps", "fx", "fk", "inv", "nbytes", "k_filled")
-
-
-def _spectrum_shape(shape, axes, real):
-    shape = list(shape)
-    if real:
-        shape[axes[-1]] = shape[axes[-1]] // 2 + 1
-    return tuple(shape)
-
-
-def _build_plan_set(x_buf, k_buf, axes, real, float_dtype, threads, effort):
-    cdt = np.result_type(float_dtype, np.complex64)
-    sdt = float_dtype if real else cdt
-    s = _PlanSet()
-    s.xa = pyfftw.empty_aligned(x_buf, sdt)
-    s.xs = pyfftw.empty_aligned(_spectrum_shape(x_buf, axes, real), cdt)
-    s.ka = pyfftw.empty_aligned(k_buf, sdt)
-    s.ks = pyfftw.empty_aligned(_spectrum_shape(k_buf, axes, real), cdt)
-    s.fx = make_fftw(s.xa, s.xs, axes, "FFTW_FORWARD", effort, threads)
-    s.fk = make_fftw(s.ka, s.ks, axes, "FFTW_FORWARD", effort, threads)
-    product = np.broadcast_shapes(s.xs.shape, s.ks.shape)
-    if product == s.xs.shape:
-        s.ps, s.pa = s.xs, s.xa  # multiply in place and transform back into the signal buffer
-    else:
-        out_buf = np.broadcast_shapes(x_buf, k_buf)
-        s.ps = pyfftw.empty_aligned(product, cdt)
-        s.pa = pyfftw.empty_aligned(out_buf, sdt)
-    s.inv = make_fftw(s.ps, s.pa, axes, "FFTW_BACKWARD", effort, threads, destroy_input=True)
-    s.ka[...] = 0  # planning may scribble; the kernel buffer keeps zero padding from now on
-    s.k_filled = None
-    s.nbytes = sum(b.nbytes for b in {id(b): b for b in (s.xa, s.xs, s.ka, s.ks, s.pa, s.ps)}.values())
-    return s
-
-
-def _with_plan_set(key, build, body):
-    plan_set = CACHE.acquire(key, build)
-    try:
-        return body(plan_set)
-    finally:
-        CACHE.release(key, plan_set)
-
-
-def _fill_kernel(s, kc, scale):
-    """Kernel (scaled by 1/N) into its corner; the rest of ka stays zero (same key, same
-    corner, and a forward transform never writes its input)."""
-    np.multiply(kc, scale, out=s.ka[tuple(slice(0, n) for n in kc.shape)], casting="unsafe")
+def _as_pairs(spectrum, outer, rows):
+    """A complex spectrum as a (outer, rows, 2 * rest) array of reals (no copy)."""
+    return spectrum.view(spectrum.real.dtype).reshape(outer, rows, -1)
 
 
 def _multiply(s, threads):
@@ -248,12 +214,12 @@ def _multiply(s, threads):
     xs, ks = s.xs, s.ks
     differ = [d for d in range(xs.ndim) if xs.shape[d] != ks.shape[d]]
     if s.ps is xs and not differ:
-        _fft_cy.multiply_spectra(xs.reshape(1, 1, -1), ks.reshape(1, 1, -1), threads)
+        _fft_cy.multiply_spectra(_as_pairs(xs, 1, 1), _as_pairs(ks, 1, 1), threads)
     elif s.ps is xs and len(differ) == 1 and ks.shape[differ[0]] == 1:
         d = differ[0]
-        outer, inner = math.prod(xs.shape[:d]), math.prod(xs.shape[d + 1:])
-        _fft_cy.multiply_spectra(xs.reshape(outer, xs.shape[d], inner),
-                                 ks.reshape(outer, 1, inner), threads)
+        outer = math.prod(xs.shape[:d])
+        _fft_cy.multiply_spectra(_as_pairs(xs, outer, xs.shape[d]), _as_pairs(ks, outer, 1),
+                                 threads)
     else:
         np.multiply(xs, ks, out=s.ps)
 
@@ -307,9 +273,9 @@ def _run_transform(x, k, p, lay, out, effort):
             fill_blocks(s.xa, sig, lay.block_axis, lay.block_step)
         else:
             _fill_corner(s.xa, sig)
-        _fill_kernel(s, kc_view, scale)
+        fill_kernel(s, kc_view, scale)
         s.fx.execute()
-        s.fk.execute()
+        transform_kernel(s)
         _multiply(s, lay.threads)
         s.inv.execute()
         if lay.path == "oa":
@@ -319,9 +285,9 @@ def _run_transform(x, k, p, lay, out, effort):
                            if b in p.axes else slice(None) for b in range(p.ndim))
             _store(out, s.pa[window], p)
 
-    build = lambda: _build_plan_set(tuple(x_buf), tuple(k_buf), axes, lay.real,
+    build = lambda: build_plan_set(tuple(x_buf), tuple(k_buf), kc_view.shape, axes, lay.real,
                                     lay.float_dtype, lay.threads, effort)
-    _with_plan_set(key, build, body)
+    with_plan_set(key, build, body)
     _add_fill_term(out, k, p, lay)
 
 
@@ -338,9 +304,9 @@ def _run_circular(x, k, p, lay, out, effort):
 
     def body(s):
         _fill_corner(s.xa, sig)
-        _fill_corner(s.ka, folded, scale)
+        fill_kernel(s, folded, scale)
         s.fx.execute()
-        s.fk.execute()
+        transform_kernel(s)
         _multiply(s, lay.threads)
         s.inv.execute()
         if all(p.out_shape[a] <= sizes[a] for a in p.axes):
@@ -348,9 +314,9 @@ def _run_circular(x, k, p, lay, out, effort):
         else:
             _store(out, s.pa[np.ix_(*(np.arange(L) % n for L, n in zip(p.out_shape, sizes)))], p)
 
-    build = lambda: _build_plan_set(sizes, sizes, p.axes, lay.real, lay.float_dtype,
+    build = lambda: build_plan_set(sizes, sizes, sizes, p.axes, lay.real, lay.float_dtype,
                                     lay.threads, effort)
-    _with_plan_set(key, build, body)
+    with_plan_set(key, build, body)
 
 
 backend = FFTBackend()
