@@ -24,11 +24,15 @@ import numpy as np
 
 from ._fft_plans import THREAD_MIN_ELEMENTS, fast_length, radix_cost
 
-# Seconds per unit of predicted transform work (elements * radix cost), per memory pass
-# byte, and per call; fitted on this machine (2 cores) with benchmarks/bench_fft.py.
-SECONDS_PER_FFT_WORK = 0.55e-9
-SECONDS_PER_BYTE = 0.25e-9
+# Seconds per unit of predicted transform work (elements * radix cost), per byte of a memory
+# pass, per block and per call; fitted on this machine (2 cores, single-thread timings of
+# 1-D and 2-D problems, see docs/fft.md).
+SECONDS_PER_FFT_WORK = 0.3e-9
+SECONDS_PER_BYTE = 0.1e-9
+SECONDS_PER_BLOCK = 0.3e-6
 SECONDS_PER_CALL = 30e-6
+CACHE_BYTES = 2 << 20
+CACHE_PENALTY = 1.4
 
 
 class Layout:
@@ -142,19 +146,39 @@ def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads
     x_batch = math.prod(sig_shape[a] for a in p.batch_axes) * blocks
     k_batch = math.prod(p.k_shape[a] for a in p.batch_axes)
     o_batch = math.prod(p.out_shape[a] for a in p.batch_axes) * blocks
-    work_one = transform * sum(radix_cost(s) for s in sizes.values()) * (0.5 if real else 1.0)
     total_elements = transform * max(x_batch, o_batch)
     lay.threads = threads if total_elements >= THREAD_MIN_ELEMENTS else 1
     item = float_dtype.itemsize * (1 if real else 2)
     spectrum = transform * item  # r2c output is N/2+1 complex: about the same bytes
     lay.bytes = int(spectrum * (2 * x_batch + 2 * k_batch + (2 * o_batch if o_batch != x_batch
                                                               else 0)))
-    work = work_one * (x_batch + k_batch + o_batch)
-    passes = spectrum * (4 * o_batch + 2 * x_batch) + p.out_bytes * 2
-    speedup = lay.threads ** 0.85
-    lay.seconds = (SECONDS_PER_CALL + work * SECONDS_PER_FFT_WORK / speedup
-                   + passes * SECONDS_PER_BYTE / min(lay.threads, 2) ** 0.5)
+    lay.seconds = _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks)
     return lay
+
+
+def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
+    """Predicted time: transform work by radix, memory passes, per-call and per-block costs.
+
+    The chunked overlap-add pipeline keeps its data in cache and scales with the threads;
+    one big transform streams from memory (CACHE_PENALTY) and FFTW's threads synchronize
+    after every stage, which on two shared cores scales poorly.
+    """
+    work_one = transform * sum(radix_cost(s) for s in lay.sizes.values())
+    if lay.real:
+        work_one *= 0.5
+    staged = 0.5 if len(lay.sizes) > 1 else 1.0
+    work = work_one * (x_batch + o_batch + staged * k_batch)
+    chunked = (lay.path == "oa" and lay.block_axis == 0 and p.ndim <= 2 and not p.is_batched
+               and p.dtype.kind in "fc")
+    if chunked:
+        speedup = lay.threads ** 0.9
+        penalty = CACHE_PENALTY if 2 * spectrum > CACHE_BYTES else 1.0
+    else:
+        speedup = lay.threads ** 0.6
+        penalty = CACHE_PENALTY if spectrum * x_batch > CACHE_BYTES else 1.0
+    passes = spectrum * (3 * o_batch + x_batch) + p.out_bytes
+    return (SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
+            + (work * SECONDS_PER_FFT_WORK * penalty + passes * SECONDS_PER_BYTE) / speedup)
 
 
 def _is_zero(value):

@@ -13,9 +13,14 @@ exact choice comes from the cost model in ``_fft_layout``, checked against measu
 ``benchmarks/bench_fft.py``), against ``log(n + m)`` for one full transform.
 """
 
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from . import _fft_cy
+from ._fft_plans import build_plan_set, fill_kernel, transform_kernel, with_plan_set
 
 
 def _index(ndim_sig, a, inner, block, lead):
@@ -92,3 +97,106 @@ def _sum_blocks_native(pa, lay, p, out):
         target = target.view(out.real.dtype)
         col0 *= 2
     _fft_cy.overlap_add(blocks, step, first, col0, target, lay.threads)
+
+
+# --- chunked pipeline ------------------------------------------------------------------------
+#
+# One batched transform over all blocks streams the whole signal through memory five times
+# (copy in, forward, product, inverse, sum), and every FFTW or prange stage ends in a barrier
+# between the threads. Cutting the blocks into chunks of about CHUNK_BYTES and running the
+# whole pipeline per chunk keeps a chunk in the core's cache from copy-in to overlap-add, and
+# the engine's threads take chunks from a queue: one join per call, and a thread that the OS
+# descheduled (two cores shared with other work) no longer stalls the other at every stage.
+
+CHUNK_BYTES = 1 << 20
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(threads):
+    with _pools_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convcore-fft")
+            _pools[threads] = pool
+    return pool
+
+
+def chunkable(p, lay):
+    """The chunked pipeline serves 1-D, and 2-D blocked along rows, in float or complex."""
+    return (lay.path == "oa" and lay.block_axis == 0 and p.ndim <= 2 and not p.is_batched
+            and p.dtype.kind in "fc")
+
+
+def chunk_blocks(lay, threads):
+    """Blocks per chunk: about CHUNK_BYTES of signal, and at least two chunks per thread."""
+    per_block = math.prod(lay.sizes.values()) * lay.float_dtype.itemsize * (1 if lay.real else 2)
+    count = max(1, CHUNK_BYTES // per_block)
+    if threads > 1:
+        count = min(count, -(-lay.nblocks // (2 * threads)))
+    return max(1, min(count, lay.nblocks))
+
+
+def run_chunked(sig, kc, p, lay, out, effort, threads):
+    """Overlap-add chunk by chunk on the engine's threads (see the comment above)."""
+    step, nb = lay.block_step, lay.nblocks
+    sizes = tuple(lay.sizes[d] for d in range(p.ndim))
+    count = chunk_blocks(lay, threads)
+    nchunks = -(-nb // count)
+    axes = tuple(range(1, p.ndim + 1))
+    common = (axes, lay.real, lay.float_dtype, 1, effort)
+    k_buf = (1,) + sizes
+    k_key = ("fft-oa-kernel", k_buf, kc.shape) + common[:3] + (effort,)
+    x_buf = (count,) + sizes
+    x_key = ("fft-oa-signal", x_buf) + common[:3] + (effort,)
+    first, length = lay.offsets[0], p.out_shape[0]
+    col0 = lay.offsets[1] if p.ndim == 2 else 0
+    flat_out = out.reshape(length, -1)
+    pairs = lay.real is False
+
+    def chunk(s_k, j):
+        def body(s):
+            lo = j * count * step
+            fill_blocks(s.xa, sig[lo:lo + count * step], 0, step)
+            s.fx.execute()
+            _fft_cy.multiply_spectra(_pairs(s.xs, count), _pairs(s_k.ks, 1), 1)
+            s.inv.execute()
+            own_end = (j + 1) * count * step if j < nchunks - 1 else first + length
+            g0, g1 = max(first, lo), min(first + length, own_end)
+            blocks = s.xa.reshape(count, sizes[0], -1)
+            target = flat_out[g0 - first:g1 - first] if g1 > g0 else None
+            if target is not None:
+                c0 = col0
+                if pairs:
+                    blocks, target, c0 = blocks.view(sig.real.dtype), target.view(out.real.dtype), 2 * col0
+                _fft_cy.overlap_add(blocks, step, g0 - lo, c0, target, 1)
+            if j < nchunks - 1:
+                return s.xa[count - 1, step:].copy()
+            return None
+        return with_plan_set(x_key, lambda: build_plan_set(x_buf, None, None, *common), body)
+
+    def run(s_k):
+        fill_kernel(s_k, np.expand_dims(kc, 0), 1.0 / math.prod(sizes))
+        transform_kernel(s_k)
+        workers = min(threads, nchunks)
+        if workers <= 1:
+            return [chunk(s_k, j) for j in range(nchunks)]
+        return list(_pool(workers).map(lambda j: chunk(s_k, j), range(nchunks)))
+
+    tails = with_plan_set(k_key, lambda: build_plan_set(None, k_buf, (1,) + kc.shape, *common), run)
+    # The tail of each chunk's last block belongs to the rows of the next chunk.
+    for j, tail in enumerate(tails):
+        if tail is None:
+            continue
+        start = (j + 1) * count * step
+        g0, g1 = max(first, start), min(first + length, start + tail.shape[0])
+        if g1 > g0:
+            window = tail[g0 - start:g1 - start]
+            if p.ndim == 2:
+                window = window[:, col0:col0 + out.shape[1]]
+            out[g0 - first:g1 - first] += window
+
+
+def _pairs(spectrum, rows):
+    """A (rows, ...) complex spectrum as (1, rows, 2 * rest) reals, for multiply_spectra."""
+    return spectrum.view(spectrum.real.dtype).reshape(1, rows, -1)

@@ -42,7 +42,7 @@ from convcore._threads import get_num_threads
 
 from . import _fft_cy
 from ._fft_layout import plan_layout
-from ._fft_overlap_add import fill_blocks, sum_blocks
+from ._fft_overlap_add import chunkable, fill_blocks, run_chunked, sum_blocks
 from ._fft_plans import build_plan_set, fill_kernel, save_wisdom, transform_kernel, with_plan_set
 
 _U = 2.0 ** -53
@@ -248,6 +248,10 @@ def _add_fill_term(out, k, p, lay):
 def _run_transform(x, k, p, lay, out, effort):
     sig = _signal(x, p, lay)
     kc = _conv_kernel(k, p)
+    if chunkable(p, lay):
+        run_chunked(sig, kc, p, lay, out, effort, get_num_threads())
+        _add_fill_term(out, k, p, lay)
+        return
     axes_full = p.axes
     if lay.path == "oa":
         a = lay.block_axis
