@@ -150,8 +150,16 @@ def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads
     lay.threads = threads if total_elements >= THREAD_MIN_ELEMENTS else 1
     item = float_dtype.itemsize * (1 if real else 2)
     spectrum = transform * item  # r2c output is N/2+1 complex: about the same bytes
-    lay.bytes = int(spectrum * (2 * x_batch + 2 * k_batch + (2 * o_batch if o_batch != x_batch
-                                                              else 0)))
+    if chunked(p, lay):
+        # Each worker holds one chunk's buffers; the kernel spectrum is shared.
+        count = chunk_blocks(lay, lay.threads)
+        workers = min(lay.threads, -(-lay.nblocks // count))
+        lay.bytes = int(spectrum * (2 * count * workers + 2 * k_batch))
+    else:
+        lay.bytes = int(spectrum * (2 * x_batch + 2 * k_batch
+                                    + (2 * o_batch if o_batch != x_batch else 0)))
+    if extend or lay.shift_fill or p.dtype.kind == "u":  # a converted copy of the signal
+        lay.bytes += math.prod(sig_shape) * item
     lay.seconds = _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks)
     return lay
 
@@ -168,9 +176,7 @@ def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
         work_one *= 0.5
     staged = 0.5 if len(lay.sizes) > 1 else 1.0
     work = work_one * (x_batch + o_batch + staged * k_batch)
-    chunked = (lay.path == "oa" and lay.block_axis == 0 and p.ndim <= 2 and not p.is_batched
-               and p.dtype.kind in "fc")
-    if chunked:
+    if chunked(p, lay):
         speedup = lay.threads ** 0.9
         penalty = CACHE_PENALTY if 2 * spectrum > CACHE_BYTES else 1.0
     else:
@@ -179,6 +185,26 @@ def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
     passes = spectrum * (3 * o_batch + x_batch) + p.out_bytes
     return (SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
             + (work * SECONDS_PER_FFT_WORK * penalty + passes * SECONDS_PER_BYTE) / speedup)
+
+
+# Overlap-add chunks: about this many bytes of blocks per chunk (fits in L2 with its spectrum).
+CHUNK_BYTES = 1 << 20
+
+
+def chunked(p, lay):
+    """The chunked overlap-add pipeline serves 1-D, and 2-D blocked along rows, float or
+    complex (see ``_fft_overlap_add``)."""
+    return (lay.path == "oa" and lay.block_axis == 0 and p.ndim <= 2 and not p.is_batched
+            and p.dtype.kind in "fc")
+
+
+def chunk_blocks(lay, threads):
+    """Blocks per chunk: about CHUNK_BYTES of signal, and at least two chunks per thread."""
+    per_block = math.prod(lay.sizes.values()) * lay.float_dtype.itemsize * (1 if lay.real else 2)
+    count = max(1, CHUNK_BYTES // per_block)
+    if threads > 1:
+        count = min(count, -(-lay.nblocks // (2 * threads)))
+    return max(1, min(count, lay.nblocks))
 
 
 def _is_zero(value):

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _fft_cy
+from ._fft_layout import chunk_blocks
 from ._fft_plans import build_plan_set, fill_kernel, transform_kernel, with_plan_set
 
 
@@ -107,8 +108,8 @@ def _sum_blocks_native(pa, lay, p, out):
 # whole pipeline per chunk keeps a chunk in the core's cache from copy-in to overlap-add, and
 # the engine's threads take chunks from a queue: one join per call, and a thread that the OS
 # descheduled (two cores shared with other work) no longer stalls the other at every stage.
+# Chunk sizes and which problems qualify: ``_fft_layout.chunk_blocks`` and ``chunked``.
 
-CHUNK_BYTES = 1 << 20
 _pools = {}
 _pools_lock = threading.Lock()
 
@@ -120,21 +121,6 @@ def _pool(threads):
             pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convcore-fft")
             _pools[threads] = pool
     return pool
-
-
-def chunkable(p, lay):
-    """The chunked pipeline serves 1-D, and 2-D blocked along rows, in float or complex."""
-    return (lay.path == "oa" and lay.block_axis == 0 and p.ndim <= 2 and not p.is_batched
-            and p.dtype.kind in "fc")
-
-
-def chunk_blocks(lay, threads):
-    """Blocks per chunk: about CHUNK_BYTES of signal, and at least two chunks per thread."""
-    per_block = math.prod(lay.sizes.values()) * lay.float_dtype.itemsize * (1 if lay.real else 2)
-    count = max(1, CHUNK_BYTES // per_block)
-    if threads > 1:
-        count = min(count, -(-lay.nblocks // (2 * threads)))
-    return max(1, min(count, lay.nblocks))
 
 
 def run_chunked(sig, kc, p, lay, out, effort, threads):

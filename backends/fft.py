@@ -24,7 +24,8 @@ Integers
         serve only if  E < 0.25  and  X * K * min(nx, nk) < 2**52
 
     ``X``, ``K`` are the largest magnitudes of signal (including a fill value) and kernel,
-    ``nx``, ``nk`` their element counts on the convolved axes. It is the 2-norm error of an
+    rounded up to ``2**bits - 1`` (the engine memoizes plans by bit length), ``nx``, ``nk``
+    their element counts on the convolved axes (per block, and E doubled, for overlap-add). It is the 2-norm error of an
     FFT (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §24.1: relative
     error ``log2(N) * eta`` with ``eta ~ 7u`` for accurate twiddles) carried through the
     product and the inverse transform, with ``|x|_2 <= X sqrt(nx)`` and ``|x|_1 <= X nx``;
@@ -41,8 +42,8 @@ from convcore._registry import Backend
 from convcore._threads import get_num_threads
 
 from . import _fft_cy
-from ._fft_layout import plan_layout
-from ._fft_overlap_add import chunkable, fill_blocks, run_chunked, sum_blocks
+from ._fft_layout import chunked, plan_layout
+from ._fft_overlap_add import fill_blocks, run_chunked, sum_blocks
 from ._fft_plans import build_plan_set, fill_kernel, save_wisdom, transform_kernel, with_plan_set
 
 _U = 2.0 ** -53
@@ -58,25 +59,39 @@ def integer_error_bound(x_max, k_max, nx, nk, transform_size):
             + 2.0 ** -40 * scale * min(nx, nk))
 
 
-def integer_bound_verdict(p, layout):
-    """True when the rounded float64 FFT is provably exact for integer problem `p`, else why."""
-    x_max, k_max = p.max_abs
-    if p.boundary == "fill":
-        fill = int(np.asarray(p.fillvalue, np.uint64).view(np.int64))
-        x_max = x_max + abs(fill)
+def integer_error(p, layout, x_max=None, k_max=None):
+    """(E, largest exact result) for integer problem `p` under `layout` (module docstring).
+
+    Overlap-add rounds the sum of two blocks' results, so its E is doubled. Magnitudes taken
+    from the problem are rounded up to ``2**bits - 1``: the engine memoizes plans by the bit
+    length of max|x| and max|k|, so the verdict must not depend on more than that.
+    """
+    if x_max is None:
+        x_max, k_max = p.max_abs
+        if p.boundary == "fill":
+            x_max = x_max + abs(int(np.asarray(p.fillvalue, np.uint64).view(np.int64)))
+        x_max, k_max = (1 << x_max.bit_length()) - 1, (1 << k_max.bit_length()) - 1
     nx = math.prod(layout.sig_shape[a] for a in p.axes)
     nk = math.prod(p.k_shape[a] for a in p.axes)
+    blocks = 1
     if layout.path == "oa":
         nx = nx // layout.sig_shape[layout.block_axis] * layout.block_step
+        blocks = 2
     transform = math.prod(layout.sizes.values())
-    if x_max * k_max * min(nx, nk) >= 2 ** 52:
-        return (f"integer result could reach {x_max * k_max * min(nx, nk):.3g}, beyond the "
-                "2**52 float64 integers an FFT can round exactly; a direct backend is exact")
-    bound = integer_error_bound(x_max, k_max, nx, nk, transform)
+    bound = blocks * integer_error_bound(x_max, k_max, nx, nk, transform)
+    return bound, x_max * k_max * min(nx, nk) * blocks
+
+
+def integer_bound_verdict(p, layout):
+    """True when the rounded float64 FFT is provably exact for integer problem `p`, else why."""
+    bound, largest = integer_error(p, layout)
+    if largest >= 2 ** 52:
+        return (f"integer result could reach {largest:.3g}, beyond the 2**52 float64 "
+                "integers an FFT can round exactly; a direct backend is exact")
     if bound >= 0.25:
-        return (f"float64 FFT error bound {bound:.3g} (max|x|={x_max}, max|k|={k_max}, "
-                f"transform {transform}) is not below 0.25, so rounding cannot be proved "
-                "exact; a direct backend is exact")
+        return (f"float64 FFT error bound {bound:.3g} (max|x|, max|k| = {p.max_abs}, "
+                f"transform {math.prod(layout.sizes.values())}) is not below 0.25, so "
+                "rounding cannot be proved exact; a direct backend is exact")
     return True
 
 
@@ -248,7 +263,7 @@ def _add_fill_term(out, k, p, lay):
 def _run_transform(x, k, p, lay, out, effort):
     sig = _signal(x, p, lay)
     kc = _conv_kernel(k, p)
-    if chunkable(p, lay):
+    if chunked(p, lay):
         run_chunked(sig, kc, p, lay, out, effort, get_num_threads())
         _add_fill_term(out, k, p, lay)
         return
