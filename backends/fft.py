@@ -64,13 +64,13 @@ def integer_error(p, layout, x_max=None, k_max=None):
 
     Overlap-add rounds the sum of two blocks' results, so its E is doubled. Magnitudes taken
     from the problem are rounded up to ``2**bits - 1``: the engine memoizes plans by the bit
-    length of max|x| and max|k|, so the verdict must not depend on more than that.
+    length of max|x|, max|k| and |fill|, so the verdict must not depend on more than that.
     """
     if x_max is None:
-        x_max, k_max = p.max_abs
+        x_max, k_max = ((1 << v.bit_length()) - 1 for v in p.max_abs)
         if p.boundary == "fill":
-            x_max = x_max + abs(int(np.asarray(p.fillvalue, np.uint64).view(np.int64)))
-        x_max, k_max = (1 << x_max.bit_length()) - 1, (1 << k_max.bit_length()) - 1
+            fill = abs(int(np.asarray(p.fillvalue, np.uint64).view(np.int64)))
+            x_max += (1 << fill.bit_length()) - 1
     nx = math.prod(layout.sig_shape[a] for a in p.axes)
     nk = math.prod(p.k_shape[a] for a in p.axes)
     blocks = 1
