@@ -114,7 +114,7 @@ class PlanCache:
     ``max_sets`` or ``max_bytes`` are dropped, least recently used first.
     """
 
-    def __init__(self, max_sets=32, max_bytes=512 << 20):
+    def __init__(self, max_sets=32, max_bytes=256 << 20):
         self.max_sets = max_sets
         self.max_bytes = max_bytes
         self._idle = collections.OrderedDict()  # key -> list of plan sets

@@ -341,6 +341,21 @@ def test_integer_results_are_exact_and_wrap_like_scipy(dtype, rng):
                                                                 fillvalue=7))
 
 
+def test_integer_fill_value_enters_the_bound(rng):
+    x = rng.integers(-100, 100, size=3000).astype(np.int64)
+    k = rng.integers(-100, 100, size=400).astype(np.int64)
+    small = build_problem(x, k, "same", "correlate", "fill", 3)[2]
+    huge = build_problem(x, k, "same", "correlate", "fill", 2 ** 45)[2]
+    assert BACKEND.supports(small) is True
+    assert isinstance(BACKEND.supports(huge), str)
+    for fill in (3, 2 ** 45):
+        got = convcore.correlate(x, k, "same", method="fft", fillvalue=fill)
+        padded = np.concatenate([np.full(200, fill, object), x.astype(object),
+                                 np.full(199, fill, object)])
+        exact = np.correlate(padded, k.astype(object), "valid")
+        np.testing.assert_array_equal(got.astype(object), exact)
+
+
 def test_fftconvolve_of_integers_is_float64_like_scipy(rng):
     x = rng.integers(-50, 50, size=(40, 30))
     k = rng.integers(-50, 50, size=(7, 5))
