@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ._fft_plans import THREAD_MIN_ELEMENTS, fast_length, radix_cost
+from ._fft_plans import THREAD_MIN_ELEMENTS, _smooth_lengths, fast_length, radix_cost
 
 # Seconds per unit of predicted transform work (elements * radix cost), per byte of a memory
 # pass, per block and per call; fitted on this machine (2 cores, single-thread timings of
@@ -117,14 +117,18 @@ def plan_layout(p, threads, max_memory=None):
 
 
 def _block_lengths(n, m, real):
-    """Candidate transform lengths N for blocks (step B = N - m + 1 >= m - 1)."""
-    lengths = set()
+    """Candidate transform lengths N for blocks (step B = N - m + 1 >= m - 1).
+
+    Every fast length up to 8x the smallest (where the best ones lie: the share of each block
+    spent on overlap falls, the transform outgrows the cache), then powers of two and three
+    times powers of two up to the whole signal.
+    """
     low = max(2 * (m - 1), 16)
-    size = 1 << max(4, (low - 1).bit_length())
-    while size < 2 * (n + m):
-        for candidate in (size, fast_length(int(size * 0.75), real), fast_length(int(size * 1.5), real)):
-            if candidate >= low and candidate - m + 1 >= m - 1:
-                lengths.add(candidate)
+    high = 2 * (n + m)
+    lengths = {c for c in _smooth_lengths(low, min(8 * low, high)) if not (real and c % 2)}
+    size = 1 << (8 * low).bit_length()
+    while size < high:
+        lengths.update((size, 3 * size // 2))
         size *= 2
     return sorted(lengths)
 
