@@ -167,7 +167,7 @@ def run_chunked(sig, kc, p, lay, out, effort, threads):
         workers = min(threads, nchunks)
         if workers <= 1:
             return [chunk(s_k, j) for j in range(nchunks)]
-        return list(_pool(workers).map(lambda j: chunk(s_k, j), range(nchunks)))
+        return _share_out(nchunks, workers, lambda j: chunk(s_k, j))
 
     tails = with_plan_set(k_key, lambda: build_plan_set(None, k_buf, (1,) + kc.shape, *common), run)
     # The tail of each chunk's last block belongs to the rows of the next chunk.
@@ -181,6 +181,34 @@ def run_chunked(sig, kc, p, lay, out, effort, threads):
             if p.ndim == 2:
                 window = window[:, col0:col0 + out.shape[1]]
             out[g0 - first:g1 - first] += window
+
+
+def _share_out(count, workers, task):
+    """Run task(0 .. count-1) on the calling thread and workers - 1 pool threads.
+
+    Each participant takes the next index until none is left, so a thread the OS
+    deschedules delays only the chunk it holds, and the caller works instead of waiting.
+    """
+    results = [None] * count
+    indices = iter(range(count))
+    lock = threading.Lock()
+
+    def loop():
+        while True:
+            with lock:
+                j = next(indices, None)
+            if j is None:
+                return
+            results[j] = task(j)
+
+    pool = _pool(workers - 1)
+    helpers = [pool.submit(loop) for _ in range(workers - 1)]
+    try:
+        loop()
+    finally:
+        for future in helpers:
+            future.result()
+    return results
 
 
 def _pairs(spectrum, rows):

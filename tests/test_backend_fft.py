@@ -170,15 +170,19 @@ def test_nonfinite_spreads_under_fft_and_stays_local_under_auto(rng):
 
 # --- plans, threads, wisdom ---------------------------------------------------------------------
 
-def test_second_call_reuses_the_plan(rng):
+@pytest.mark.parametrize("overlap_add", [False, True])
+def test_second_call_reuses_the_plan(overlap_add, rng):
+    # One thread: with more, two chunks may run at once on two plan sets of one key.
     x, k = make_array(rng, (333, 251), "float64"), make_array(rng, (40, 45), "float64")
-    _fft_plans.CACHE.clear()
-    first = convcore.fftconvolve(x, k, "same")
-    misses, hits = _fft_plans.CACHE.misses, _fft_plans.CACHE.hits
-    assert misses >= 1
-    second = convcore.fftconvolve(x, k, "same")
-    assert _fft_plans.CACHE.misses == misses  # no new plan
-    assert _fft_plans.CACHE.hits > hits
+    options = {"overlap_add": overlap_add}
+    with convcore.threads(1):
+        _fft_plans.CACHE.clear()
+        first = convcore.fftconvolve(x, k, "same", backend_options=options)
+        misses, hits = _fft_plans.CACHE.misses, _fft_plans.CACHE.hits
+        assert misses >= 1
+        second = convcore.fftconvolve(x, k, "same", backend_options=options)
+        assert _fft_plans.CACHE.misses == misses  # no new plan
+        assert _fft_plans.CACHE.hits > hits
     np.testing.assert_array_equal(first, second)
     assert_matches(second, scipy.signal.fftconvolve(x, k, "same"), x, k, x.dtype)
 
