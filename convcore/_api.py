@@ -57,9 +57,15 @@ def _empty_result(x, k, problem):
 
 
 def _execute(x, k, problem, backend, method, max_memory, plan=None):
+    overrides = {}
     if plan is not None and plan != _options.get_option("plan"):
-        # The call's planner effort reaches backends through the thread's options.
-        with _options.options(plan=plan):
+        overrides["plan"] = plan
+    if max_memory is not None and max_memory != _options.get_option("max_memory"):
+        overrides["max_memory"] = max_memory
+    if overrides:
+        # The call's planner effort and memory budget reach backends (which may plan by
+        # them, e.g. switch to overlap-add) through the thread's options.
+        with _options.options(**overrides):
             return _execute(x, k, problem, backend, method, max_memory)
     if max_memory is None:
         max_memory = _options.get_option("max_memory")
