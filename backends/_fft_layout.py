@@ -40,7 +40,8 @@ CACHE_SLOPE = 0.2
 class Layout:
     """One problem's transform plan (see the module docstring)."""
 
-    __slots__ = ("path", "extend", "shift_fill", "sig_shape", "offsets", "sizes", "block_axis",
+    __slots__ = ("chunk", "workers",
+                 "path", "extend", "shift_fill", "sig_shape", "offsets", "sizes", "block_axis",
                  "block_step", "nblocks", "real", "float_dtype", "threads", "seconds", "bytes")
 
     def __repr__(self):
@@ -110,7 +111,13 @@ def plan_layout(p, threads, max_memory=None):
                                     float_dtype, threads, block_axis=a))
 
     budget = None if max_memory is None else max_memory - p.out_bytes
-    fitting = [c for c in candidates if budget is None or c.bytes <= budget] or candidates
+    fitting = [c for c in candidates if budget is None or c.bytes <= budget]
+    if not fitting:
+        # Over budget: chunked overlap-add can stream one block at a time on one thread.
+        lean = [_make(p, "oa", c.extend, c.sig_shape, c.offsets, c.sizes, real, float_dtype,
+                      threads, block_axis=c.block_axis, lean=True)
+                for c in candidates if chunked(p, c)]
+        fitting = [c for c in lean if c.bytes <= budget] or candidates
     if (p.prefer_overlap_add or force) and any(c.path == "oa" for c in fitting):
         fitting = [c for c in fitting if c.path == "oa"]
     return min(fitting, key=lambda c: c.seconds)
@@ -134,7 +141,7 @@ def _block_lengths(n, m, real):
 
 
 def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads,
-          block_axis=None):
+          block_axis=None, lean=False):
     lay = Layout()
     lay.path, lay.extend = path, extend
     lay.shift_fill = p.boundary == "fill" and not _is_zero(p.fillvalue)
@@ -156,13 +163,18 @@ def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads
     lay.threads = threads if total_elements >= THREAD_MIN_ELEMENTS else 1
     item = float_dtype.itemsize * (1 if real else 2)
     spectrum = transform * item  # r2c output is N/2+1 complex: about the same bytes
+    lay.chunk = lay.workers = None
+    kernel_copies = 3 if len(sizes) > 1 else 2  # staged kernel transforms keep one more buffer
     if chunked(p, lay):
         # Each worker holds one chunk's buffers; the kernel spectrum is shared.
-        count = chunk_blocks(lay, lay.threads)
-        workers = min(lay.threads, -(-lay.nblocks // count))
-        lay.bytes = int(spectrum * (2 * count * workers + 2 * k_batch))
+        if lean:
+            lay.threads = lay.chunk = lay.workers = 1
+        else:
+            lay.chunk = chunk_blocks(lay, lay.threads)
+            lay.workers = min(lay.threads, -(-lay.nblocks // lay.chunk))
+        lay.bytes = int(spectrum * (2 * lay.chunk * lay.workers + kernel_copies * k_batch))
     else:
-        lay.bytes = int(spectrum * (2 * x_batch + 2 * k_batch
+        lay.bytes = int(spectrum * (2 * x_batch + kernel_copies * k_batch
                                     + (2 * o_batch if o_batch != x_batch else 0)))
     if extend or lay.shift_fill or p.dtype.kind == "u":  # a converted copy of the signal
         lay.bytes += math.prod(sig_shape) * item

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _fft_cy
-from ._fft_layout import chunk_blocks
 from ._fft_plans import build_plan_set, fill_kernel, transform_kernel, with_plan_set
 
 
@@ -108,7 +107,7 @@ def _sum_blocks_native(pa, lay, p, out):
 # whole pipeline per chunk keeps a chunk in the core's cache from copy-in to overlap-add, and
 # the engine's threads take chunks from a queue: one join per call, and a thread that the OS
 # descheduled (two cores shared with other work) no longer stalls the other at every stage.
-# Chunk sizes and which problems qualify: ``_fft_layout.chunk_blocks`` and ``chunked``.
+# Chunk sizes, workers and which problems qualify: ``_fft_layout.chunk_blocks``, ``chunked``.
 
 _pools = {}
 _pools_lock = threading.Lock()
@@ -123,11 +122,11 @@ def _pool(threads):
     return pool
 
 
-def run_chunked(sig, kc, p, lay, out, effort, threads):
+def run_chunked(sig, kc, p, lay, out, effort):
     """Overlap-add chunk by chunk on the engine's threads (see the comment above)."""
     step, nb = lay.block_step, lay.nblocks
     sizes = tuple(lay.sizes[d] for d in range(p.ndim))
-    count = chunk_blocks(lay, threads)
+    count = lay.chunk
     nchunks = -(-nb // count)
     axes = tuple(range(1, p.ndim + 1))
     common = (axes, lay.real, lay.float_dtype, 1, effort)
@@ -164,7 +163,7 @@ def run_chunked(sig, kc, p, lay, out, effort, threads):
     def run(s_k):
         fill_kernel(s_k, np.expand_dims(kc, 0), 1.0 / math.prod(sizes))
         transform_kernel(s_k)
-        workers = min(threads, nchunks)
+        workers = lay.workers
         if workers <= 1:
             return [chunk(s_k, j) for j in range(nchunks)]
         return _share_out(nchunks, workers, lambda j: chunk(s_k, j))

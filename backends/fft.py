@@ -264,7 +264,7 @@ def _run_transform(x, k, p, lay, out, effort):
     sig = _signal(x, p, lay)
     kc = _conv_kernel(k, p)
     if chunked(p, lay):
-        run_chunked(sig, kc, p, lay, out, effort, get_num_threads())
+        run_chunked(sig, kc, p, lay, out, effort)
         _add_fill_term(out, k, p, lay)
         return
     axes_full = p.axes

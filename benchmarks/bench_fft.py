@@ -175,4 +175,7 @@ def main(rounds=7):
 if __name__ == "__main__":
     if "--measure" in sys.argv:
         convcore.set_options(plan="measure")
+    if "--one-thread" in sys.argv:  # both sides on one core: the algorithms, without contention
+        THREADS = 1
+        convcore.set_num_threads(1)
     main()

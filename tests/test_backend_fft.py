@@ -106,16 +106,18 @@ def test_oaconvolve_axes_broadcast_against_scipy(rng):
 
 
 def test_overlap_add_when_the_full_transform_exceeds_max_memory(rng):
-    x, k = make_array(rng, (200000,), "float64"), make_array(rng, (1000,), "float64")
-    problem = build_problem(x, k, "full", "convolve", fft_dtypes=True,
-                            backend_options={"overlap_add": False})[2]
-    full_bytes = fft_backend.layout_for(problem, max_memory=1 << 40).bytes
-    budget = problem.out_bytes + full_bytes // 2
-    plain = build_problem(x, k, "full", "convolve", fft_dtypes=True)[2]
-    lay = fft_backend.layout_for(plain, max_memory=budget)
-    assert lay.path == "oa" and lay.bytes + plain.out_bytes <= budget
-    got = convcore.fftconvolve(x, k, max_memory=budget)
-    assert_matches(got, scipy.signal.fftconvolve(x, k), x, k, x.dtype)
+    x, k = make_array(rng, (200, 200), "float64"), make_array(rng, (31, 31), "float64")
+    problem = build_problem(x, k, "full", "convolve", fft_dtypes=True)[2]
+    with convcore.threads(1):
+        roomy = fft_backend.layout_for(problem, max_memory=1 << 40)
+        assert roomy.path == "full"  # cheapest when memory is no object
+        budget = problem.out_bytes + roomy.bytes // 2
+        tight = fft_backend.layout_for(problem, max_memory=budget)
+        assert tight.path == "oa" and tight.bytes + problem.out_bytes <= budget
+        got = convcore.fftconvolve(x, k, max_memory=budget)  # the budget reaches the backend
+        assert_matches(got, scipy.signal.fftconvolve(x, k), x, k, x.dtype)
+        with pytest.raises(convcore.ConvMemoryError, match="needs"):
+            convcore.fftconvolve(x, k, max_memory=problem.out_bytes + 1000)
 
 
 def test_backend_options_are_checked(rng):
