@@ -8,7 +8,7 @@ A :class:`Layout` is pure arithmetic on the problem's shapes (no arrays), so ``s
   of length ``N >= max(a + L, n + m - 1 - a)`` already gives the window without aliasing, so
   'valid' needs only ``N >= n`` and 'same' ``N >= n + m // 2`` instead of SciPy's ``n + m - 1``.
 * ``circular``: ``boundary='wrap'`` is a circular convolution of length ``n`` with the kernel
-  folded modulo ``n``; used when every ``n`` is a fast FFT length.
+  folded modulo ``n``; a candidate when every ``n`` is 7-smooth (fast in FFTW).
 * ``oa``: overlap-add along the one axis where blocking pays most (a long signal, a short
   kernel): the signal is cut into ``nb`` blocks of ``B`` samples, each zero-padded to
   ``N = B + m - 1``, and all blocks go through one batched transform.
@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ._fft_plans import THREAD_MIN_ELEMENTS, _smooth_lengths, fast_length, radix_cost
+from ._fft_plans import THREAD_MIN_ELEMENTS, fast_length, is_smooth, radix_cost, smooth_lengths
 
 # Seconds per unit of predicted transform work (elements * radix cost), per byte of a memory
 # pass, per block and per call; fitted on this machine (2 cores, single-thread timings of
@@ -62,10 +62,9 @@ def plan_layout(p, threads, max_memory=None):
     """Return the cheapest :class:`Layout` for problem `p` within `max_memory` bytes."""
     real = p.dtype.kind != "c"
     float_dtype = np.dtype(np.float32 if p.dtype in (np.float32, np.complex64) else np.float64)
-    zero_like = p.boundary == "fill"
     candidates = []
 
-    extend = not zero_like
+    extend = p.boundary != "fill"
     sig_shape = list(p.x_shape)
     offsets = [0] * p.ndim
     for a in p.axes:
@@ -79,8 +78,7 @@ def plan_layout(p, threads, max_memory=None):
     # Integers take the extended path: folding the kernel would enlarge its values past
     # what the exactness bound assumes.
     if p.boundary == "wrap" and not p.is_batched and p.dtype.kind != "u" and all(
-            fast_length(p.x_shape[a]) == p.x_shape[a] and (not real or a != p.axes[-1]
-                                                            or p.x_shape[a] % 2 == 0)
+            is_smooth(p.x_shape[a]) and (not real or a != p.axes[-1] or p.x_shape[a] % 2 == 0)
             for a in p.axes):
         candidates.append(_make(p, "circular", False, list(p.x_shape), [0] * p.ndim,
                                 {a: p.x_shape[a] for a in p.axes}, real, float_dtype, threads))
@@ -132,7 +130,7 @@ def _block_lengths(n, m, real):
     """
     low = max(2 * (m - 1), 16)
     high = 2 * (n + m)
-    lengths = {c for c in _smooth_lengths(low, min(8 * low, high)) if not (real and c % 2)}
+    lengths = {c for c in smooth_lengths(low, min(8 * low, high)) if not (real and c % 2)}
     size = 1 << (8 * low).bit_length()
     while size < high:
         lengths.update((size, 3 * size // 2))

@@ -40,7 +40,7 @@ EFFORTS = {"estimate": "FFTW_ESTIMATE", "measure": "FFTW_MEASURE"}
 _RADIX_COST = {2: 1.0, 3: math.log2(3) * 1.1, 5: math.log2(5) * 1.2, 7: math.log2(7) * 1.4}
 
 
-def _smooth_lengths(lo, hi):
+def smooth_lengths(lo, hi):
     """All 2^a 3^b 5^c 7^d in [lo, hi], with their radix cost per element."""
     found = []
     p7 = 1
@@ -73,6 +73,14 @@ def radix_cost(n):
     return total
 
 
+def is_smooth(n):
+    """True when `n` has no prime factor above 7 (FFTW's fast codelets)."""
+    for p in (2, 3, 5, 7):
+        while n > 1 and n % p == 0:
+            n //= p
+    return n == 1
+
+
 def fast_length(n, real=False):
     """The length >= `n` with the lowest predicted FFT time.
 
@@ -97,7 +105,7 @@ def fast_length(n, real=False):
     if n <= 8:
         return n + (n % 2 if real and n > 1 else 0)
     best, best_cost = None, math.inf
-    for m in _smooth_lengths(n, n + max(n // 4, 16)):
+    for m in smooth_lengths(n, n + max(n // 4, 16)):
         if real and m % 2:
             continue
         cost = m * radix_cost(m)
