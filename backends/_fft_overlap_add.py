@@ -37,7 +37,7 @@ def _index(ndim_sig, a, inner, block, lead):
 def fill_blocks(xa, sig, a, step):
     """Write `sig` into the blocked buffer `xa` (zero padding everywhere else)."""
     n = sig.shape[a]
-    nb, width = xa.shape[a], xa.shape[a + 1]
+    nb = xa.shape[a]
     lead = [slice(0, s) for s in sig.shape]
     complete = min(nb, n // step)
     rest = n - complete * step
@@ -152,8 +152,9 @@ def run_chunked(sig, kc, p, lay, out, effort):
             target = flat_out[g0 - first:g1 - first] if g1 > g0 else None
             if target is not None:
                 c0 = col0
-                if pairs:
-                    blocks, target, c0 = blocks.view(sig.real.dtype), target.view(out.real.dtype), 2 * col0
+                if pairs:  # complex as interleaved reals: the columns double
+                    blocks, target = blocks.view(sig.real.dtype), target.view(out.real.dtype)
+                    c0 = 2 * col0
                 _fft_cy.overlap_add(blocks, step, g0 - lo, c0, target, 1)
             if j < nchunks - 1:
                 return s.xa[count - 1, step:].copy()

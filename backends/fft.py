@@ -23,13 +23,17 @@ Integers
         g = 8 * u * log2(N),  u = 2**-53,  N = product of the transform lengths
         serve only if  E < 0.25  and  X * K * min(nx, nk) < 2**52
 
-    ``X``, ``K`` are the largest magnitudes of signal (including a fill value) and kernel,
-    rounded up to ``2**bits - 1`` (the engine memoizes plans by bit length), ``nx``, ``nk``
-    their element counts on the convolved axes (per block, and E doubled, for overlap-add). It is the 2-norm error of an
-    FFT (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §24.1: relative
-    error ``log2(N) * eta`` with ``eta ~ 7u`` for accurate twiddles) carried through the
-    product and the inverse transform, with ``|x|_2 <= X sqrt(nx)`` and ``|x|_1 <= X nx``;
-    it grows with ``log N``, and the second clause keeps every exact result representable.
+    ``X``, ``K`` are the largest magnitudes of signal (plus a fill value) and kernel, rounded
+    up to ``2**bits - 1`` (the engine memoizes plans by bit length); ``nx``, ``nk`` their
+    element counts on the convolved axes (per block, with E doubled, under overlap-add).
+    Derivation: an FFT of length N has a relative 2-norm error of at most ``g`` (Higham,
+    *Accuracy and Stability of Numerical Algorithms*, 2nd ed., section 24.1: ``log2(N) * eta``,
+    ``eta ~ 7u`` with accurate twiddles). Carried through the product of the spectra
+    (``|FFT(k)|_inf <= |k|_1``) and the inverse transform, the error of every output is at
+    most ``g * (2 |x|_2 |k|_1 + |x|_1 |k|_2)``; with ``|x|_2 <= X sqrt(nx)``,
+    ``|x|_1 <= X nx`` this is the first term. The second covers the rounding of the result
+    itself (2**13 times ``u |y|``). Because of ``log2 N`` a longer transform proves less; the
+    last clause keeps every exact result representable in float64.
 """
 
 import math
