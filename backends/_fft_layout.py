@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ._fft_plans import THREAD_MIN_ELEMENTS, fast_length, is_smooth, radix_cost, smooth_lengths
+from ._fft_plans import FFTW_THREAD_MIN_ELEMENTS, fast_length, is_smooth, radix_cost, smooth_lengths
 
 # Seconds per unit of predicted transform work (elements * radix cost), per byte of a memory
 # pass, per block and per call; fitted on this machine (2 cores, single-thread timings of
@@ -158,7 +158,8 @@ def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads
     k_batch = math.prod(p.k_shape[a] for a in p.batch_axes)
     o_batch = math.prod(p.out_shape[a] for a in p.batch_axes) * blocks
     total_elements = transform * max(x_batch, o_batch)
-    lay.threads = threads if total_elements >= THREAD_MIN_ELEMENTS else 1
+    minimum = POOL_MIN_ELEMENTS if chunked(p, lay) else FFTW_THREAD_MIN_ELEMENTS
+    lay.threads = threads if total_elements >= minimum else 1
     item = float_dtype.itemsize * (1 if real else 2)
     spectrum = transform * item  # r2c output is N/2+1 complex: about the same bytes
     lay.chunk = lay.workers = None
@@ -208,6 +209,10 @@ def _cache_penalty(nbytes):
         return 1.0
     return min(3.0, 1.0 + CACHE_SLOPE * math.log2(nbytes / CACHE_BYTES))
 
+
+# The chunked pipeline hands chunks to pool threads from this many elements on (a hand-off
+# costs tens of microseconds; a thread that does not get a core just takes no chunk).
+POOL_MIN_ELEMENTS = 1 << 16
 
 # Overlap-add chunks: about this many bytes of blocks per chunk (fits in L2 with its spectrum).
 CHUNK_BYTES = 1 << 20

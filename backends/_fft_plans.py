@@ -193,8 +193,13 @@ def make_fftw(a, b, axes, direction, effort, threads, destroy_input=False):
 
 # --- plan sets ----------------------------------------------------------------------------
 
-# Below this many elements a transform runs on one thread (FFTW's thread start-up dominates).
-THREAD_MIN_ELEMENTS = 1 << 15
+# FFTW's threads split every execute statically and wait for each other at the end. On two
+# cores shared with other work, a thread that must wait for its time slice stalls the whole
+# transform: measured here under load, a 256^2 float32 r2c took 16 ms with 2 threads and
+# 0.13 ms with 1. So FFTW gets threads only for transforms of at least this many elements,
+# where the work per execute dwarfs such stalls; smaller work is parallelized by the chunked
+# overlap-add pipeline instead, which shares chunks dynamically.
+FFTW_THREAD_MIN_ELEMENTS = 1 << 22
 
 
 class _PlanSet:
@@ -252,7 +257,7 @@ def build_plan_set(x_buf, k_buf, k_region, axes, real, float_dtype, threads, eff
 
 
 def _kernel_plans(s, k_buf, k_region, axes, real, sdt, cdt, threads, effort):
-    k_threads = threads if math.prod(k_buf) >= THREAD_MIN_ELEMENTS else 1
+    k_threads = threads if math.prod(k_buf) >= FFTW_THREAD_MIN_ELEMENTS else 1
     s.ks = pyfftw.empty_aligned(_spectrum_shape(k_buf, axes, real), cdt)
     lead = axes[:-1]
     if lead and any(k_region[d] < k_buf[d] for d in lead):
