@@ -212,7 +212,7 @@ def _cache_penalty(nbytes):
 
 # The chunked pipeline hands chunks to pool threads from this many elements on (a hand-off
 # costs tens of microseconds; a thread that does not get a core just takes no chunk).
-POOL_MIN_ELEMENTS = 1 << 16
+POOL_MIN_ELEMENTS = 1 << 18
 
 # Overlap-add chunks: about this many bytes of blocks per chunk (fits in L2 with its spectrum).
 CHUNK_BYTES = 1 << 20
