@@ -40,7 +40,7 @@ CACHE_SLOPE = 0.2
 class Layout:
     """One problem's transform plan (see the module docstring)."""
 
-    __slots__ = ("chunk", "workers",
+    __slots__ = ("chunk", "workers", "effort",
                  "path", "extend", "shift_fill", "sig_shape", "offsets", "sizes", "block_axis",
                  "block_step", "nblocks", "real", "float_dtype", "threads", "seconds", "bytes")
 
@@ -58,7 +58,7 @@ def _window(n, m, offset, length):
     return max(offset + length, n + m - 1 - offset, n, m, 1)
 
 
-def plan_layout(p, threads, max_memory=None):
+def plan_layout(p, threads, max_memory=None, effort="estimate"):
     """Return the cheapest :class:`Layout` for problem `p` within `max_memory` bytes."""
     real = p.dtype.kind != "c"
     float_dtype = np.dtype(np.float32 if p.dtype in (np.float32, np.complex64) else np.float64)
@@ -81,14 +81,15 @@ def plan_layout(p, threads, max_memory=None):
             is_smooth(p.x_shape[a]) and (not real or a != p.axes[-1] or p.x_shape[a] % 2 == 0)
             for a in p.axes):
         candidates.append(_make(p, "circular", False, list(p.x_shape), [0] * p.ndim,
-                                {a: p.x_shape[a] for a in p.axes}, real, float_dtype, threads))
+                                {a: p.x_shape[a] for a in p.axes}, real, float_dtype, threads,
+                                effort))
 
     full_sizes = {}
     for i, a in enumerate(p.axes):
         need = _window(sig_shape[a], p.k_shape[a], offsets[a], p.out_shape[a])
-        full_sizes[a] = fast_length(need, real=real and i == len(p.axes) - 1)
+        full_sizes[a] = fast_length(need, real and i == len(p.axes) - 1, effort)
     candidates.append(_make(p, "full", extend, sig_shape, offsets, full_sizes, real,
-                            float_dtype, threads))
+                            float_dtype, threads, effort))
 
     force = p.backend_options.get("overlap_add")
     block_length = p.backend_options.get("block_length")
@@ -106,14 +107,14 @@ def plan_layout(p, threads, max_memory=None):
             sizes = dict(full_sizes)
             sizes[a] = step_size
             candidates.append(_make(p, "oa", extend, sig_shape, offsets, sizes, real,
-                                    float_dtype, threads, block_axis=a))
+                                    float_dtype, threads, effort, block_axis=a))
 
     budget = None if max_memory is None else max_memory - p.out_bytes
     fitting = [c for c in candidates if budget is None or c.bytes <= budget]
     if not fitting:
         # Over budget: chunked overlap-add can stream one block at a time on one thread.
         lean = [_make(p, "oa", c.extend, c.sig_shape, c.offsets, c.sizes, real, float_dtype,
-                      threads, block_axis=c.block_axis, lean=True)
+                      threads, effort, block_axis=c.block_axis, lean=True)
                 for c in candidates if chunked(p, c)]
         fitting = [c for c in lean if c.bytes <= budget] or candidates
     if (p.prefer_overlap_add or force) and any(c.path == "oa" for c in fitting):
@@ -138,9 +139,10 @@ def _block_lengths(n, m, real):
     return sorted(lengths)
 
 
-def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads,
+def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads, effort,
           block_axis=None, lean=False):
     lay = Layout()
+    lay.effort = effort
     lay.path, lay.extend = path, extend
     lay.shift_fill = p.boundary == "fill" and not _is_zero(p.fillvalue)
     lay.sig_shape, lay.offsets, lay.sizes = tuple(sig_shape), tuple(offsets), sizes
@@ -188,7 +190,7 @@ def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
     one big transform streams from memory (CACHE_PENALTY) and FFTW's threads synchronize
     after every stage, which on two shared cores scales poorly.
     """
-    work_one = transform * sum(radix_cost(s) for s in lay.sizes.values())
+    work_one = transform * sum(radix_cost(s, lay.effort) for s in lay.sizes.values())
     if lay.real:
         work_one *= 0.5
     staged = 0.5 if len(lay.sizes) > 1 else 1.0

@@ -3,9 +3,10 @@
 Three jobs, kept here so ``fft.py`` reads as the algorithm:
 
 * **Sizes.** :func:`fast_length` picks, among the lengths ``2^a 3^b 5^c 7^d`` at least as long
-  as needed, the one a radix cost model predicts fastest (not merely the next one):
-  1080 = 2^3 3^3 5 beats 1050 = 2 3 5^2 7 although it is longer. Measured on this machine
-  (2-D float32 r2c + c2r, FFTW_MEASURE): 1080^2 3.3 ms, 1050^2 4.3 ms, 1040^2 (has 13) 4.0 ms.
+  as needed, the one a radix cost model predicts fastest (not merely the next one), for the
+  planner effort in use: with FFTW_MEASURE 1080 = 2^3 3^3 5 beats 1050 = 2 3 5^2 7 although it
+  is longer (2-D float32 r2c + c2r here: 1080^2 3.3 ms, 1050^2 4.3 ms, 1040^2 (has 13)
+  4.0 ms); with FFTW_ESTIMATE powers of two weigh more and 1152 = 2^7 3^2 wins.
 * **Plan cache.** FFTW plans are expensive to make and cheap to run. A plan is only valid for
   its arrays' shapes, strides and alignment, so the cache stores *plan sets* (the FFTW objects
   together with the aligned buffers they were planned on) in a bounded LRU keyed by shape,
@@ -35,9 +36,14 @@ PLAN_LOCK = threading.Lock()
 
 EFFORTS = {"estimate": "FFTW_ESTIMATE", "measure": "FFTW_MEASURE"}
 
-# Per-prime cost of one radix pass relative to radix 2 (log2(p) * penalty). The penalties
-# were fitted to 1-D and 2-D r2c+c2r timings on this machine; 11 and 13 are never used.
-_RADIX_COST = {2: 1.0, 3: math.log2(3) * 1.1, 5: math.log2(5) * 1.2, 7: math.log2(7) * 1.4}
+# Per-prime cost of one radix pass relative to radix 2 (log2(p) * penalty), by planner
+# effort; 11 and 13 are never used. Fitted to 2-D float32 r2c + c2r timings on this machine:
+# estimated plans favour powers of two (a 144 x 1152 block 0.61 ms, 144 x 1080 0.68 ms),
+# measured plans do well on mixed radices (1080^2 3.25 ms, 1152^2 3.70 ms).
+_RADIX_PENALTY = {"estimate": {2: 1.0, 3: 1.25, 5: 1.45, 7: 1.6},
+                  "measure": {2: 1.0, 3: 1.1, 5: 1.2, 7: 1.4}}
+_RADIX_COST = {effort: {p: math.log2(p) * w for p, w in table.items()}
+               for effort, table in _RADIX_PENALTY.items()}
 
 
 def smooth_lengths(lo, hi):
@@ -61,10 +67,10 @@ def smooth_lengths(lo, hi):
     return found
 
 
-def radix_cost(n):
+def radix_cost(n, effort="estimate"):
     """Predicted relative work per element of a length-`n` FFT (sum of radix costs)."""
     total = 0.0
-    for p, c in _RADIX_COST.items():
+    for p, c in _RADIX_COST[effort].items():
         while n % p == 0:
             n //= p
             total += c
@@ -81,7 +87,7 @@ def is_smooth(n):
     return n == 1
 
 
-def fast_length(n, real=False):
+def fast_length(n, real=False, effort="estimate"):
     """The length >= `n` with the lowest predicted FFT time.
 
     Parameters
@@ -90,6 +96,8 @@ def fast_length(n, real=False):
         Minimum length.
     real : bool
         For the halved axis of a real transform: only even lengths (odd r2c is slower).
+    effort : {'estimate', 'measure'}
+        The planner effort the length will be planned with.
 
     Returns
     -------
@@ -97,8 +105,10 @@ def fast_length(n, real=False):
 
     Examples
     --------
-    >>> fast_length(1039)
+    >>> fast_length(1039, effort="measure")
     1080
+    >>> fast_length(1039)
+    1152
     >>> fast_length(1024)
     1024
     """
@@ -108,7 +118,7 @@ def fast_length(n, real=False):
     for m in smooth_lengths(n, n + max(n // 4, 16)):
         if real and m % 2:
             continue
-        cost = m * radix_cost(m)
+        cost = m * radix_cost(m, effort)
         if cost < best_cost:
             best, best_cost = m, cost
     return best

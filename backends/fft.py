@@ -105,10 +105,11 @@ def layout_for(p, threads=None, max_memory=None):
         threads = get_num_threads()
     if max_memory is None:
         max_memory = _options.get_option("max_memory")
-    key = (p.key, threads, max_memory)
+    effort = _options.get_option("plan")
+    key = (p.key, threads, max_memory, effort)
     lay = _layouts.get(key)
     if lay is None:
-        lay = plan_layout(p, threads, max_memory)
+        lay = plan_layout(p, threads, max_memory, effort)
         if len(_layouts) >= _LAYOUT_CACHE_SIZE:
             _layouts.clear()
         _layouts[key] = lay
@@ -143,7 +144,7 @@ class FFTBackend(Backend):
         _check_options(self, p.backend_options)
         threads = get_num_threads()
         lay = layout_for(p, threads)
-        effort = _options.get_option("plan")
+        effort = lay.effort
         if lay.path == "circular":
             _run_circular(x, k, p, lay, out, effort)
         else:
