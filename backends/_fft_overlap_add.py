@@ -133,7 +133,7 @@ def run_chunked(sig, kc, p, lay, out, effort):
     k_buf = (1,) + sizes
     k_key = ("fft-oa-kernel", k_buf, kc.shape) + common[:3] + (effort,)
     x_buf = (count,) + sizes
-    x_key = ("fft-oa-signal", x_buf) + common[:3] + (effort,)
+    x_key = ("fft-oa-signal", x_buf, step) + common[:3] + (effort,)
     first, length = lay.offsets[0], p.out_shape[0]
     col0 = lay.offsets[1] if p.ndim == 2 else 0
     flat_out = out.reshape(length, -1)
@@ -159,7 +159,8 @@ def run_chunked(sig, kc, p, lay, out, effort):
             if j < nchunks - 1:
                 return s.xa[count - 1, step:].copy()
             return None
-        return with_plan_set(x_key, lambda: build_plan_set(x_buf, None, None, *common), body)
+        return with_plan_set(x_key, lambda: build_plan_set(x_buf, None, None, *common,
+                                                           rows=step), body)
 
     def run(s_k):
         fill_kernel(s_k, np.expand_dims(kc, 0), 1.0 / math.prod(sizes))
