@@ -8,7 +8,9 @@ Two ways to run it:
 * ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_fft.py`` measures the
   issue's target ratios honestly on a shared 2-core machine: every contender gets its own
   block of calls after an idle gap, in interleaved rounds (A B C, A B C, ...), and the
-  report gives medians over rounds, the ratios and the transform sizes chosen.
+  report gives medians over rounds, the ratios and the transform sizes chosen. Options:
+  ``--measure`` (FFTW_MEASURE plans), ``--one-thread`` (both sides on one core), ``--grid``
+  (one interleaved pass over every quick-grid cell instead of the target cells).
 
 Every timed result is checked against a float64 reference first, so a fast wrong answer fails.
 """
@@ -174,10 +176,36 @@ def main(rounds=7):
               f"ratio {t['scipy'] / t['fft']:.2f}  {_layout(x, k, 'same', True)}")
 
 
+def sweep(rounds=5):
+    """Every quick-grid cell against SciPy's FFT convolutions, one interleaved pass each."""
+    for n in SIZES_2D:
+        for dtype in ("float32", "float64"):
+            for mode in ("same", "valid"):
+                for size in (15, 21, 31, 63):
+                    x, k = seeded((n, n), dtype), seeded((size, size), dtype, seed=1)
+                    t = interleaved({"fft": CONTENDERS_2D["convcore_fft"], "scipy": _scipy_fft},
+                                    x, k, mode, rounds, calls=3, gap=0.05)
+                    print(f"2d n={n} {dtype} {mode} k={size}: fft {t['fft'] * 1e3:.2f} ms, "
+                          f"fftconvolve {t['scipy'] * 1e3:.2f} ms, ratio "
+                          f"{t['scipy'] / t['fft']:.2f}  {_layout(x, k, mode, False)}")
+    for dtype in ("float32", "float64"):
+        for mode in ("same", "valid"):
+            for size in KERNELS_1D:
+                x, k = seeded(1_000_000, dtype), seeded(size, dtype, seed=1)
+                t = interleaved({"fft": CONTENDERS_1D["convcore_fft"], "scipy": _scipy_oa},
+                                x, k, mode, rounds, calls=3, gap=0.05)
+                print(f"1d {dtype} {mode} k={size}: fft {t['fft'] * 1e3:.2f} ms, oaconvolve "
+                      f"{t['scipy'] * 1e3:.2f} ms, ratio {t['scipy'] / t['fft']:.2f}  "
+                      f"{_layout(x, k, mode, True)}")
+
+
 if __name__ == "__main__":
     if "--measure" in sys.argv:
         convcore.set_options(plan="measure")
     if "--one-thread" in sys.argv:  # both sides on one core: the algorithms, without contention
         THREADS = 1
         convcore.set_num_threads(1)
-    main()
+    if "--grid" in sys.argv:
+        sweep()
+    else:
+        main()
