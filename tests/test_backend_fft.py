@@ -318,6 +318,13 @@ def test_integer_bound_edge(rng):
     np.testing.assert_array_equal(got.astype(object), exact_outside)
 
 
+def test_integer_bound_formula_literal():
+    # E = 8 u log2(N) X K (2 sqrt(nx) nk + nx sqrt(nk)) + 2^-40 X K min(nx, nk), u = 2^-53
+    u = 2.0 ** -53
+    assert fft_backend.integer_error_bound(3, 5, 4, 9, 1024) == pytest.approx(
+        8 * u * 10 * 15 * (2 * 2 * 9 + 4 * 3) + 2.0 ** -40 * 15 * 4, rel=1e-12)
+
+
 def test_integer_bound_grows_with_the_transform_length():
     one_transform = {"overlap_add": False}
     k = np.full(64, 1000, np.int64)
