@@ -1,12 +1,8 @@
-"""FFTW plans for the ``fft`` backend: fast sizes, a bounded plan cache, wisdom on disk.
+"""FFTW plans for the ``fft`` backend: a bounded plan cache of plan sets, wisdom on disk.
 
-Three jobs, kept here so ``fft.py`` reads as the algorithm:
+Two jobs, kept here so ``fft.py`` reads as the algorithm (transform sizes are chosen in
+``_fft_layout``):
 
-* **Sizes.** :func:`fast_length` picks, among the lengths ``2^a 3^b 5^c 7^d`` at least as long
-  as needed, the one a radix cost model predicts fastest (not merely the next one), for the
-  planner effort in use: with FFTW_MEASURE 1080 = 2^3 3^3 5 beats 1050 = 2 3 5^2 7 although it
-  is longer (2-D float32 r2c + c2r here: 1080^2 3.3 ms, 1050^2 4.3 ms, 1040^2 (has 13)
-  4.0 ms); with FFTW_ESTIMATE powers of two weigh more and 1152 = 2^7 3^2 wins.
 * **Plan cache.** FFTW plans are expensive to make and cheap to run. A plan is only valid for
   its arrays' shapes, strides and alignment, so the cache stores *plan sets* (the FFTW objects
   together with the aligned buffers they were planned on) in a bounded LRU keyed by shape,
@@ -36,94 +32,6 @@ import pyfftw
 PLAN_LOCK = threading.Lock()
 
 EFFORTS = {"estimate": "FFTW_ESTIMATE", "measure": "FFTW_MEASURE"}
-
-# Per-prime cost of one radix pass relative to radix 2 (log2(p) * penalty), by planner
-# effort; 11 and 13 are never used. Fitted to 2-D float32 r2c + c2r timings on this machine:
-# estimated plans favour powers of two (a 144 x 1152 block 0.61 ms, 144 x 1080 0.68 ms),
-# measured plans do well on mixed radices (1080^2 3.25 ms, 1152^2 3.70 ms).
-_RADIX_PENALTY = {"estimate": {2: 1.0, 3: 1.25, 5: 1.45, 7: 1.6},
-                  "measure": {2: 1.0, 3: 1.1, 5: 1.2, 7: 1.4}}
-_RADIX_COST = {effort: {p: math.log2(p) * w for p, w in table.items()}
-               for effort, table in _RADIX_PENALTY.items()}
-
-
-def smooth_lengths(lo, hi):
-    """All 2^a 3^b 5^c 7^d in [lo, hi], with their radix cost per element."""
-    found = []
-    p7 = 1
-    while p7 <= hi:
-        p5 = p7
-        while p5 <= hi:
-            p3 = p5
-            while p3 <= hi:
-                n = p3
-                while n < lo:
-                    n *= 2
-                while n <= hi:
-                    found.append(n)
-                    n *= 2
-                p3 *= 3
-            p5 *= 5
-        p7 *= 7
-    return found
-
-
-def radix_cost(n, effort="estimate"):
-    """Predicted relative work per element of a length-`n` FFT (sum of radix costs)."""
-    total = 0.0
-    for p, c in _RADIX_COST[effort].items():
-        while n % p == 0:
-            n //= p
-            total += c
-    if n > 1:  # a prime factor FFTW handles slowly (Rader / generic): heavily penalized
-        total += 4.0 * math.log2(n) * 3
-    return total
-
-
-def is_smooth(n):
-    """True when `n` has no prime factor above 7 (FFTW's fast codelets)."""
-    for p in (2, 3, 5, 7):
-        while n > 1 and n % p == 0:
-            n //= p
-    return n == 1
-
-
-def fast_length(n, real=False, effort="estimate"):
-    """The length >= `n` with the lowest predicted FFT time.
-
-    Parameters
-    ----------
-    n : int
-        Minimum length.
-    real : bool
-        For the halved axis of a real transform: only even lengths (odd r2c is slower).
-    effort : {'estimate', 'measure'}
-        The planner effort the length will be planned with.
-
-    Returns
-    -------
-    int
-
-    Examples
-    --------
-    >>> fast_length(1039, effort="measure")
-    1080
-    >>> fast_length(1039)
-    1152
-    >>> fast_length(1024)
-    1024
-    """
-    if n <= 8:
-        return n + (n % 2 if real and n > 1 else 0)
-    best, best_cost = None, math.inf
-    for m in smooth_lengths(n, n + max(n // 4, 16)):
-        if real and m % 2:
-            continue
-        cost = m * radix_cost(m, effort)
-        if cost < best_cost:
-            best, best_cost = m, cost
-    return best
-
 
 class PlanCache:
     """A bounded LRU of idle plan sets, keyed by everything a plan depends on.
