@@ -56,7 +56,17 @@ def _empty_result(x, k, problem):
     return out
 
 
-def _execute(x, k, problem, backend, method, max_memory):
+def _execute(x, k, problem, backend, method, max_memory, plan=None):
+    overrides = {}
+    if plan is not None and plan != _options.get_option("plan"):
+        overrides["plan"] = plan
+    if max_memory is not None and max_memory != _options.get_option("max_memory"):
+        overrides["max_memory"] = max_memory
+    if overrides:
+        # The call's planner effort and memory budget reach backends (which may plan by
+        # them, e.g. switch to overlap-add) through the thread's options.
+        with _options.options(**overrides):
+            return _execute(x, k, problem, backend, method, max_memory)
     if max_memory is None:
         max_memory = _options.get_option("max_memory")
     needed = problem.out_bytes
@@ -100,7 +110,7 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
         max_memory = _options.check_max_memory(max_memory)
     x, k, problem = build_problem(in1, in2, mode, operation, boundary, fillvalue,
                                   backend_options=backend_options, late_centre=late_centre)
-    return _execute(x, k, problem, backend, method, max_memory)
+    return _execute(x, k, problem, backend, method, max_memory, plan)
 
 
 def convolve(in1, in2, mode="full", method="auto", *, backend="auto", boundary="fill",
@@ -278,7 +288,7 @@ def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, 
         max_memory = _options.check_max_memory(max_memory)
     x, k, problem = build_problem(a, b, mode, "convolve", axes=axes, fft_dtypes=True,
                                   prefer_overlap_add=overlap_add, backend_options=backend_options)
-    return _execute(x, k, problem, backend, "auto", max_memory)
+    return _execute(x, k, problem, backend, "auto", max_memory, plan)
 
 
 def fftconvolve(in1, in2, mode="full", axes=None, *, backend="fft", plan=None,

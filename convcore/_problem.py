@@ -245,11 +245,18 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
         else None
     magnitude = tuple(v.bit_length() for v in p.max_abs) if p.max_abs else None
     p._key = (operation, magnitude, p.x_shape, p.k_shape, mode, p.starts, compute.str, out_dtype.str, boundary,
-              conv_axes, prefer_overlap_add, _is_zero(p.fillvalue),
+              conv_axes, prefer_overlap_add, _is_zero(p.fillvalue), _fill_bits(p),
               tuple(sorted(p.backend_options.items())) if p.backend_options else ())
     x = a if (a.dtype == compute and a.flags.c_contiguous) else np.ascontiguousarray(a, compute)
     k = b if (b.dtype == compute and b.flags.c_contiguous) else np.ascontiguousarray(b, compute)
     return x, k, p
+
+
+def _fill_bits(p):
+    """Bit length of an integer problem's |fill value| (an exactness bound depends on it)."""
+    if p.dtype != _UINT64 or p.boundary != "fill":
+        return None
+    return abs(int(np.asarray(p.fillvalue, _UINT64).view(np.int64))).bit_length()
 
 
 def _max_abs(array):
