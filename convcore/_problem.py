@@ -123,12 +123,15 @@ class ConvProblem:
         ``KERNEL_VALUES_MAX_SIZE`` elements, whose content digest is then part of ``key``;
         None otherwise. The engine drops it once the call is planned (a memoized plan must
         not keep the caller's kernel alive); ``supports()`` and ``cost()`` may read it.
+    factors : tuple of numpy.ndarray or None
+        From ``sepconvolve`` on float/complex data: one 1-D factor per axis (compute dtype,
+        not flipped) whose outer product is the kernel; None otherwise.
     """
 
     __slots__ = ("operation", "flip", "conj", "x_shape", "k_shape", "out_shape", "starts",
                  "axes", "batch_axes", "dtype", "out_dtype", "mode", "boundary", "fillvalue",
                  "swapped", "prefer_overlap_add", "backend_options", "crop", "max_abs", "kernel",
-                 "_key")
+                 "factors", "_key")
 
     @property
     def ndim(self):
@@ -263,6 +266,7 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
     x = a if (a.dtype == compute and a.flags.c_contiguous) else np.ascontiguousarray(a, compute)
     k = b if (b.dtype == compute and b.flags.c_contiguous) else np.ascontiguousarray(b, compute)
     p.kernel, digest = _kernel_values(k, conv_axes, batch_axes)
+    p.factors = None
     p._key = (operation, magnitude, p.x_shape, p.k_shape, mode, p.starts, compute.str, out_dtype.str, boundary,
               conv_axes, prefer_overlap_add, _is_zero(p.fillvalue),
               tuple(sorted(p.backend_options.items())) if p.backend_options else (), digest)
