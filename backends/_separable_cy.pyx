@@ -1,0 +1,262 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""1-D passes for separable kernels: a rank-r 2-D kernel as r (vertical, horizontal) pairs.
+
+The correlation ``out[i, j] = sum_{a,b} ext(x)[i + a, j + b] * w[a, b]`` with
+``w = sum_t u_t v_t^T`` becomes, per term t, a vertical pass
+``y[i, c] = sum_a u_t[a] * ext(x)[i + a, c]`` over the extended columns c and a horizontal
+pass ``out[i, j] += sum_b v_t[b] * y[i, j + b]``: ``kh + kw`` multiply-adds per output and
+term instead of ``kh * kw``.
+
+Blocking (see PERF-NOTES.md): each thread takes strips of STRIP output rows. Both passes are
+written as "accumulator block in registers, taps in the inner loop": a block of BLOCK
+consecutive outputs is summed in a local array that gcc keeps in vector registers, so each
+multiply-add costs one load and no store. For one strip the vertical pass walks column
+blocks and, inside each, the strip's rows, so the ``STRIP + kh - 1`` input rows of that block
+stay in L1; its result (STRIP rows of the extended width) stays in the thread's L2 for the
+horizontal pass, and the output strip stays there across terms. The intermediate never
+goes to main memory and the output is written by the thread that owns it (first touch).
+
+Boundaries: row tables give each extended row's source row (-1: fill). Along the columns the
+vertical pass computes only real columns, written at their extended position; the few
+extended columns outside the signal are then copied from it (wrap, symm, mirror, nearest)
+or set to ``fill * sum(u_t)``. No padded copy of the image is made.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+from cpython.exc cimport PyErr_CheckSignals
+
+from convcore._cy.fused cimport conv_t
+
+cdef enum:
+    BLOCK = 64      # outputs summed in registers at once (4 zmm of float32)
+    STRIP = 8       # output rows per work item
+
+# Return to Python (Ctrl-C check) after about this many multiply-adds.
+cdef Py_ssize_t SIGNAL_CHECK_MACS = 1 << 27
+
+
+cdef inline void _vblock(conv_t* dst, const conv_t* src, Py_ssize_t stride,
+                         const Py_ssize_t* rows, const conv_t* u, Py_ssize_t m,
+                         conv_t init) noexcept nogil:
+    """dst[c] = init + sum_a u[a] * src[rows[a] * stride + c] for c < BLOCK (rows < 0 skip)."""
+    cdef conv_t acc[BLOCK]
+    cdef Py_ssize_t a, c, r
+    cdef const conv_t* p
+    cdef conv_t w
+    for c in range(BLOCK):
+        acc[c] = init
+    for a in range(m):
+        r = rows[a]
+        if r < 0:
+            continue
+        p = src + r * stride
+        w = u[a]
+        for c in range(BLOCK):
+            acc[c] = acc[c] + w * p[c]
+    for c in range(BLOCK):
+        dst[c] = acc[c]
+
+
+cdef inline void _vtail(conv_t* dst, const conv_t* src, Py_ssize_t stride,
+                        const Py_ssize_t* rows, const conv_t* u, Py_ssize_t m,
+                        conv_t init, Py_ssize_t n) noexcept nogil:
+    """_vblock for the last n < BLOCK outputs."""
+    cdef Py_ssize_t a, c, r
+    cdef const conv_t* p
+    cdef conv_t w
+    for c in range(n):
+        dst[c] = init
+    for a in range(m):
+        r = rows[a]
+        if r < 0:
+            continue
+        p = src + r * stride
+        w = u[a]
+        for c in range(n):
+            dst[c] = dst[c] + w * p[c]
+
+
+cdef inline void _hblock(conv_t* dst, const conv_t* src, const conv_t* v, Py_ssize_t m,
+                         bint accumulate) noexcept nogil:
+    """dst[j] (+)= sum_b v[b] * src[j + b] for j < BLOCK."""
+    cdef conv_t acc[BLOCK]
+    cdef Py_ssize_t b, c
+    cdef const conv_t* p
+    cdef conv_t w
+    if accumulate:
+        for c in range(BLOCK):
+            acc[c] = dst[c]
+    else:
+        for c in range(BLOCK):
+            acc[c] = 0
+    for b in range(m):
+        p = src + b
+        w = v[b]
+        for c in range(BLOCK):
+            acc[c] = acc[c] + w * p[c]
+    for c in range(BLOCK):
+        dst[c] = acc[c]
+
+
+cdef inline void _htail(conv_t* dst, const conv_t* src, const conv_t* v, Py_ssize_t m,
+                        bint accumulate, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t b, c
+    cdef conv_t w
+    if not accumulate:
+        for c in range(n):
+            dst[c] = 0
+    for b in range(m):
+        w = v[b]
+        for c in range(n):
+            dst[c] = dst[c] + w * src[b + c]
+
+
+cdef inline conv_t _outside_sum(const Py_ssize_t* rows, const conv_t* u, Py_ssize_t m,
+                                conv_t fill) noexcept nogil:
+    """fill * (sum of the taps that fall on rows outside the signal)."""
+    cdef conv_t total = 0
+    cdef Py_ssize_t a
+    for a in range(m):
+        if rows[a] < 0:
+            total = total + u[a]
+    return fill * total
+
+
+cdef void _strip(const conv_t* x, Py_ssize_t x_cols,
+                 const conv_t* us, Py_ssize_t kh, const conv_t* vs, Py_ssize_t kw,
+                 Py_ssize_t terms, const Py_ssize_t* row_table, const Py_ssize_t* col_table,
+                 Py_ssize_t col_start, Py_ssize_t m0, Py_ssize_t m1, conv_t fill,
+                 conv_t* out, Py_ssize_t o_cols, Py_ssize_t r0, Py_ssize_t r1,
+                 conv_t* y) noexcept nogil:
+    """Output rows r0 <= i < r1 (at most STRIP) of one plane, every term."""
+    cdef Py_ssize_t ext = o_cols + kw - 1
+    cdef Py_ssize_t t, q, j, c, src, n_mid = m1 - m0
+    cdef Py_ssize_t pos0 = m0 - col_start
+    cdef const conv_t* u
+    cdef const conv_t* v
+    cdef conv_t* yq
+    cdef conv_t* oq
+    cdef conv_t init[STRIP]
+    cdef conv_t column_fill
+    for t in range(terms):
+        u = us + t * kh
+        v = vs + t * kw
+        for q in range(r1 - r0):
+            init[q] = _outside_sum(row_table + r0 + q, u, kh, fill)
+        # Vertical pass: column blocks outside, strip rows inside (their rows stay in L1).
+        j = 0
+        while j + BLOCK <= n_mid:
+            for q in range(r1 - r0):
+                _vblock(y + q * ext + pos0 + j, x + m0 + j, x_cols, row_table + r0 + q,
+                        u, kh, init[q])
+            j = j + BLOCK
+        if j < n_mid:
+            for q in range(r1 - r0):
+                _vtail(y + q * ext + pos0 + j, x + m0 + j, x_cols, row_table + r0 + q,
+                       u, kh, init[q], n_mid - j)
+        # Extended columns outside the signal: a copy of a computed column, or all fill.
+        column_fill = 0
+        for c in range(kh):
+            column_fill = column_fill + u[c]
+        column_fill = fill * column_fill
+        for c in range(ext):
+            if pos0 <= c < pos0 + n_mid:
+                continue
+            src = col_table[c]
+            for q in range(r1 - r0):
+                yq = y + q * ext
+                yq[c] = yq[src - col_start] if src >= 0 else column_fill
+        # Horizontal pass, accumulated into the output strip over the terms.
+        for q in range(r1 - r0):
+            yq = y + q * ext
+            oq = out + (r0 + q) * o_cols
+            j = 0
+            while j + BLOCK <= o_cols:
+                _hblock(oq + j, yq + j, v, kw, t > 0)
+                j = j + BLOCK
+            if j < o_cols:
+                _htail(oq + j, yq + j, v, kw, t > 0, o_cols - j)
+
+
+cdef int _check_signals() except -1 nogil:
+    with gil:
+        if PyErr_CheckSignals() != 0:
+            return -1
+    return 0
+
+
+def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_ssize_t x_cols,
+                 const conv_t[:, ::1] us, const conv_t[:, ::1] vs,
+                 const Py_ssize_t[::1] row_table, const Py_ssize_t[::1] col_table,
+                 Py_ssize_t col_start, conv_t fill,
+                 conv_t[::1] out, Py_ssize_t o_rows, Py_ssize_t o_cols, int threads):
+    """Correlate `planes` stacked 2-D planes with ``sum_t outer(us[t], vs[t])``.
+
+    Parameters
+    ----------
+    x : flat C-ordered (planes, x_rows, x_cols) signal
+    us, vs : (terms, kh) and (terms, kw) correlation-form factors
+    row_table, col_table : boundary tables (``convcore._boundary.extension_table``) of
+        lengths ``o_rows + kh - 1`` and ``o_cols + kw - 1``
+    col_start : first extended column read (``problem.starts`` of the last axis)
+    fill : value of the table entries -1
+    out : flat (planes, o_rows, o_cols) result, overwritten
+    threads : OpenMP threads
+    """
+    cdef Py_ssize_t terms = us.shape[0], kh = us.shape[1], kw = vs.shape[1]
+    cdef Py_ssize_t ext = o_cols + kw - 1
+    cdef Py_ssize_t m0 = max(0, col_start), m1 = min(x_cols, col_start + ext)
+    cdef Py_ssize_t strips = (o_rows + STRIP - 1) // STRIP
+    cdef Py_ssize_t items = planes * strips
+    cdef Py_ssize_t per_item = STRIP * o_cols * terms * (kh + kw) + 1
+    cdef Py_ssize_t chunk = max(<Py_ssize_t>threads, SIGNAL_CHECK_MACS // per_item)
+    cdef Py_ssize_t first, last, item, plane, r0
+    cdef conv_t* y
+    if m1 <= m0 or row_table.shape[0] < o_rows + kh - 1 or col_table.shape[0] < ext:
+        raise ValueError("separable_2d: inconsistent tables")
+    for first in range(0, items, chunk):
+        last = min(items, first + chunk)
+        with nogil, parallel(num_threads=threads):
+            y = <conv_t*> malloc(STRIP * ext * sizeof(conv_t) + 64)
+            if y != NULL:
+                for item in prange(first, last, schedule="static"):
+                    plane = item // strips
+                    r0 = (item % strips) * STRIP
+                    _strip(&x[0] + plane * x_rows * x_cols, x_cols, &us[0, 0], kh,
+                           &vs[0, 0], kw, terms, &row_table[0], &col_table[0], col_start,
+                           m0, m1, fill, &out[0] + plane * o_rows * o_cols, o_cols, r0,
+                           min(r0 + STRIP, o_rows), y)
+                free(y)
+        _check_signals()
+
+
+def axis_pass(const conv_t[::1] x, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
+              const conv_t[::1] taps, const Py_ssize_t[::1] table, conv_t fill,
+              conv_t[::1] out, Py_ssize_t o, int threads):
+    """One 1-D correlation along the middle axis of x viewed as (outer, n, inner).
+
+    ``out[a, i, :] = sum_b taps[b] * ext(x)[a, i + b, :]`` with ``table`` the boundary table
+    (length ``o + len(taps) - 1``); vectorized over the contiguous inner axis.
+    """
+    cdef Py_ssize_t m = taps.shape[0]
+    cdef Py_ssize_t items = outer * o
+    cdef Py_ssize_t chunk = max(<Py_ssize_t>threads, SIGNAL_CHECK_MACS // (inner * m + 1))
+    cdef Py_ssize_t first, last, item, a, i, j
+    cdef conv_t init
+    for first in range(0, items, chunk):
+        last = min(items, first + chunk)
+        with nogil:
+            for item in prange(first, last, schedule="static", num_threads=threads):
+                a = item // o
+                i = item % o
+                init = _outside_sum(&table[0] + i, &taps[0], m, fill)
+                j = 0
+                while j + BLOCK <= inner:
+                    _vblock(&out[0] + item * inner + j, &x[0] + a * n * inner + j, inner,
+                            &table[0] + i, &taps[0], m, init)
+                    j = j + BLOCK
+                if j < inner:
+                    _vtail(&out[0] + item * inner + j, &x[0] + a * n * inner + j, inner,
+                           &table[0] + i, &taps[0], m, init, inner - j)
+        _check_signals()
