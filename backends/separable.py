@@ -155,13 +155,19 @@ class SeparableBackend(Backend):
         vs = np.ascontiguousarray([t[-1] for t in terms], dtype)
         kh, kw = us.shape[1], vs.shape[1]
         o_rows, o_cols = problem.out_shape[-2:]
-        row_table = extension_table(shape[-2], problem.starts[-2], o_rows + kh - 1,
-                                    problem.boundary)
+        strip = _separable_cy.strip_rows()
+        padded_rows = -(-o_rows // strip) * strip
+        row_table = np.full(padded_rows + kh - 1, -1, np.intp)
+        row_table[: o_rows + kh - 1] = extension_table(shape[-2], problem.starts[-2],
+                                                       o_rows + kh - 1, problem.boundary)
+        upads = np.zeros((us.shape[0], kh + 2 * strip - 2), dtype)
+        upads[:, strip - 1: strip - 1 + kh] = us
         col_table = extension_table(shape[-1], problem.starts[-1], o_cols + kw - 1,
                                     problem.boundary)
         _check_columns(col_table, problem.starts[-1], shape[-1])
         planes = _prod(shape[:-2])
-        _separable_cy.separable_2d(signal.reshape(-1), planes, shape[-2], shape[-1], us, vs,
+        _separable_cy.separable_2d(signal.reshape(-1), planes, shape[-2], shape[-1], us,
+                                   upads, vs,
                                    row_table, col_table, problem.starts[-1],
                                    np.asarray(fill, dtype)[()], out.reshape(-1), o_rows,
                                    o_cols, threads)
