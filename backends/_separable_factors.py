@@ -11,7 +11,8 @@ An N-D kernel (three or more axes longer than 1) is split only when it is an out
 on axis by axis; the residual of the reconstruction decides.
 
 Integer kernels are served only when they are exactly an outer product of integer vectors
-modulo 2**64 (the engine's wrapping uint64 arithmetic), so results stay exact.
+modulo 2**bits, the width of the result dtype (the engine computes in wrapping uint64 and
+keeps the low bits), so results stay exact.
 """
 
 import math
@@ -97,7 +98,7 @@ def default_tolerance(dtype, shape):
     return float(eps) * max(shape)
 
 
-def decompose(kernel, tol=None, rank=None, dtype=None):
+def decompose(kernel, tol=None, rank=None, dtype=None, bits=64):
     """Split `kernel` into rank-1 terms of 1-D factors.
 
     Parameters
@@ -114,6 +115,10 @@ def decompose(kernel, tol=None, rank=None, dtype=None):
     dtype : numpy.dtype, optional
         The precision the factors will be used in (sets the default `tol`); default the
         kernel's own (float64 for integers).
+    bits : int, optional
+        Integer kernels: the result is wanted modulo ``2**bits`` (the result dtype's width),
+        so the factors need only match the kernel modulo ``2**bits`` (a uint8 Sobel kernel
+        holds 255 for -1).
 
     Returns
     -------
@@ -141,9 +146,9 @@ def decompose(kernel, tol=None, rank=None, dtype=None):
     if tol is not None and not (isinstance(tol, (int, float, np.floating)) and 0 <= tol < 1):
         raise ValueError(f"backend_options: 'tol' must be a float in [0, 1), got {tol!r}")
     if k.dtype.kind in "iub":
-        if k.dtype.kind == "u" and k.dtype.itemsize == 8:
-            return _decompose_integer(k)
-        return _decompose_integer(k.astype(np.int64).astype(np.uint64))
+        if not (k.dtype.kind == "u" and k.dtype.itemsize == 8):
+            k = k.astype(np.int64).astype(np.uint64)
+        return _decompose_integer(k, bits)
     if k.dtype.kind not in "fc":
         return f"separable does not factor {k.dtype} kernels"
     if not np.isfinite(k).all():
@@ -200,9 +205,17 @@ def _decompose_outer(k, tol):
                          float(np.abs(error).sum()), False)
 
 
-def _integer_rank1(matrix):
-    """(u, v) int64 with outer(u, v) == matrix modulo 2**64, or None."""
-    signed = matrix.view(np.int64)
+def _signed_residues(k, bits):
+    """The representatives of k modulo 2**bits in [-2**(bits-1), 2**(bits-1)), as int64."""
+    if bits >= 64:
+        return k.view(np.int64)
+    residue = (k & np.uint64((1 << bits) - 1)).astype(np.int64)
+    return np.where(residue >= (1 << (bits - 1)), residue - (1 << bits), residue)
+
+
+def _integer_rank1(matrix, bits):
+    """(u, v) int64 with outer(u, v) == matrix modulo 2**bits, or None."""
+    signed = _signed_residues(matrix, bits)
     rows, cols = signed.shape
     nonzero = np.flatnonzero(signed)
     if nonzero.size == 0:
@@ -220,17 +233,18 @@ def _integer_rank1(matrix):
         u.append(entry // v[j0])
     u64 = np.array(u, np.int64).view(np.uint64)
     v64 = np.array(v, np.int64).view(np.uint64)
-    if not np.array_equal(np.multiply.outer(u64, v64), matrix):
+    mask = np.uint64((1 << bits) - 1 if bits < 64 else (1 << 64) - 1)
+    if not np.array_equal(np.multiply.outer(u64, v64) & mask, matrix & mask):
         return None
     return u64.view(np.int64), v64.view(np.int64)
 
 
-def _decompose_integer(k):
-    """Exact integer outer product (modulo 2**64), axis by axis, or the reason there is none."""
+def _decompose_integer(k, bits):
+    """Exact integer outer product (modulo 2**bits), axis by axis, or the reason there is none."""
     factors = []
     rest = k
     for axis in range(k.ndim - 1):
-        pair = _integer_rank1(rest.reshape(k.shape[axis], -1))
+        pair = _integer_rank1(rest.reshape(k.shape[axis], -1), bits)
         if pair is None:
             return (f"the integer kernel of shape {k.shape} is not an outer product of integer "
                     "1-D kernels; separable serves integers only exactly")

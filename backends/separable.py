@@ -109,11 +109,14 @@ class SeparableBackend(Backend):
             return ("the kernel has more than 128 x 128 elements: the engine passes the "
                     "values of smaller kernels only (use convcore.sepconvolve with factors)")
         options = problem.backend_options
-        key = (k.tobytes(), k.shape, k.dtype.str, options.get("tol"), options.get("rank"))
+        # Integer results keep the low bits of the result dtype: factors need only match
+        # the kernel modulo 2**bits.
+        bits = 8 * problem.out_dtype.itemsize if problem.dtype.kind == "u" else 64
+        key = (k.tobytes(), k.shape, k.dtype.str, options.get("tol"), options.get("rank"), bits)
         found = self._cache.get(key)
         if found is None:
             found = decompose(k, tol=options.get("tol"), rank=options.get("rank"),
-                              dtype=problem.dtype)
+                              dtype=problem.dtype, bits=bits)
             with self._lock:
                 if len(self._cache) >= _CACHE_SIZE:
                     self._cache.clear()
