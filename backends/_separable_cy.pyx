@@ -7,14 +7,19 @@ The correlation ``out[i, j] = sum_{a,b} ext(x)[i + a, j + b] * w[a, b]`` with
 pass ``out[i, j] += sum_b v_t[b] * y[i, j + b]``: ``kh + kw`` multiply-adds per output and
 term instead of ``kh * kw``.
 
-Blocking (see PERF-NOTES.md): each thread takes strips of STRIP output rows. Both passes are
-written as "accumulator block in registers, taps in the inner loop": a block of BLOCK
-consecutive outputs is summed in a local array that gcc keeps in vector registers, so each
-multiply-add costs one load and no store. For one strip the vertical pass walks column
-blocks and, inside each, the strip's rows, so the ``STRIP + kh - 1`` input rows of that block
-stay in L1; its result (STRIP rows of the extended width) stays in the thread's L2 for the
-horizontal pass, and the output strip stays there across terms. The intermediate never
-goes to main memory and the output is written by the thread that owns it (first touch).
+Blocking (see PERF-NOTES.md): a thread takes strips of STRIP output rows. The vertical pass
+of a strip is register-blocked: for a block of columns, all STRIP output rows are summed in
+vector registers and every input row loaded is used by each output row it reaches (up to
+STRIP multiply-adds per load; loads, not multiply-adds, limited the one-row version because
+rows of a power-of-two width alias in L1). Its result (STRIP rows of the extended width)
+stays in the thread's L1/L2 for the horizontal pass, which sums a block of outputs in
+registers with the taps in the inner loop; the output strip stays in cache across terms.
+The intermediate never goes to main memory, and the result is written by the thread that
+computes it (parallel first touch).
+
+Threads: strips are claimed from an atomic counter by the caller's thread and by helper
+threads (see :class:`StripJob`): no OpenMP team, whose spinning barrier made a call wait
+for a thread another process kept off its core.
 
 Boundaries: row tables give each extended row's source row (-1: fill). Along the columns the
 vertical pass computes only real columns, written at their extended position; the few
@@ -22,11 +27,43 @@ extended columns outside the signal are then copied from it (wrap, symm, mirror,
 or set to ``fill * sum(u_t)``. No padded copy of the image is made.
 """
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
 from cpython.exc cimport PyErr_CheckSignals
 
 from convcore._cy.fused cimport conv_t
+
+# Atomics and a short sleep for StripJob's work sharing (see its docstring).
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #include <windows.h>
+    static inline Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) {
+        return (Py_ssize_t)InterlockedExchangeAdd64((volatile LONG64*)p, (LONG64)v); }
+    static inline Py_ssize_t cc_load(Py_ssize_t* p) {
+        return (Py_ssize_t)InterlockedExchangeAdd64((volatile LONG64*)p, 0); }
+    static inline void cc_nap(void) { Sleep(0); }
+    static inline void cc_pause(void) { YieldProcessor(); }
+    #else
+    #include <time.h>
+    static inline Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) {
+        return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
+    static inline Py_ssize_t cc_load(Py_ssize_t* p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static inline void cc_nap(void) {
+        struct timespec t = {0, 20000}; nanosleep(&t, NULL); }
+    static inline void cc_pause(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #endif
+    }
+    #endif
+    """
+    Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
+    Py_ssize_t cc_load(Py_ssize_t* p) noexcept nogil
+    void cc_nap() noexcept nogil
+    void cc_pause() noexcept nogil
 
 # The float and double hot loops in GCC/Clang vector extensions: written over Cython fused
 # types, gcc vectorized the double strip across its 8 rows (8 doubles = one zmm) with
@@ -106,6 +143,7 @@ cdef enum:
     STRIP = 8         # output rows per work item, all summed at once by the vertical pass
     VBYTES = 128      # bytes of columns per strip row in the vertical pass (2 zmm)
     VMAX = 32         # VBYTES / sizeof(float), the most columns VBYTES holds
+    GRAIN = 4         # strips claimed at once
 
 # Return to Python (Ctrl-C check) after about this many multiply-adds.
 cdef Py_ssize_t SIGNAL_CHECK_MACS = 1 << 27
@@ -318,12 +356,129 @@ cdef int _check_signals() except -1 nogil:
     return 0
 
 
+cdef struct Job:
+    # One call of separable_2d, shared by the threads that work on it.
+    const void* x
+    const void* us
+    const void* upads
+    const void* vs
+    const Py_ssize_t* row_table
+    const Py_ssize_t* col_table
+    void* out
+    double complex fill           # the fill value, stored in the widest type
+    unsigned long long fill_bits  # ... or as uint64 for integers
+    Py_ssize_t x_rows, x_cols, kh, kw, terms, col_start, m0, m1, o_rows, o_cols, ext
+    Py_ssize_t strips, items
+    Py_ssize_t grain              # strips per claim
+    Py_ssize_t next               # next strip to claim (atomic)
+    Py_ssize_t done               # strips finished (atomic)
+    Py_ssize_t stop               # nonzero: claim no more (Ctrl-C in the caller's thread)
+    int kind                      # 0 float, 1 double, 2 float complex, 3 double complex, 4 uint64
+
+
+cdef int _work_typed(conv_t* kind_tag, Job* job, bint check) except -1 nogil:
+    """Claim strips until none is left (checking Ctrl-C between claims if `check`)."""
+    cdef conv_t* y = <conv_t*> malloc(STRIP * job.ext * sizeof(conv_t) + 64)
+    cdef Py_ssize_t first, item, plane, r0, count = 0
+    cdef conv_t fill
+    if y == NULL:
+        return 0
+    if conv_t is float or conv_t is double:
+        fill = <conv_t> job.fill.real
+    elif conv_t is uint64_t:
+        fill = job.fill_bits
+    else:
+        fill = <conv_t> job.fill
+    try:
+        while not cc_load(&job.stop):
+            first = cc_fetch_add(&job.next, job.grain)
+            if first >= job.items:
+                break
+            for item in range(first, min(first + job.grain, job.items)):
+                plane = item // job.strips
+                r0 = (item % job.strips) * STRIP
+                _strip(<const conv_t*> job.x + plane * job.x_rows * job.x_cols, job.x_cols,
+                       <const conv_t*> job.us, <const conv_t*> job.upads, job.kh,
+                       <const conv_t*> job.vs, job.kw, job.terms, job.row_table,
+                       job.col_table, job.col_start, job.m0, job.m1, fill,
+                       <conv_t*> job.out + plane * job.o_rows * job.o_cols, job.o_cols, r0,
+                       min(r0 + STRIP, job.o_rows), y)
+            cc_fetch_add(&job.done, min(first + job.grain, job.items) - first)
+            count = count + 1
+            if check and count % 4 == 0:
+                _check_signals()
+    finally:
+        free(y)
+    return 0
+
+
+cdef int _work(Job* job, bint check) except -1 nogil:
+    if job.kind == 0:
+        return _work_typed(<float*> NULL, job, check)
+    elif job.kind == 1:
+        return _work_typed(<double*> NULL, job, check)
+    elif job.kind == 2:
+        return _work_typed(<float complex*> NULL, job, check)
+    elif job.kind == 3:
+        return _work_typed(<double complex*> NULL, job, check)
+    return _work_typed(<uint64_t*> NULL, job, check)
+
+
+cdef class StripJob:
+    """The strips of one separable_2d call; ``work()`` may run in any number of threads.
+
+    Threads claim strips from an atomic counter. The caller's thread works too and then
+    waits only for strips other threads have claimed, never for a thread that has not
+    started: on a machine where another process holds a core, a pool thread that cannot
+    get a time slice costs nothing (a libgomp team would keep the whole call waiting for it
+    at its barrier, measured 20x slower). Idle pool threads sleep on a queue; they never spin.
+    """
+
+    cdef Job job
+    cdef object keep   # the arrays the pointers in job point into
+
+    def work(self):
+        """Do strips until none is left to claim (pool threads)."""
+        with nogil:
+            _work(&self.job, False)
+
+    def run_and_wait(self):
+        """Do strips (checking Ctrl-C), then wait for strips other threads still hold."""
+        try:
+            with nogil:
+                _work(&self.job, True)
+        except BaseException:
+            cc_fetch_add(&self.job.stop, 1)  # nobody claims more; wait for strips in flight
+            self._wait()
+            raise
+        self._wait()
+        if self.job.done < self.job.items:
+            raise MemoryError("separable: no thread could allocate its strip buffer")
+
+    cdef void _wait(self) noexcept:
+        cdef Job* job = &self.job
+        cdef int spins = 0
+        with nogil:
+            # Strips claimed and not yet done: a strip takes microseconds, so spin briefly,
+            # then sleep (the core goes idle, and the scheduler may move a preempted holder
+            # of a strip here).
+            while cc_load(&job.done) < min(cc_load(&job.next), job.items):
+                if spins < 2000:
+                    cc_pause()
+                    spins = spins + 1
+                else:
+                    cc_nap()
+
+
 def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_ssize_t x_cols,
                  const conv_t[:, ::1] us, const conv_t[:, ::1] upads,
-                 const conv_t[:, ::1] vs, const Py_ssize_t[::1] row_table, const Py_ssize_t[::1] col_table,
-                 Py_ssize_t col_start, conv_t fill,
-                 conv_t[::1] out, Py_ssize_t o_rows, Py_ssize_t o_cols, int threads):
-    """Correlate `planes` stacked 2-D planes with ``sum_t outer(us[t], vs[t])``.
+                 const conv_t[:, ::1] vs, const Py_ssize_t[::1] row_table,
+                 const Py_ssize_t[::1] col_table, Py_ssize_t col_start, conv_t fill,
+                 conv_t[::1] out, Py_ssize_t o_rows, Py_ssize_t o_cols):
+    """Prepare the correlation of `planes` stacked 2-D planes with ``sum_t outer(us[t], vs[t])``.
+
+    Returns a :class:`StripJob`; call ``work()`` from pool threads and ``run_and_wait()``
+    from the caller's thread (alone, it does everything).
 
     Parameters
     ----------
@@ -336,34 +491,44 @@ def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_s
     col_start : first extended column read (``problem.starts`` of the last axis)
     fill : value of the table entries -1
     out : flat (planes, o_rows, o_cols) result, overwritten
-    threads : OpenMP threads
     """
-    cdef Py_ssize_t terms = us.shape[0], kh = us.shape[1], kw = vs.shape[1]
+    cdef Py_ssize_t kh = us.shape[1], kw = vs.shape[1]
     cdef Py_ssize_t ext = o_cols + kw - 1
-    cdef Py_ssize_t m0 = max(0, col_start), m1 = min(x_cols, col_start + ext)
     cdef Py_ssize_t strips = (o_rows + STRIP - 1) // STRIP
-    cdef Py_ssize_t items = planes * strips
-    cdef Py_ssize_t per_item = STRIP * o_cols * terms * (kh + kw) + 1
-    cdef Py_ssize_t chunk = max(<Py_ssize_t>threads, SIGNAL_CHECK_MACS // per_item)
-    cdef Py_ssize_t first, last, item, plane, r0
-    cdef conv_t* y
-    if (m1 <= m0 or row_table.shape[0] < strips * STRIP + kh - 1 or col_table.shape[0] < ext
-            or upads.shape[1] != kh + 2 * STRIP - 2):
-        raise ValueError("separable_2d: inconsistent tables")
-    for first in range(0, items, chunk):
-        last = min(items, first + chunk)
-        with nogil, parallel(num_threads=threads):
-            y = <conv_t*> malloc(STRIP * ext * sizeof(conv_t) + 64)
-            if y != NULL:
-                for item in prange(first, last, schedule="dynamic"):
-                    plane = item // strips
-                    r0 = (item % strips) * STRIP
-                    _strip(&x[0] + plane * x_rows * x_cols, x_cols, &us[0, 0],
-                           &upads[0, 0], kh, &vs[0, 0], kw, terms, &row_table[0], &col_table[0], col_start,
-                           m0, m1, fill, &out[0] + plane * o_rows * o_cols, o_cols, r0,
-                           min(r0 + STRIP, o_rows), y)
-                free(y)
-        _check_signals()
+    cdef StripJob job = StripJob()
+    cdef Job* j = &job.job
+    if (us.shape[0] != vs.shape[0] or upads.shape[0] != us.shape[0]
+            or row_table.shape[0] < strips * STRIP + kh - 1 or col_table.shape[0] < ext
+            or upads.shape[1] != kh + 2 * STRIP - 2 or x.shape[0] < planes * x_rows * x_cols
+            or out.shape[0] < planes * o_rows * o_cols):
+        raise ValueError("separable_2d: inconsistent shapes or tables")
+    job.keep = (x, us, upads, vs, row_table, col_table, out)
+    j.x = &x[0]
+    j.us = &us[0, 0]
+    j.upads = &upads[0, 0]
+    j.vs = &vs[0, 0]
+    j.row_table = &row_table[0]
+    j.col_table = &col_table[0]
+    j.out = &out[0]
+    j.fill = 0
+    j.fill_bits = 0
+    if conv_t is uint64_t:
+        j.fill_bits = fill
+        j.kind = 4
+    else:
+        j.fill = fill
+        j.kind = 0 if conv_t is float else 1 if conv_t is double else \
+            2 if sizeof(conv_t) == 8 else 3
+    j.x_rows, j.x_cols, j.kh, j.kw, j.terms = x_rows, x_cols, kh, kw, us.shape[0]
+    j.col_start, j.m0, j.m1 = col_start, max(0, col_start), min(x_cols, col_start + ext)
+    j.o_rows, j.o_cols, j.ext, j.strips, j.items = o_rows, o_cols, ext, strips, planes * strips
+    j.grain = GRAIN
+    j.next = 0
+    j.done = 0
+    j.stop = 0
+    if j.m1 <= j.m0:
+        raise ValueError("separable_2d: no signal column is read")
+    return job
 
 
 def axis_pass(const conv_t[::1] x, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,

@@ -165,6 +165,19 @@ def test_threads_and_many_strips_agree_with_scipy(threads, rng):
     assert_matches(got, reference("convolve", x, k, "same", "wrap"), x, k, np.dtype("float32"))
 
 
+def test_calls_from_many_python_threads(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = make_array(rng, (256, 300), "float64")
+    kernels = [np.outer(gaussian(n), np.linspace(-1, 1, n)) for n in (3, 5, 7, 9, 11, 13)]
+    expected = [reference("convolve", x, k, "same", "symm") for k in kernels]
+    with convcore.threads(2), ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda k: convcore.convolve(x, k, "same", backend="separable",
+                                                             boundary="symm"), kernels * 3))
+    for got, ref, k in zip(results, expected * 3, kernels * 3):
+        assert_matches(got, ref, x, k, np.dtype("float64"))
+
+
 def test_auto_picks_separable_for_a_separable_kernel_only(rng):
     x = make_array(rng, (200, 200), "float64")
     g = gaussian(15)
