@@ -42,6 +42,7 @@ SECONDS_PER_BYTE = 0.05e-9
 SECONDS_PER_CALL = 20e-6
 
 _CACHE_SIZE = 256
+_PREPARED_CACHE_SIZE = 32
 # Below this many multiply-adds waking a pool thread costs more than it saves.
 MIN_PARALLEL_MACS = 1 << 22
 
@@ -85,6 +86,7 @@ class SeparableBackend(Backend):
 
     def __init__(self):
         self._cache = {}
+        self._prepared_cache = {}
         self._lock = threading.Lock()
 
     # -- what the engine asks -------------------------------------------------------------
@@ -167,19 +169,59 @@ class SeparableBackend(Backend):
 
     def run(self, x, k, problem, out):
         self.check_options(problem.backend_options, known=OPTIONS)
-        found = self._factors(problem, kernel=k)
-        if isinstance(found, str):
-            raise ValueError(f"backend 'separable' cannot run this problem: {found}")
+        prep = self._prepared(problem, k)
+        threads = get_num_threads()
+        signal = x
+        # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
+        for taps, table, outer, n, inner, o, fill in prep.lead:
+            result = np.empty(outer * o * inner, problem.dtype)
+            _separable_cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table, fill,
+                                    result, o, threads)
+            signal = result
+        job = _separable_cy.separable_2d(signal.reshape(-1), prep.planes, prep.rows, prep.cols,
+                                         prep.us, prep.upads, prep.vs, prep.row_table,
+                                         prep.col_table, problem.starts[-1], prep.fill,
+                                         out.reshape(-1), *problem.out_shape[-2:])
+        helpers = 0 if prep.macs < MIN_PARALLEL_MACS else min(threads, prep.strips // 2 + 1) - 1
+        _pool.start(job, helpers)
+        job.run_and_wait()
+
+    def _prepared(self, problem, k):
+        """Taps, boundary tables and fill values of a problem, cached by its key and kernel
+        values (a few tens of microseconds of NumPy per call otherwise)."""
+        # The problem key tells only whether the fill value is zero: add the value.
+        fill = np.asarray(problem.fillvalue).tobytes()
+        if problem.factors is not None:
+            key = (problem.key, fill)
+        elif k.size <= 128 * 128:
+            key = (problem.key, fill, k.tobytes())
+        else:
+            key = None
+        prep = self._prepared_cache.get(key) if key is not None else None
+        if prep is None:
+            found = self._factors(problem, kernel=k)
+            if isinstance(found, str):
+                raise ValueError(f"backend 'separable' cannot run this problem: {found}")
+            prep = _Prepared(problem, found)
+            if key is not None:
+                with self._lock:
+                    if len(self._prepared_cache) >= _PREPARED_CACHE_SIZE:
+                        self._prepared_cache.clear()
+                    self._prepared_cache[key] = prep
+        return prep
+
+
+class _Prepared:
+    """Everything run() hands the Cython passes, apart from the arrays of one call."""
+
+    def __init__(self, problem, found):
         dtype = problem.dtype
         terms = [tuple(_taps(f, problem, dtype) for f in term) for term in found.terms]
-        threads = get_num_threads()
-        ndim = problem.ndim
         fill = problem.fillvalue
-        signal = x
         shape = list(problem.x_shape)
-        # Leading axes (N-D kernels are rank 1): one pass each, a full-size intermediate.
+        self.lead = []
         lead_scale = np.ones((), dtype)
-        for axis in range(ndim - 2):
+        for axis in range(problem.ndim - 2):
             taps = terms[0][axis]
             if taps.size == 1:
                 lead_scale = lead_scale * taps[0]  # a one-tap pass is a scale (identity table)
@@ -187,38 +229,29 @@ class SeparableBackend(Backend):
             o = problem.out_shape[axis]
             table = extension_table(shape[axis], problem.starts[axis], o + taps.size - 1,
                                     problem.boundary)
-            outer, inner = _prod(shape[:axis]), _prod(shape[axis + 1:])
-            result = np.empty(outer * o * inner, dtype)
-            _separable_cy.axis_pass(signal.reshape(-1), outer, shape[axis], inner, taps,
-                                    table, fill, result, o, threads)
+            self.lead.append((taps, table, _prod(shape[:axis]), shape[axis],
+                              _prod(shape[axis + 1:]), o, fill))
+            # Outside the signal along this axis the pass sees fill * sum(taps) on the next.
             fill = fill * taps.sum(dtype=dtype)
             shape[axis] = o
-            signal = result
-        us = np.ascontiguousarray([t[-2] * lead_scale for t in terms], dtype)
-        vs = np.ascontiguousarray([t[-1] for t in terms], dtype)
-        kh, kw = us.shape[1], vs.shape[1]
+        self.us = np.ascontiguousarray([t[-2] * lead_scale for t in terms], dtype)
+        self.vs = np.ascontiguousarray([t[-1] for t in terms], dtype)
+        kh, kw = self.us.shape[1], self.vs.shape[1]
         o_rows, o_cols = problem.out_shape[-2:]
         strip = _separable_cy.strip_rows()
         padded_rows = -(-o_rows // strip) * strip
-        row_table = np.full(padded_rows + kh - 1, -1, np.intp)
-        row_table[: o_rows + kh - 1] = extension_table(shape[-2], problem.starts[-2],
-                                                       o_rows + kh - 1, problem.boundary)
-        upads = np.zeros((us.shape[0], kh + 2 * strip - 2), dtype)
-        upads[:, strip - 1: strip - 1 + kh] = us
-        col_table = extension_table(shape[-1], problem.starts[-1], o_cols + kw - 1,
-                                    problem.boundary)
-        _check_columns(col_table, problem.starts[-1], shape[-1])
-        planes = _prod(shape[:-2])
-        job = _separable_cy.separable_2d(signal.reshape(-1), planes, shape[-2], shape[-1], us,
-                                         upads, vs, row_table, col_table, problem.starts[-1],
-                                         np.asarray(fill, dtype)[()], out.reshape(-1),
-                                         o_rows, o_cols)
-        work = planes * padded_rows * o_cols * us.shape[0] * (kh + kw)
-        helpers = min(threads, planes * padded_rows // strip // 2 + 1) - 1
-        if work < MIN_PARALLEL_MACS:
-            helpers = 0
-        _pool.start(job, helpers)
-        job.run_and_wait()
+        self.row_table = np.full(padded_rows + kh - 1, -1, np.intp)
+        self.row_table[: o_rows + kh - 1] = extension_table(
+            shape[-2], problem.starts[-2], o_rows + kh - 1, problem.boundary)
+        self.upads = np.zeros((self.us.shape[0], kh + 2 * strip - 2), dtype)
+        self.upads[:, strip - 1: strip - 1 + kh] = self.us
+        self.col_table = extension_table(shape[-1], problem.starts[-1], o_cols + kw - 1,
+                                         problem.boundary)
+        _check_columns(self.col_table, problem.starts[-1], shape[-1])
+        self.planes, self.rows, self.cols = _prod(shape[:-2]), shape[-2], shape[-1]
+        self.fill = np.asarray(fill, dtype)[()]
+        self.strips = self.planes * padded_rows // strip
+        self.macs = self.planes * padded_rows * o_cols * self.us.shape[0] * (kh + kw)
 
 
 def _taps(factor, problem, dtype):

@@ -165,6 +165,15 @@ def test_threads_and_many_strips_agree_with_scipy(threads, rng):
     assert_matches(got, reference("convolve", x, k, "same", "wrap"), x, k, np.dtype("float32"))
 
 
+def test_repeated_calls_differ_only_in_fill_value(rng):
+    x = make_array(rng, (20, 30), "float64")
+    k = np.outer(gaussian(5), gaussian(7))
+    for fill in (0.5, 0.75, -2.0, 0.0, 0.5):
+        got = convcore.convolve(x, k, "same", backend="separable", fillvalue=fill)
+        assert_matches(got, reference("convolve", x, k, "same", "fill", fill), x, k,
+                       np.dtype("float64"))
+
+
 def test_calls_from_many_python_threads(rng):
     from concurrent.futures import ThreadPoolExecutor
 
