@@ -345,6 +345,11 @@ cdef void _strip(const conv_t* x, Py_ssize_t x_cols,
                 _htail(oq + j, yq + j, v, kw, t > 0, o_cols - j)
 
 
+def scratch_size(Py_ssize_t o_cols, Py_ssize_t kw):
+    """Elements of one thread's strip buffer (STRIP rows of the extended width)."""
+    return STRIP * (o_cols + kw - 1) + 64
+
+
 def strip_rows():
     """Output rows per work item (the row table must cover whole strips)."""
     return STRIP
@@ -374,23 +379,30 @@ cdef struct Job:
     Py_ssize_t next               # next strip to claim (atomic)
     Py_ssize_t done               # strips finished (atomic)
     Py_ssize_t stop               # nonzero: claim no more (Ctrl-C in the caller's thread)
+    void* scratch                 # slots strip buffers of scratch_stride elements each
+    Py_ssize_t slots, scratch_stride
+    Py_ssize_t slots_taken        # (atomic)
     int kind                      # 0 float, 1 double, 2 float complex, 3 double complex, 4 uint64
 
 
 cdef int _work_typed(conv_t* kind_tag, Job* job, bint check) except -1 nogil:
     """Claim strips until none is left (checking Ctrl-C between claims if `check`)."""
-    cdef conv_t* y = <conv_t*> malloc(STRIP * job.ext * sizeof(conv_t) + 64)
+    cdef Py_ssize_t slot = cc_fetch_add(&job.slots_taken, 1)
+    cdef conv_t* y
     cdef Py_ssize_t first, item, plane, r0, count = 0
     cdef conv_t fill
-    if y == NULL:
-        return 0
+    if slot >= job.slots:
+        return 0  # more threads than scratch slots: the others do the work
+    # Scratch from the caller's NumPy workspace: a malloc here, in a helper thread's own
+    # arena, was trimmed and faulted back in on every call (27 page faults a call).
+    y = <conv_t*> job.scratch + slot * job.scratch_stride
     if conv_t is float or conv_t is double:
         fill = <conv_t> job.fill.real
     elif conv_t is uint64_t:
         fill = job.fill_bits
     else:
         fill = <conv_t> job.fill
-    try:
+    if True:
         while not cc_load(&job.stop):
             first = cc_fetch_add(&job.next, job.grain)
             if first >= job.items:
@@ -408,8 +420,6 @@ cdef int _work_typed(conv_t* kind_tag, Job* job, bint check) except -1 nogil:
             count = count + 1
             if check and count % 4 == 0:
                 _check_signals()
-    finally:
-        free(y)
     return 0
 
 
@@ -453,8 +463,12 @@ cdef class StripJob:
             self._wait()
             raise
         self._wait()
+        # A helper thread that starts late only reads the Job struct (it finds no strip to
+        # claim); dropping the arrays here keeps their lifetime, and the free of a result
+        # of megabytes, in the caller's thread.
+        self.keep = None
         if self.job.done < self.job.items:
-            raise MemoryError("separable: no thread could allocate its strip buffer")
+            raise RuntimeError("separable: strips left undone")
 
     cdef void _wait(self) noexcept:
         cdef Job* job = &self.job
@@ -475,7 +489,7 @@ def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_s
                  const conv_t[:, ::1] us, const conv_t[:, ::1] upads,
                  const conv_t[:, ::1] vs, const Py_ssize_t[::1] row_table,
                  const Py_ssize_t[::1] col_table, Py_ssize_t col_start, conv_t fill,
-                 conv_t[::1] out, Py_ssize_t o_rows, Py_ssize_t o_cols):
+                 conv_t[::1] out, Py_ssize_t o_rows, Py_ssize_t o_cols, conv_t[::1] scratch):
     """Prepare the correlation of `planes` stacked 2-D planes with ``sum_t outer(us[t], vs[t])``.
 
     Returns a :class:`StripJob`; call ``work()`` from pool threads and ``run_and_wait()``
@@ -492,6 +506,8 @@ def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_s
     col_start : first extended column read (``problem.starts`` of the last axis)
     fill : value of the table entries -1
     out : flat (planes, o_rows, o_cols) result, overwritten
+    scratch : workspace of ``threads * scratch_size(o_cols, kw)`` elements; at most
+        `threads` threads take part
     """
     cdef Py_ssize_t kh = us.shape[1], kw = vs.shape[1]
     cdef Py_ssize_t ext = o_cols + kw - 1
@@ -503,7 +519,13 @@ def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_s
             or upads.shape[1] != kh + 2 * STRIP - 2 or x.shape[0] < planes * x_rows * x_cols
             or out.shape[0] < planes * o_rows * o_cols):
         raise ValueError("separable_2d: inconsistent shapes or tables")
-    job.keep = (x, us, upads, vs, row_table, col_table, out)
+    job.keep = (x, us, upads, vs, row_table, col_table, out, scratch)
+    j.scratch_stride = scratch_size(o_cols, kw)
+    j.slots = scratch.shape[0] // j.scratch_stride
+    j.slots_taken = 0
+    if j.slots < 1:
+        raise ValueError("separable_2d: scratch too small")
+    j.scratch = &scratch[0]
     j.x = &x[0]
     j.us = &us[0, 0]
     j.upads = &upads[0, 0]

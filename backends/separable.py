@@ -131,13 +131,15 @@ class SeparableBackend(Backend):
         return SECONDS_PER_CALL + (compute + stream) / max(get_num_threads(), 1)
 
     def workspace(self, problem):
-        # Lead-axis intermediates of N-D kernels (2-D kernels need only per-thread rows).
+        # Per-thread strip buffers, and the lead-axis intermediates of N-D kernels.
+        strips = get_num_threads() * _separable_cy.scratch_size(
+            problem.out_shape[-1], problem.k_shape[-1]) * problem.dtype.itemsize
         lead = problem.ndim - 2
         if lead <= 0:
-            return 0
+            return strips
         biggest = max(_prod(problem.out_shape[: d + 1]) * _prod(problem.x_shape[d + 1:])
                       for d in range(lead))
-        return 2 * biggest * problem.dtype.itemsize
+        return strips + 2 * biggest * problem.dtype.itemsize
 
     # -- the factorization, cached by kernel bytes -----------------------------------------
 
@@ -178,11 +180,12 @@ class SeparableBackend(Backend):
             _separable_cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table, fill,
                                     result, o, threads)
             signal = result
+        helpers = 0 if prep.macs < MIN_PARALLEL_MACS else min(threads, prep.strips // 2 + 1) - 1
+        scratch = _scratch((helpers + 1) * prep.scratch_size, problem.dtype)
         job = _separable_cy.separable_2d(signal.reshape(-1), prep.planes, prep.rows, prep.cols,
                                          prep.us, prep.upads, prep.vs, prep.row_table,
                                          prep.col_table, problem.starts[-1], prep.fill,
-                                         out.reshape(-1), *problem.out_shape[-2:])
-        helpers = 0 if prep.macs < MIN_PARALLEL_MACS else min(threads, prep.strips // 2 + 1) - 1
+                                         out.reshape(-1), *problem.out_shape[-2:], scratch)
         _pool.start(job, helpers)
         job.run_and_wait()
 
@@ -252,6 +255,22 @@ class _Prepared:
         self.fill = np.asarray(fill, dtype)[()]
         self.strips = self.planes * padded_rows // strip
         self.macs = self.planes * padded_rows * o_cols * self.us.shape[0] * (kh + kw)
+        self.scratch_size = _separable_cy.scratch_size(o_cols, kw)
+
+
+_local = threading.local()
+
+
+def _scratch(size, dtype):
+    """The calling thread's strip buffers, kept between calls: a fresh array of this size
+    is a fresh mmap, whose pages fault in on every call."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {}
+    buffer = buffers.get(dtype)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[dtype] = np.empty(size, dtype)
+    return buffer[:size]
 
 
 def _taps(factor, problem, dtype):
