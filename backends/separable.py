@@ -97,7 +97,8 @@ class SeparableBackend(Backend):
         if problem.dtype.kind == "O":
             return "separable does not serve object arrays (only naive does)"
         if problem.is_batched:
-            return "separable does not broadcast axes (fftconvolve's axes=); every axis is convolved"
+            return ("separable does not broadcast axes (fftconvolve's axes=); every axis must "
+                    "be convolved")
         long_axes = sum(1 for a in problem.axes if problem.k_shape[a] > 1)
         if long_axes < 2:
             return ("the kernel has fewer than two axes longer than 1: a 1-D convolution is "
