@@ -39,7 +39,9 @@ def sepconvolve(in1, kernels, mode="full", *, boundary="fill", fillvalue=0,
         As in :func:`convolve`.
     backend : str, optional
         'separable' by default (one 1-D pass per axis); any other backend name, or 'auto',
-        convolves with the outer product, so results can be compared.
+        convolves with the outer product, so results can be compared. 'separable' declines
+        (ValueError with its reason) when fewer than two kernels are longer than 1: that is
+        a 1-D convolution; pass ``backend="auto"`` for it.
 
     Returns
     -------
