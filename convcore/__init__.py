@@ -17,6 +17,7 @@ from ._api import (
     oaconvolve,
 )
 from ._config import show_config
+from ._sepconvolve import sepconvolve
 from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
 from ._problem import ConvProblem
@@ -30,6 +31,6 @@ __all__ = [
     "Backend", "ConvMemoryError", "ConvProblem", "Plan", "choose_conv_method", "convolve",
     "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve", "get_backend",
     "get_num_threads", "get_options", "list_backends", "oaconvolve", "options",
-    "output_shape", "register_backend", "set_num_threads", "set_options", "show_config",
-    "nn", "threads", "unregister_backend",
+    "nn", "output_shape", "register_backend", "sepconvolve", "set_num_threads", "set_options",
+    "show_config", "threads", "unregister_backend",
 ]

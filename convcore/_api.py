@@ -78,6 +78,7 @@ def _execute(x, k, problem, backend, method, max_memory, plan=None):
         return _finish(_empty_result(x, k, problem), problem)
     threads = _threads.get_num_threads()
     chosen = _dispatch.plan(problem, backend, method, threads, max_memory)
+    problem.kernel = None  # a memoized plan keeps its problem; it must not keep the kernel
     runner = chosen.backend
     if backend == "auto" and runner.spreads_nonfinite and not _all_finite(x, k):
         # DESIGN.md: NaN/inf stay where they are under auto; an FFT would smear them.
@@ -369,6 +370,7 @@ def explain(in1, in2, mode="full", method="auto", *, operation="convolve", backe
     x, k, problem = build_problem(in1, in2, mode, operation, boundary, fillvalue)
     max_memory = max_memory or _options.get_option("max_memory")
     chosen = _dispatch.plan(problem, backend, method, _threads.get_num_threads(), max_memory)
+    problem.kernel = None
     text = chosen.explain()
     if measure:
         timings = _measure(x, k, problem, chosen)
@@ -422,6 +424,7 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
     threads = _threads.get_num_threads()
     chosen = _dispatch.plan(problem, "auto", "auto", threads, max_memory)
     if not measure:
+        problem.kernel = None
         return chosen.backend.kind
     times = {}
     for method in ("direct", "fft"):
@@ -430,6 +433,7 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
         except (ValueError, MemoryError):
             continue
         times[method] = _measure(x, k, problem, best)[best.backend.name]
+    problem.kernel = None
     return min(times, key=times.get), times
 
 

@@ -1,0 +1,585 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""1-D passes for separable kernels: a rank-r 2-D kernel as r (vertical, horizontal) pairs.
+
+The correlation ``out[i, j] = sum_{a,b} ext(x)[i + a, j + b] * w[a, b]`` with
+``w = sum_t u_t v_t^T`` becomes, per term t, a vertical pass
+``y[i, c] = sum_a u_t[a] * ext(x)[i + a, c]`` over the extended columns c and a horizontal
+pass ``out[i, j] += sum_b v_t[b] * y[i, j + b]``: ``kh + kw`` multiply-adds per output and
+term instead of ``kh * kw``.
+
+Blocking (see PERF-NOTES.md): a thread takes strips of STRIP output rows. The vertical pass
+of a strip is register-blocked: for a block of columns, all STRIP output rows are summed in
+vector registers and every input row loaded is used by each output row it reaches (up to
+STRIP multiply-adds per load; loads, not multiply-adds, limited the one-row version because
+rows of a power-of-two width alias in L1). Its result (STRIP rows of the extended width)
+stays in the thread's L1/L2 for the horizontal pass, which sums a block of outputs in
+registers with the taps in the inner loop; the output strip stays in cache across terms.
+The intermediate never goes to main memory, and the result is written by the thread that
+computes it (parallel first touch).
+
+Threads: strips are claimed from an atomic counter by the caller's thread and by helper
+threads (see :class:`StripJob`): no OpenMP team, whose spinning barrier made a call wait
+for a thread another process kept off its core.
+
+Boundaries: row tables give each extended row's source row (-1: fill). Along the columns the
+vertical pass computes only real columns, written at their extended position; the few
+extended columns outside the signal are then copied from it (wrap, symm, mirror, nearest)
+or set to ``fill * sum(u_t)``. No padded copy of the image is made.
+"""
+
+from cython.parallel cimport prange
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc
+from cpython.exc cimport PyErr_CheckSignals
+
+from convcore._cy.fused cimport conv_t
+
+# Atomics and a short sleep for StripJob's work sharing (see its docstring).
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #include <windows.h>
+    static inline Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) {
+        return (Py_ssize_t)InterlockedExchangeAdd64((volatile LONG64*)p, (LONG64)v); }
+    static inline Py_ssize_t cc_load(Py_ssize_t* p) {
+        return (Py_ssize_t)InterlockedExchangeAdd64((volatile LONG64*)p, 0); }
+    static inline void cc_nap(void) { Sleep(0); }
+    static inline void cc_pause(void) { YieldProcessor(); }
+    #else
+    #include <time.h>
+    static inline Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) {
+        return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
+    static inline Py_ssize_t cc_load(Py_ssize_t* p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static inline void cc_nap(void) {
+        struct timespec t = {0, 20000}; nanosleep(&t, NULL); }
+    static inline void cc_pause(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #endif
+    }
+    #endif
+    """
+    Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
+    Py_ssize_t cc_load(Py_ssize_t* p) noexcept nogil
+    void cc_nap() noexcept nogil
+    void cc_pause() noexcept nogil
+
+# The float and double hot loops in GCC/Clang vector extensions: written over Cython fused
+# types, gcc vectorized the double strip across its 8 rows (8 doubles = one zmm) with
+# permutes, 8x slower than vectorizing over columns. Spelled as vectors, each load of an
+# input row feeds STRIP multiply-adds from registers. Other compilers get the generic loops.
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && !defined(_MSC_VER)
+    #define CC_SEP_VECTORS 1
+    #define CC_STRIP 8   /* = STRIP below; tried 4 x 4 and 6 x 3 vectors: 5-10% slower */
+    #define CC_VV 2      /* vectors per strip row: STRIP * CC_VV = 16 accumulators */
+    #define CC_DEFINE_KERNELS(T, VT, VTU, LANES)                                           \
+    typedef T VT __attribute__((vector_size(64)));                                         \
+    typedef T VTU __attribute__((vector_size(64), aligned(sizeof(T))));                    \
+    static inline void cc_vstrip_##T(T* dst, Py_ssize_t dst_stride, const T* src,          \
+                                     Py_ssize_t stride, const Py_ssize_t* rows,            \
+                                     const T* upad, Py_ssize_t m, const T* init) {         \
+        VT a[CC_STRIP][CC_VV];                                                             \
+        for (int q = 0; q < CC_STRIP; q++)                                                 \
+            for (int i = 0; i < CC_VV; i++) a[q][i] = (VT){0} + init[q];                   \
+        for (Py_ssize_t e = 0; e < m + CC_STRIP - 1; e++) {                                \
+            Py_ssize_t r = rows[e];                                                        \
+            if (r < 0) continue;                                                           \
+            const T* p = src + r * stride;                                                 \
+            VT xv[CC_VV];                                                                  \
+            for (int i = 0; i < CC_VV; i++) xv[i] = *(const VTU*)(p + i * LANES);          \
+            const T* w = upad + CC_STRIP - 1 + e;                                          \
+            for (int q = 0; q < CC_STRIP; q++)                                             \
+                for (int i = 0; i < CC_VV; i++) a[q][i] += w[-q] * xv[i];                  \
+        }                                                                                  \
+        for (int q = 0; q < CC_STRIP; q++)                                                 \
+            for (int i = 0; i < CC_VV; i++)                                                \
+                *(VTU*)(dst + q * dst_stride + i * LANES) = a[q][i];                       \
+    }                                                                                      \
+    static inline void cc_hblock_##T(T* dst, const T* src, const T* v, Py_ssize_t m,       \
+                                     int accumulate) {                                     \
+        VT a0, a1, a2, a3;                                                                 \
+        if (accumulate) {                                                                  \
+            a0 = *(const VTU*)dst; a1 = *(const VTU*)(dst + LANES);                        \
+            a2 = *(const VTU*)(dst + 2 * LANES); a3 = *(const VTU*)(dst + 3 * LANES);      \
+        } else { a0 = (VT){0}; a1 = a0; a2 = a0; a3 = a0; }                                \
+        for (Py_ssize_t b = 0; b < m; b++) {                                               \
+            const T* p = src + b; T w = v[b];                                              \
+            a0 += w * *(const VTU*)p; a1 += w * *(const VTU*)(p + LANES);                  \
+            a2 += w * *(const VTU*)(p + 2 * LANES); a3 += w * *(const VTU*)(p + 3 * LANES);\
+        }                                                                                  \
+        *(VTU*)dst = a0; *(VTU*)(dst + LANES) = a1;                                        \
+        *(VTU*)(dst + 2 * LANES) = a2; *(VTU*)(dst + 3 * LANES) = a3;                      \
+    }
+    CC_DEFINE_KERNELS(float, cc_vf, cc_vfu, 16)
+    CC_DEFINE_KERNELS(double, cc_vd, cc_vdu, 8)
+    #else
+    #define CC_SEP_VECTORS 0
+    static inline void cc_vstrip_float(float* d, Py_ssize_t ds, const float* s, Py_ssize_t st,
+        const Py_ssize_t* r, const float* u, Py_ssize_t m, const float* i) {}
+    static inline void cc_vstrip_double(double* d, Py_ssize_t ds, const double* s, Py_ssize_t st,
+        const Py_ssize_t* r, const double* u, Py_ssize_t m, const double* i) {}
+    static inline void cc_hblock_float(float* d, const float* s, const float* v, Py_ssize_t m,
+        int a) {}
+    static inline void cc_hblock_double(double* d, const double* s, const double* v,
+        Py_ssize_t m, int a) {}
+    #endif
+    """
+    const bint CC_SEP_VECTORS
+    void cc_vstrip_float(float* dst, Py_ssize_t dst_stride, const float* src, Py_ssize_t stride,
+                         const Py_ssize_t* rows, const float* upad, Py_ssize_t m,
+                         const float* init) noexcept nogil
+    void cc_vstrip_double(double* dst, Py_ssize_t dst_stride, const double* src,
+                          Py_ssize_t stride, const Py_ssize_t* rows, const double* upad,
+                          Py_ssize_t m, const double* init) noexcept nogil
+    void cc_hblock_float(float* dst, const float* src, const float* v, Py_ssize_t m,
+                         int accumulate) noexcept nogil
+    void cc_hblock_double(double* dst, const double* src, const double* v, Py_ssize_t m,
+                          int accumulate) noexcept nogil
+
+cdef enum:
+    BLOCK = 64        # outputs summed in registers at once (4 zmm of float32)
+    STRIP = 8         # output rows per work item, all summed at once by the vertical pass
+    VBYTES = 128      # bytes of columns per strip row in the vertical pass (2 zmm)
+    VMAX = 32         # VBYTES / sizeof(float), the most columns VBYTES holds
+    GRAIN = 4         # strips claimed at once
+
+# Return to Python (Ctrl-C check) after about this many multiply-adds.
+cdef Py_ssize_t SIGNAL_CHECK_MACS = 1 << 27
+
+
+cdef inline void _vblock(conv_t* dst, const conv_t* src, Py_ssize_t stride,
+                         const Py_ssize_t* rows, const conv_t* u, Py_ssize_t m,
+                         conv_t init) noexcept nogil:
+    """dst[c] = init + sum_a u[a] * src[rows[a] * stride + c] for c < BLOCK (rows < 0 skip)."""
+    cdef conv_t acc[BLOCK]
+    cdef Py_ssize_t a, c, r
+    cdef const conv_t* p
+    cdef conv_t w
+    for c in range(BLOCK):
+        acc[c] = init
+    for a in range(m):
+        r = rows[a]
+        if r < 0:
+            continue
+        p = src + r * stride
+        w = u[a]
+        for c in range(BLOCK):
+            acc[c] = acc[c] + w * p[c]
+    for c in range(BLOCK):
+        dst[c] = acc[c]
+
+
+cdef inline void _vtail(conv_t* dst, const conv_t* src, Py_ssize_t stride,
+                        const Py_ssize_t* rows, const conv_t* u, Py_ssize_t m,
+                        conv_t init, Py_ssize_t n) noexcept nogil:
+    """_vblock for the last n < BLOCK outputs."""
+    cdef Py_ssize_t a, c, r
+    cdef const conv_t* p
+    cdef conv_t w
+    for c in range(n):
+        dst[c] = init
+    for a in range(m):
+        r = rows[a]
+        if r < 0:
+            continue
+        p = src + r * stride
+        w = u[a]
+        for c in range(n):
+            dst[c] = dst[c] + w * p[c]
+
+
+cdef inline void _vstrip(conv_t* dst, Py_ssize_t dst_stride, const conv_t* src,
+                         Py_ssize_t stride, const Py_ssize_t* rows, const conv_t* upad,
+                         Py_ssize_t m, const conv_t* init) noexcept nogil:
+    """The vertical pass of STRIP output rows on VBYTES of columns, all in registers.
+
+    ``dst[q * dst_stride + c] = init[q] + sum_a u[a] * src[rows[q + a] * stride + c]``.
+    Each input row is loaded once and used by every strip row it reaches (up to STRIP
+    multiply-adds per load): rows of a power-of-two width alias in L1, so loads, not
+    multiply-adds, limit a one-load-per-tap loop. ``upad`` is u with STRIP - 1 zeros on
+    each side, so row e meets output row q with weight ``upad[STRIP - 1 + e - q]``.
+    """
+    cdef conv_t acc[STRIP * VMAX]
+    cdef Py_ssize_t n = VBYTES // sizeof(conv_t)
+    cdef Py_ssize_t e, q, c, r
+    cdef const conv_t* p
+    cdef const conv_t* wq
+    cdef conv_t w
+    for q in range(STRIP):
+        for c in range(n):
+            acc[q * n + c] = init[q]
+    for e in range(m + STRIP - 1):
+        r = rows[e]
+        if r < 0:
+            continue
+        p = src + r * stride
+        wq = upad + STRIP - 1 + e
+        for q in range(STRIP):
+            w = wq[-q]
+            for c in range(n):
+                acc[q * n + c] = acc[q * n + c] + w * p[c]
+    for q in range(STRIP):
+        for c in range(n):
+            dst[q * dst_stride + c] = acc[q * n + c]
+
+
+cdef inline void _hblock(conv_t* dst, const conv_t* src, const conv_t* v, Py_ssize_t m,
+                         bint accumulate) noexcept nogil:
+    """dst[j] (+)= sum_b v[b] * src[j + b] for j < BLOCK."""
+    cdef conv_t acc[BLOCK]
+    cdef Py_ssize_t b, c
+    cdef const conv_t* p
+    cdef conv_t w
+    if accumulate:
+        for c in range(BLOCK):
+            acc[c] = dst[c]
+    else:
+        for c in range(BLOCK):
+            acc[c] = 0
+    for b in range(m):
+        p = src + b
+        w = v[b]
+        for c in range(BLOCK):
+            acc[c] = acc[c] + w * p[c]
+    for c in range(BLOCK):
+        dst[c] = acc[c]
+
+
+cdef inline void _htail(conv_t* dst, const conv_t* src, const conv_t* v, Py_ssize_t m,
+                        bint accumulate, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t b, c
+    cdef conv_t w
+    if not accumulate:
+        for c in range(n):
+            dst[c] = 0
+    for b in range(m):
+        w = v[b]
+        for c in range(n):
+            dst[c] = dst[c] + w * src[b + c]
+
+
+cdef inline conv_t _outside_sum(const Py_ssize_t* rows, const conv_t* u, Py_ssize_t m,
+                                conv_t fill) noexcept nogil:
+    """fill * (sum of the taps that fall on rows outside the signal)."""
+    cdef conv_t total = 0
+    cdef Py_ssize_t a
+    for a in range(m):
+        if rows[a] < 0:
+            total = total + u[a]
+    return fill * total
+
+
+cdef void _strip(const conv_t* x, Py_ssize_t x_cols,
+                 const conv_t* us, const conv_t* upads, Py_ssize_t kh,
+                 const conv_t* vs, Py_ssize_t kw,
+                 Py_ssize_t terms, const Py_ssize_t* row_table, const Py_ssize_t* col_table,
+                 Py_ssize_t col_start, Py_ssize_t m0, Py_ssize_t m1, conv_t fill,
+                 conv_t* out, Py_ssize_t o_cols, Py_ssize_t r0, Py_ssize_t r1,
+                 conv_t* y) noexcept nogil:
+    """Output rows r0 <= i < r1 (at most STRIP) of one plane, every term."""
+    cdef Py_ssize_t ext = o_cols + kw - 1
+    cdef Py_ssize_t t, q, j, c, src, n_mid = m1 - m0
+    cdef Py_ssize_t pos0 = m0 - col_start
+    cdef Py_ssize_t vcols = VBYTES // sizeof(conv_t)
+    # Columns of one horizontal block: 4 vectors of 64 bytes in the vector kernels.
+    cdef Py_ssize_t hcols = (256 // sizeof(conv_t)) if (
+        (conv_t is float or conv_t is double) and CC_SEP_VECTORS) else BLOCK
+    cdef const conv_t* u
+    cdef const conv_t* v
+    cdef conv_t* yq
+    cdef conv_t* oq
+    cdef conv_t init[STRIP]
+    cdef conv_t column_fill
+    for t in range(terms):
+        u = us + t * kh
+        v = vs + t * kw
+        for q in range(STRIP):
+            init[q] = _outside_sum(row_table + r0 + q, u, kh, fill)
+        # Vertical pass: a register block of all STRIP rows per column block (the row
+        # table is padded, so a short last strip computes rows nobody reads).
+        j = 0
+        while j + vcols <= n_mid:
+            if conv_t is float and CC_SEP_VECTORS:
+                cc_vstrip_float(y + pos0 + j, ext, x + m0 + j, x_cols, row_table + r0,
+                                upads + t * (kh + 2 * STRIP - 2), kh, init)
+            elif conv_t is double and CC_SEP_VECTORS:
+                cc_vstrip_double(y + pos0 + j, ext, x + m0 + j, x_cols, row_table + r0,
+                                 upads + t * (kh + 2 * STRIP - 2), kh, init)
+            else:
+                _vstrip(y + pos0 + j, ext, x + m0 + j, x_cols, row_table + r0,
+                        upads + t * (kh + 2 * STRIP - 2), kh, init)
+            j = j + vcols
+        if j < n_mid:
+            for q in range(r1 - r0):
+                _vtail(y + q * ext + pos0 + j, x + m0 + j, x_cols, row_table + r0 + q,
+                       u, kh, init[q], n_mid - j)
+        # Extended columns outside the signal: a copy of a computed column, or all fill.
+        column_fill = 0
+        for c in range(kh):
+            column_fill = column_fill + u[c]
+        column_fill = fill * column_fill
+        for c in range(ext):
+            if pos0 <= c < pos0 + n_mid:
+                continue
+            src = col_table[c]
+            for q in range(r1 - r0):
+                yq = y + q * ext
+                yq[c] = yq[src - col_start] if src >= 0 else column_fill
+        # Horizontal pass, accumulated into the output strip over the terms.
+        for q in range(r1 - r0):
+            yq = y + q * ext
+            oq = out + (r0 + q) * o_cols
+            j = 0
+            while j + hcols <= o_cols:
+                if conv_t is float and CC_SEP_VECTORS:
+                    cc_hblock_float(oq + j, yq + j, v, kw, t > 0)
+                elif conv_t is double and CC_SEP_VECTORS:
+                    cc_hblock_double(oq + j, yq + j, v, kw, t > 0)
+                else:
+                    _hblock(oq + j, yq + j, v, kw, t > 0)
+                j = j + hcols
+            if j < o_cols:
+                _htail(oq + j, yq + j, v, kw, t > 0, o_cols - j)
+
+
+def scratch_size(Py_ssize_t o_cols, Py_ssize_t kw):
+    """Elements of one thread's strip buffer (STRIP rows of the extended width)."""
+    return STRIP * (o_cols + kw - 1) + 64
+
+
+def strip_rows():
+    """Output rows per work item (the row table must cover whole strips)."""
+    return STRIP
+
+
+cdef int _check_signals() except -1 nogil:
+    with gil:
+        if PyErr_CheckSignals() != 0:
+            return -1
+    return 0
+
+
+cdef struct Job:
+    # One call of separable_2d, shared by the threads that work on it.
+    const void* x
+    const void* us
+    const void* upads
+    const void* vs
+    const Py_ssize_t* row_table
+    const Py_ssize_t* col_table
+    void* out
+    double complex fill           # the fill value, stored in the widest type
+    unsigned long long fill_bits  # ... or as uint64 for integers
+    Py_ssize_t x_rows, x_cols, kh, kw, terms, col_start, m0, m1, o_rows, o_cols, ext
+    Py_ssize_t strips, items
+    Py_ssize_t grain              # strips per claim
+    Py_ssize_t next               # next strip to claim (atomic)
+    Py_ssize_t done               # strips finished (atomic)
+    Py_ssize_t stop               # nonzero: claim no more (Ctrl-C in the caller's thread)
+    void* scratch                 # slots strip buffers of scratch_stride elements each
+    Py_ssize_t slots, scratch_stride
+    Py_ssize_t slots_taken        # (atomic)
+    int kind                      # 0 float, 1 double, 2 float complex, 3 double complex, 4 uint64
+
+
+cdef int _work_typed(conv_t* kind_tag, Job* job, bint check) except -1 nogil:
+    """Claim strips until none is left (checking Ctrl-C between claims if `check`)."""
+    cdef Py_ssize_t slot = cc_fetch_add(&job.slots_taken, 1)
+    cdef conv_t* y
+    cdef Py_ssize_t first, item, plane, r0, count = 0
+    cdef conv_t fill
+    if slot >= job.slots:
+        return 0  # more threads than scratch slots: the others do the work
+    # Scratch from the caller's NumPy workspace: a malloc here, in a helper thread's own
+    # arena, was trimmed and faulted back in on every call (27 page faults a call).
+    y = <conv_t*> job.scratch + slot * job.scratch_stride
+    if conv_t is float or conv_t is double:
+        fill = <conv_t> job.fill.real
+    elif conv_t is uint64_t:
+        fill = job.fill_bits
+    else:
+        fill = <conv_t> job.fill
+    if True:
+        while not cc_load(&job.stop):
+            first = cc_fetch_add(&job.next, job.grain)
+            if first >= job.items:
+                break
+            for item in range(first, min(first + job.grain, job.items)):
+                plane = item // job.strips
+                r0 = (item % job.strips) * STRIP
+                _strip(<const conv_t*> job.x + plane * job.x_rows * job.x_cols, job.x_cols,
+                       <const conv_t*> job.us, <const conv_t*> job.upads, job.kh,
+                       <const conv_t*> job.vs, job.kw, job.terms, job.row_table,
+                       job.col_table, job.col_start, job.m0, job.m1, fill,
+                       <conv_t*> job.out + plane * job.o_rows * job.o_cols, job.o_cols, r0,
+                       min(r0 + STRIP, job.o_rows), y)
+            cc_fetch_add(&job.done, min(first + job.grain, job.items) - first)
+            count = count + 1
+            if check and count % 4 == 0:
+                _check_signals()
+    return 0
+
+
+cdef int _work(Job* job, bint check) except -1 nogil:
+    if job.kind == 0:
+        return _work_typed(<float*> NULL, job, check)
+    elif job.kind == 1:
+        return _work_typed(<double*> NULL, job, check)
+    elif job.kind == 2:
+        return _work_typed(<float complex*> NULL, job, check)
+    elif job.kind == 3:
+        return _work_typed(<double complex*> NULL, job, check)
+    return _work_typed(<uint64_t*> NULL, job, check)
+
+
+cdef class StripJob:
+    """The strips of one separable_2d call; ``work()`` may run in any number of threads.
+
+    Threads claim strips from an atomic counter. The caller's thread works too and then
+    waits only for strips other threads have claimed, never for a thread that has not
+    started: on a machine where another process holds a core, a pool thread that cannot
+    get a time slice costs nothing (a libgomp team would keep the whole call waiting for it
+    at its barrier, measured 20x slower). Idle pool threads sleep on a queue; they never spin.
+    """
+
+    cdef Job job
+    cdef object keep   # the arrays the pointers in job point into
+
+    def work(self):
+        """Do strips until none is left to claim (pool threads)."""
+        with nogil:
+            _work(&self.job, False)
+
+    def run_and_wait(self):
+        """Do strips (checking Ctrl-C), then wait for strips other threads still hold."""
+        try:
+            with nogil:
+                _work(&self.job, True)
+        except BaseException:
+            cc_fetch_add(&self.job.stop, 1)  # nobody claims more; wait for strips in flight
+            self._wait()
+            raise
+        self._wait()
+        # A helper thread that starts late only reads the Job struct (it finds no strip to
+        # claim); dropping the arrays here keeps their lifetime, and the free of a result
+        # of megabytes, in the caller's thread.
+        self.keep = None
+        if self.job.done < self.job.items:
+            raise RuntimeError("separable: strips left undone")
+
+    cdef void _wait(self) noexcept:
+        cdef Job* job = &self.job
+        cdef int spins = 0
+        with nogil:
+            # Strips claimed and not yet done: a strip takes microseconds, so spin briefly,
+            # then sleep (the core goes idle, and the scheduler may move a preempted holder
+            # of a strip here).
+            while cc_load(&job.done) < min(cc_load(&job.next), job.items):
+                if spins < 2000:
+                    cc_pause()
+                    spins = spins + 1
+                else:
+                    cc_nap()
+
+
+def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_ssize_t x_cols,
+                 const conv_t[:, ::1] us, const conv_t[:, ::1] upads,
+                 const conv_t[:, ::1] vs, const Py_ssize_t[::1] row_table,
+                 const Py_ssize_t[::1] col_table, Py_ssize_t col_start, conv_t fill,
+                 conv_t[::1] out, Py_ssize_t o_rows, Py_ssize_t o_cols, conv_t[::1] scratch):
+    """Prepare the correlation of `planes` stacked 2-D planes with ``sum_t outer(us[t], vs[t])``.
+
+    Returns a :class:`StripJob`; call ``work()`` from pool threads and ``run_and_wait()``
+    from the caller's thread (alone, it does everything).
+
+    Parameters
+    ----------
+    x : flat C-ordered (planes, x_rows, x_cols) signal
+    us, vs : (terms, kh) and (terms, kw) correlation-form factors
+    upads : (terms, kh + 2 * STRIP - 2), us with STRIP - 1 zeros on both sides
+    row_table, col_table : boundary tables (``convcore._boundary.extension_table``) of
+        lengths ``o_rows + kh - 1`` (padded with -1 to a whole number of strips) and
+        ``o_cols + kw - 1``
+    col_start : first extended column read (``problem.starts`` of the last axis)
+    fill : value of the table entries -1
+    out : flat (planes, o_rows, o_cols) result, overwritten
+    scratch : workspace of ``threads * scratch_size(o_cols, kw)`` elements; at most
+        `threads` threads take part
+    """
+    cdef Py_ssize_t kh = us.shape[1], kw = vs.shape[1]
+    cdef Py_ssize_t ext = o_cols + kw - 1
+    cdef Py_ssize_t strips = (o_rows + STRIP - 1) // STRIP
+    cdef StripJob job = StripJob()
+    cdef Job* j = &job.job
+    if (us.shape[0] != vs.shape[0] or upads.shape[0] != us.shape[0]
+            or row_table.shape[0] < strips * STRIP + kh - 1 or col_table.shape[0] < ext
+            or upads.shape[1] != kh + 2 * STRIP - 2 or x.shape[0] < planes * x_rows * x_cols
+            or out.shape[0] < planes * o_rows * o_cols):
+        raise ValueError("separable_2d: inconsistent shapes or tables")
+    job.keep = (x, us, upads, vs, row_table, col_table, out, scratch)
+    j.scratch_stride = scratch_size(o_cols, kw)
+    j.slots = scratch.shape[0] // j.scratch_stride
+    j.slots_taken = 0
+    if j.slots < 1:
+        raise ValueError("separable_2d: scratch too small")
+    j.scratch = &scratch[0]
+    j.x = &x[0]
+    j.us = &us[0, 0]
+    j.upads = &upads[0, 0]
+    j.vs = &vs[0, 0]
+    j.row_table = &row_table[0]
+    j.col_table = &col_table[0]
+    j.out = &out[0]
+    j.fill = 0
+    j.fill_bits = 0
+    if conv_t is uint64_t:
+        j.fill_bits = fill
+        j.kind = 4
+    else:
+        j.fill = fill
+        j.kind = 0 if conv_t is float else 1 if conv_t is double else \
+            2 if sizeof(conv_t) == 8 else 3
+    j.x_rows, j.x_cols, j.kh, j.kw, j.terms = x_rows, x_cols, kh, kw, us.shape[0]
+    j.col_start, j.m0, j.m1 = col_start, max(0, col_start), min(x_cols, col_start + ext)
+    j.o_rows, j.o_cols, j.ext, j.strips, j.items = o_rows, o_cols, ext, strips, planes * strips
+    j.grain = GRAIN
+    j.next = 0
+    j.done = 0
+    j.stop = 0
+    if j.m1 <= j.m0:
+        raise ValueError("separable_2d: no signal column is read")
+    return job
+
+
+def axis_pass(const conv_t[::1] x, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
+              const conv_t[::1] taps, const Py_ssize_t[::1] table, conv_t fill,
+              conv_t[::1] out, Py_ssize_t o, int threads):
+    """One 1-D correlation along the middle axis of x viewed as (outer, n, inner).
+
+    ``out[a, i, :] = sum_b taps[b] * ext(x)[a, i + b, :]`` with ``table`` the boundary table
+    (length ``o + len(taps) - 1``); vectorized over the contiguous inner axis.
+    """
+    cdef Py_ssize_t m = taps.shape[0]
+    cdef Py_ssize_t items = outer * o
+    cdef Py_ssize_t chunk = max(<Py_ssize_t>threads, SIGNAL_CHECK_MACS // (inner * m + 1))
+    cdef Py_ssize_t first, last, item, a, i, j
+    cdef conv_t init
+    for first in range(0, items, chunk):
+        last = min(items, first + chunk)
+        with nogil:
+            for item in prange(first, last, schedule="static", num_threads=threads):
+                a = item // o
+                i = item % o
+                init = _outside_sum(&table[0] + i, &taps[0], m, fill)
+                j = 0
+                while j + BLOCK <= inner:
+                    _vblock(&out[0] + item * inner + j, &x[0] + a * n * inner + j, inner,
+                            &table[0] + i, &taps[0], m, init)
+                    j = j + BLOCK
+                if j < inner:
+                    _vtail(&out[0] + item * inner + j, &x[0] + a * n * inner + j, inner,
+                           &table[0] + i, &taps[0], m, init, inner - j)
+        _check_signals()
