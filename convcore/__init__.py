@@ -19,15 +19,16 @@ from ._api import (
 from ._config import show_config
 from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
-from ._problem import ConvProblem
+from ._problem import ConvProblem, LayerProblem
 from ._registry import Backend, get_backend, list_backends, register_backend, unregister_backend
 from ._shapes import output_shape
 from ._threads import get_num_threads, set_num_threads, threads
+from . import nn  # noqa: E402  (after the names nn's modules import)
 
 __all__ = [
-    "Backend", "ConvMemoryError", "ConvProblem", "Plan", "choose_conv_method", "convolve",
+    "Backend", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method", "convolve",
     "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve", "get_backend",
-    "get_num_threads", "get_options", "list_backends", "oaconvolve", "options",
+    "get_num_threads", "get_options", "list_backends", "nn", "oaconvolve", "options",
     "output_shape", "register_backend", "set_num_threads", "set_options", "show_config",
     "threads", "unregister_backend",
 ]
