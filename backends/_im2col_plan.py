@@ -1,0 +1,194 @@
+"""Block sizes and the cost model of the im2col backend (numbers measured on this machine).
+
+Everything here is arithmetic on shapes: how many output rows and columns one task covers so
+its workspace stays within the budget, the chunk width of the banded form, and the predicted
+seconds. ``backends/im2col.py`` runs what these functions plan.
+"""
+
+import math
+
+import numpy as np
+
+from convcore._options import get_option
+
+# Per-thread workspace budget. A block of this size stays in this machine's 2 MiB L2 cache
+# between the unfolding and the GEMM that reads it; 0.5-2 MiB measured within a few percent
+# of each other on the resnet layers, larger blocks slower (see docs/im2col.md).
+DEFAULT_BUDGET = 1 << 20
+
+# Chunk widths tried by the banded form; the waste of the Toeplitz product,
+# (B + kw - 1) / kw, trades against the GEMM rate, which climbs with B.
+CHUNKS = (8, 16, 32, 64)
+
+# Single-thread float32 GEMM rate (FLOP/s) of (M x B) @ (B x B) blocks, measured with
+# scipy's OpenBLAS on this machine (benchmarks/bench_im2col.py::test_calibrate prints them).
+BANDED_RATE = {8: 31e9, 16: 58e9, 32: 105e9, 64: 128e9}
+# Layer GEMMs (K/groups x CKK) @ (CKK x P), single thread, float32: rate by filters per group.
+LAYER_RATE = ((1, 4e9), (8, 25e9), (16, 50e9), (32, 80e9), (64, 100e9), (128, 140e9),
+              (256, 150e9))
+# Relative GEMM speed by dtype (real flops; complex products count 4 real multiply-adds).
+DTYPE_SPEED = {"f4": 1.0, "f8": 0.5, "c8": 0.9, "c16": 0.45, "u8": 0.5}  # u8: in float64
+COPY_BYTES_PER_SECOND = 6e9       # building extended rows / unfolding, per thread
+CALL_SECONDS = 25e-6              # Python layer, BLAS thread switch, OpenMP region
+TASK_SECONDS = 2e-6               # per block: entering GEMMs, workspace pointers
+
+
+def thread_speedup(threads):
+    return min(threads, 2) * 0.95 if threads > 1 else 1.0
+
+
+def budget_bytes(threads, out_bytes=0):
+    """Per-thread workspace: the default budget, never beyond max_memory."""
+    room = max(get_option("max_memory") - out_bytes, 0) // max(threads, 1)
+    return max(min(DEFAULT_BUDGET, room), 1)
+
+
+def _complex_factor(dtype):
+    return 4 if dtype.kind == "c" else 1
+
+
+def _rate(dtype):
+    return DTYPE_SPEED[np.dtype(dtype).str[1:]]
+
+
+# ----------------------------------------------------------------------------- layers
+
+class LayerBlocks:
+    """Output rows per task for a layer, and the workspace that implies."""
+
+    __slots__ = ("rows", "tasks", "per_thread", "pointwise")
+
+    def __init__(self, p, threads, budget):
+        cg = p.C // p.groups
+        self.pointwise = (p.kh == p.kw == 1 and p.stride == (1, 1)
+                          and p.padding == ((0, 0), (0, 0)))
+        per_row = cg * p.kh * p.kw * p.out_w * p.dtype.itemsize
+        rows = p.out_h if self.pointwise else max(1, min(p.out_h, budget // max(per_row, 1)))
+        # Enough tasks for every thread, then rows balanced over the blocks.
+        while p.N * p.groups * math.ceil(p.out_h / rows) < threads and rows > 1:
+            rows = math.ceil(rows / 2)
+        blocks = math.ceil(p.out_h / rows)
+        self.rows = math.ceil(p.out_h / blocks)
+        self.tasks = p.N * p.groups * blocks
+        self.per_thread = 0 if self.pointwise else per_row * self.rows
+
+
+def layer_workspace(p, threads):
+    blocks = LayerBlocks(p, threads, budget_bytes(threads, p.out_bytes))
+    extra = 0
+    if p.layout == "NHWC":  # transposed copies of the input and the result
+        extra = (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize
+    return blocks.per_thread * threads + extra
+
+
+def layer_cost(p, threads):
+    blocks = LayerBlocks(p, threads, budget_bytes(threads, p.out_bytes))
+    kg = p.K // p.groups
+    rate = np.interp(kg, [k for k, _ in LAYER_RATE], [r for _, r in LAYER_RATE])
+    rate *= _rate(p.dtype) * thread_speedup(threads)
+    flops = 2 * p.macs * _complex_factor(p.dtype)
+    unfold = 0.0 if blocks.pointwise else \
+        blocks.per_thread * blocks.tasks / (COPY_BYTES_PER_SECOND * thread_speedup(threads))
+    if p.layout == "NHWC":
+        unfold += 2 * (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize / COPY_BYTES_PER_SECOND
+    return CALL_SECONDS + blocks.tasks * TASK_SECONDS + flops / rate + unfold
+
+
+# ----------------------------------------------------------------------------- signals
+
+class SignalBlocks:
+    """The problem folded to >= 2-D and cut into tasks: lead index x row block x segment.
+
+    Attributes
+    ----------
+    xs, ks, os, starts : shapes and offsets with a leading length-1 axis for 1-D problems.
+    n_lead_taps, kh, kw, ho, wo : the folded geometry.
+    chunk, pieces : chunk width B and the number of B-wide pieces of each Toeplitz matrix.
+    rows, seg : output rows and columns per task.
+    rows_len : length of the extended rows buffer per thread; out_len : of the output buffer.
+    """
+
+    __slots__ = ("xs", "ks", "os", "starts", "n_lead_taps", "n_lead_out", "kh", "kw", "ho",
+                 "wo", "chunk", "pieces", "rows", "seg", "rows_len", "out_len", "tasks", "form")
+
+    def __init__(self, p, threads, budget, form="banded"):
+        if len(p.x_shape) == 1:
+            self.xs, self.ks, self.os = (1,) + p.x_shape, (1,) + p.k_shape, (1,) + p.out_shape
+            self.starts = (0,) + p.starts
+        else:
+            self.xs, self.ks, self.os, self.starts = p.x_shape, p.k_shape, p.out_shape, p.starts
+        self.form = form
+        self.n_lead_taps = math.prod(self.ks[:-2])
+        self.n_lead_out = math.prod(self.os[:-2])
+        self.kh, self.kw = self.ks[-2], self.ks[-1]
+        self.ho, self.wo = self.os[-2], self.os[-1]
+        item = p.dtype.itemsize
+        words = max(budget // item, 1)
+        if form == "banded":
+            self.chunk = best_chunk(self.kw, p.dtype)
+            self.pieces = math.ceil((self.chunk + self.kw - 1) / self.chunk)
+        else:
+            self.chunk, self.pieces = 1, 1
+        b, n_lt, kh, kw = self.chunk, self.n_lead_taps, self.kh, self.kw
+        ntaps = n_lt * kh * kw
+
+        def per_row_and_fixed(seg):
+            """Workspace words = rows * per_row + fixed, for a segment of `seg` columns."""
+            row_len = math.ceil((seg + kw - 1) / b) * b
+            out_row = row_len if form == "banded" else seg * (ntaps + 1)
+            return n_lt * row_len + out_row, n_lt * (kh - 1) * row_len + self.pieces * b
+
+        def sizes(rows, seg):
+            """Words of the extended-rows and the output (or patch) buffers of one thread."""
+            row_len = math.ceil((seg + kw - 1) / b) * b
+            out_len = rows * row_len if form == "banded" else rows * seg * (ntaps + 1)
+            return n_lt * (rows + kh - 1) * row_len + self.pieces * b, out_len
+
+        # Shrink the segment until one row fits, then take as many rows as fit.
+        seg = self.wo
+        while seg > b and sum(per_row_and_fixed(seg)) > words:
+            seg = max(b, seg // 2)
+        per_row, fixed = per_row_and_fixed(seg)
+        rows = max(1, min(self.ho, (words - fixed) // per_row))
+        tasks = lambda r, s: self.n_lead_out * math.ceil(self.ho / r) * math.ceil(self.wo / s)
+        while tasks(rows, seg) < 2 * threads and rows > 1:
+            rows = math.ceil(rows / 2)
+        blocks = math.ceil(self.ho / rows)
+        self.rows = math.ceil(self.ho / blocks)
+        segs = math.ceil(self.wo / seg)
+        self.seg = math.ceil(self.wo / segs)
+        self.rows_len, self.out_len = sizes(self.rows, self.seg)
+        self.tasks = tasks(self.rows, self.seg)
+
+    def workspace(self, threads, item):
+        toeplitz = self.n_lead_taps * self.kh * self.pieces * self.chunk ** 2
+        return (threads * (self.rows_len + self.out_len) + toeplitz) * item
+
+
+def best_chunk(kw, dtype):
+    """The chunk width B with the best useful rate: GEMM rate times kw / (B + kw - 1)."""
+    return max(CHUNKS, key=lambda b: BANDED_RATE[b] * kw / (b + kw - 1))
+
+
+def signal_cost(p, threads, form="banded"):
+    blocks = SignalBlocks(p, threads, budget_bytes(threads, p.out_bytes), form)
+    speed = thread_speedup(threads)
+    item = p.dtype.itemsize
+    rows_built = blocks.n_lead_out * blocks.n_lead_taps * blocks.ho * \
+        (1 + (blocks.kh - 1) / blocks.rows) * (blocks.wo + blocks.kw - 1)
+    copy = (rows_built + p.out_size) * item / (COPY_BYTES_PER_SECOND * speed)
+    if form == "banded":
+        b = blocks.chunk
+        width = math.ceil((blocks.seg + blocks.kw - 1) / b) * b
+        gemm_rows = blocks.n_lead_out * blocks.ho * math.ceil(blocks.wo / blocks.seg) * width / b
+        flops = 2 * gemm_rows * b * (b + blocks.kw - 1) * blocks.n_lead_taps * blocks.kh
+        rate = BANDED_RATE[b]
+    else:
+        flops = 2 * p.macs
+        rate = 4e9  # a matrix-vector product: bounded by reading the patch matrix
+        copy += p.macs * item / (COPY_BYTES_PER_SECOND * speed)
+    flops *= _complex_factor(p.dtype)
+    gemm = flops / (rate * _rate(p.dtype) * speed)
+    if p.dtype == np.uint64:
+        copy += 3 * (math.prod(p.x_shape) + p.out_size) * 8 / COPY_BYTES_PER_SECOND
+    return CALL_SECONDS + blocks.tasks * TASK_SECONDS + gemm + copy
