@@ -63,19 +63,23 @@ cdef void _unfold_layer_rows(const real_or_complex* x, Py_ssize_t H, Py_ssize_t 
         for y in range(nrows):
             d = cols + row * p + y * wo
             iy = (y0 + y) * sh - ph + i * dh
+            # Plain loops, not memset/memcpy: rows are often short (Wo = 7 .. 56), where a
+            # library call per row costs more than the copy.
             if iy < 0 or iy >= H:
-                memset(d, 0, wo * item)
+                for xo in range(wo):
+                    d[xo] = 0
                 continue
             src = x + (c * H + iy) * W + ix0
-            if xlo > 0:
-                memset(d, 0, xlo * item)
+            for xo in range(xlo):
+                d[xo] = 0
             if sw == 1:
-                memcpy(d + xlo, src + xlo, (xhi - xlo) * item)
+                for xo in range(xlo, xhi):
+                    d[xo] = src[xo]
             else:
                 for xo in range(xlo, xhi):
                     d[xo] = src[xo * sw]
-            if xhi < wo:
-                memset(d + xhi, 0, (wo - xhi) * item)
+            for xo in range(xhi, wo):
+                d[xo] = 0
 
 
 def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:, :, :, ::1] w,

@@ -37,9 +37,10 @@ def thread_speedup(threads):
     return min(threads, 2) * 0.95 if threads > 1 else 1.0
 
 
-def budget_bytes(threads, out_bytes=0):
-    """Per-thread workspace: the default budget, never beyond max_memory."""
-    room = max(get_option("max_memory") - out_bytes, 0) // max(threads, 1)
+def budget_bytes(threads, reserved=0):
+    """Per-thread workspace: the default budget, and together with the `reserved` bytes
+    (result, shared buffers) never beyond max_memory."""
+    room = max(get_option("max_memory") - reserved, 0) // max(threads, 1)
     return max(min(DEFAULT_BUDGET, room), 1)
 
 
@@ -56,9 +57,13 @@ def _rate(dtype):
 class LayerBlocks:
     """Output rows per task for a layer, and the workspace that implies."""
 
-    __slots__ = ("rows", "tasks", "per_thread", "pointwise")
+    __slots__ = ("rows", "tasks", "per_thread", "pointwise", "shared")
 
-    def __init__(self, p, threads, budget):
+    def __init__(self, p, threads):
+        # NHWC: transposed copies of the input and the result.
+        self.shared = (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize \
+            if p.layout == "NHWC" else 0
+        budget = budget_bytes(threads, p.out_bytes + self.shared)
         cg = p.C // p.groups
         self.pointwise = (p.kh == p.kw == 1 and p.stride == (1, 1)
                           and p.padding == ((0, 0), (0, 0)))
@@ -74,23 +79,19 @@ class LayerBlocks:
 
 
 def layer_workspace(p, threads):
-    blocks = LayerBlocks(p, threads, budget_bytes(threads, p.out_bytes))
-    extra = 0
-    if p.layout == "NHWC":  # transposed copies of the input and the result
-        extra = (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize
-    return blocks.per_thread * threads + extra
+    blocks = LayerBlocks(p, threads)
+    return blocks.per_thread * threads + blocks.shared
 
 
 def layer_cost(p, threads):
-    blocks = LayerBlocks(p, threads, budget_bytes(threads, p.out_bytes))
+    blocks = LayerBlocks(p, threads)
     kg = p.K // p.groups
     rate = np.interp(kg, [k for k, _ in LAYER_RATE], [r for _, r in LAYER_RATE])
     rate *= _rate(p.dtype) * thread_speedup(threads)
     flops = 2 * p.macs * _complex_factor(p.dtype)
     unfold = 0.0 if blocks.pointwise else \
         blocks.per_thread * blocks.tasks / (COPY_BYTES_PER_SECOND * thread_speedup(threads))
-    if p.layout == "NHWC":
-        unfold += 2 * (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize / COPY_BYTES_PER_SECOND
+    unfold += 2 * blocks.shared / COPY_BYTES_PER_SECOND
     return CALL_SECONDS + blocks.tasks * TASK_SECONDS + flops / rate + unfold
 
 
@@ -109,9 +110,10 @@ class SignalBlocks:
     """
 
     __slots__ = ("xs", "ks", "os", "starts", "n_lead_taps", "n_lead_out", "kh", "kw", "ho",
-                 "wo", "chunk", "pieces", "rows", "seg", "rows_len", "out_len", "tasks", "form")
+                 "wo", "chunk", "pieces", "rows", "seg", "rows_len", "out_len", "tasks", "form",
+                 "item", "shared")
 
-    def __init__(self, p, threads, budget, form="banded"):
+    def __init__(self, p, threads, form="banded"):
         if len(p.x_shape) == 1:
             self.xs, self.ks, self.os = (1,) + p.x_shape, (1,) + p.k_shape, (1,) + p.out_shape
             self.starts = (0,) + p.starts
@@ -122,8 +124,9 @@ class SignalBlocks:
         self.n_lead_out = math.prod(self.os[:-2])
         self.kh, self.kw = self.ks[-2], self.ks[-1]
         self.ho, self.wo = self.os[-2], self.os[-1]
-        item = p.dtype.itemsize
-        words = max(budget // item, 1)
+        # Integers are computed in float64, on float64 copies of signal, kernel and result.
+        integer = p.dtype == np.uint64
+        self.item = item = 8 if integer else p.dtype.itemsize
         if form == "banded":
             self.chunk = best_chunk(self.kw, p.dtype)
             self.pieces = math.ceil((self.chunk + self.kw - 1) / self.chunk)
@@ -131,6 +134,11 @@ class SignalBlocks:
             self.chunk, self.pieces = 1, 1
         b, n_lt, kh, kw = self.chunk, self.n_lead_taps, self.kh, self.kw
         ntaps = n_lt * kh * kw
+        # Shared by the threads: the Toeplitz matrices (banded), the taps (patch).
+        self.shared = (n_lt * kh * self.pieces * b * b if form == "banded" else ntaps) * item
+        if integer:
+            self.shared += (math.prod(p.x_shape) + ntaps + p.out_size) * 8
+        words = max(budget_bytes(threads, p.out_bytes + self.shared) // item, 1)
 
         def per_row_and_fixed(seg):
             """Workspace words = rows * per_row + fixed, for a segment of `seg` columns."""
@@ -160,9 +168,8 @@ class SignalBlocks:
         self.rows_len, self.out_len = sizes(self.rows, self.seg)
         self.tasks = tasks(self.rows, self.seg)
 
-    def workspace(self, threads, item):
-        toeplitz = self.n_lead_taps * self.kh * self.pieces * self.chunk ** 2
-        return (threads * (self.rows_len + self.out_len) + toeplitz) * item
+    def workspace(self, threads):
+        return threads * (self.rows_len + self.out_len) * self.item + self.shared
 
 
 def best_chunk(kw, dtype):
@@ -171,7 +178,7 @@ def best_chunk(kw, dtype):
 
 
 def signal_cost(p, threads, form="banded"):
-    blocks = SignalBlocks(p, threads, budget_bytes(threads, p.out_bytes), form)
+    blocks = SignalBlocks(p, threads, form)
     speed = thread_speedup(threads)
     item = p.dtype.itemsize
     rows_built = blocks.n_lead_out * blocks.n_lead_taps * blocks.ho * \

@@ -29,8 +29,7 @@ from convcore._registry import Backend
 from convcore._threads import get_num_threads
 
 from . import _im2col_cy
-from ._im2col_plan import (LayerBlocks, SignalBlocks, budget_bytes, layer_cost, layer_workspace,
-                           signal_cost)
+from ._im2col_plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
 
 FORMS = ("banded", "patch")
 EXACT_LIMIT = 2 ** 53
@@ -108,14 +107,7 @@ class Im2colBackend(Backend):
         threads = get_num_threads()
         if not hasattr(problem, "x_shape"):
             return layer_workspace(problem, threads)
-        blocks = SignalBlocks(problem, threads, budget_bytes(threads, problem.out_bytes),
-                              self._form(problem))
-        item = 8 if problem.dtype == np.uint64 else problem.dtype.itemsize
-        extra = 0
-        if problem.dtype == np.uint64:  # float64 copies of the signal, kernel and result
-            extra = (int(np.prod(problem.x_shape)) + int(np.prod(problem.k_shape))
-                     + problem.out_size) * 8
-        return blocks.workspace(threads, item) + extra
+        return SignalBlocks(problem, threads, self._form(problem)).workspace(threads)
 
     def cost(self, problem):
         threads = get_num_threads()
@@ -155,7 +147,7 @@ def _integer_bound(problem):
 
 def _run_layer(x, w, p, out):
     threads = get_num_threads()
-    blocks = LayerBlocks(p, threads, budget_bytes(threads, p.out_bytes))
+    blocks = LayerBlocks(p, threads)
     scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
     nchw_out = out
     if p.layout == "NHWC":
@@ -182,7 +174,7 @@ def _toeplitz(taps, blocks):
 
 def _run_signal(x, taps, p, out, fill, form):
     threads = get_num_threads()
-    blocks = SignalBlocks(p, threads, budget_bytes(threads, p.out_bytes), form)
+    blocks = SignalBlocks(p, threads, form)
     tables = extension_tables(blocks.xs, blocks.ks, blocks.os, blocks.starts, p.boundary)
     rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
     out_scratch = np.empty((threads, blocks.out_len), taps.dtype)
