@@ -102,7 +102,7 @@ def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:
     cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
     cdef Py_ssize_t kg = K // groups, ckk = cg * kh * kw
     cdef Py_ssize_t nblocks = _ceil_div(ho, block_rows)
-    cdef Py_ssize_t ntasks = N * groups * nblocks, wave = 4 * nthreads
+    cdef Py_ssize_t ntasks = N * groups * nblocks, wave = 16 * nthreads
     cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
     cdef Py_ssize_t start, stop, t, n, g, y0, nrows, tid
     cdef const real_or_complex* b
@@ -265,7 +265,7 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef Py_ssize_t cos[64]
     _setup(&geo, xs, ks, os, rows, seg, chunk, last_start, cxs, cks, cos)
     cdef Py_ssize_t ntasks = geo.n_lead_out * geo.n_row_blocks * geo.n_segs
-    cdef Py_ssize_t wave = 4 * nthreads, width = tables.shape[1]
+    cdef Py_ssize_t wave = 16 * nthreads, width = tables.shape[1]
     cdef Py_ssize_t start, stop, t, lead, r0, rb, c0, sb, nb, row_len, tid, kr, p, kp, r, q
     cdef Py_ssize_t B = chunk, n_kr = geo.n_lead_taps * geo.kh
     cdef real_or_complex* e
@@ -326,7 +326,7 @@ def patch_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef Py_ssize_t cos[64]
     _setup(&geo, xs, ks, os, rows, seg, 1, last_start, cxs, cks, cos)
     cdef Py_ssize_t ntasks = geo.n_lead_out * geo.n_row_blocks * geo.n_segs
-    cdef Py_ssize_t wave = 4 * nthreads, width = tables.shape[1], ntaps = taps.shape[0]
+    cdef Py_ssize_t wave = 16 * nthreads, width = tables.shape[1], ntaps = taps.shape[0]
     cdef Py_ssize_t start, stop, t, lead, r0, rb, c0, sb, row_len, tid, r, c, jl, a, b, col
     cdef real_or_complex* e
     cdef real_or_complex* cols

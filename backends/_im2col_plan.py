@@ -6,6 +6,7 @@ seconds. ``backends/im2col.py`` runs what these functions plan.
 """
 
 import math
+import os
 
 import numpy as np
 
@@ -17,24 +18,28 @@ from convcore._options import get_option
 DEFAULT_BUDGET = 1 << 20
 
 # Chunk widths tried by the banded form; the waste of the Toeplitz product,
-# (B + kw - 1) / kw, trades against the GEMM rate, which climbs with B.
-CHUNKS = (8, 16, 32, 64)
+# (B + kw - 1) / kw, trades against the GEMM rate, which climbs with B. (B = 8 measured at
+# 15 GFLOP/s: never worth it.)
+CHUNKS = (16, 32, 64, 128)
 
-# Single-thread float32 GEMM rate (FLOP/s) of (M x B) @ (B x B) blocks, measured with
-# scipy's OpenBLAS on this machine (benchmarks/bench_im2col.py::test_calibrate prints them).
-BANDED_RATE = {8: 31e9, 16: 58e9, 32: 105e9, 64: 128e9}
+# Single-thread float32 rate (FLOP/s, counting the Toeplitz zeros) of the banded GEMMs for
+# each chunk width, fitted to runs of the whole backend on 1024^2 images with k = 3 .. 63
+# (scipy's OpenBLAS 0.3.30, this machine; /tmp calibration script in docs/im2col.md).
+BANDED_RATE = {16: 91e9, 32: 130e9, 64: 158e9, 128: 168e9}
 # Layer GEMMs (K/groups x CKK) @ (CKK x P), single thread, float32: rate by filters per group.
-LAYER_RATE = ((1, 4e9), (8, 25e9), (16, 50e9), (32, 80e9), (64, 100e9), (128, 140e9),
-              (256, 150e9))
-# Relative GEMM speed by dtype (real flops; complex products count 4 real multiply-adds).
-DTYPE_SPEED = {"f4": 1.0, "f8": 0.5, "c8": 0.9, "c16": 0.45, "u8": 0.5}  # u8: in float64
-COPY_BYTES_PER_SECOND = 6e9       # building extended rows / unfolding, per thread
+LAYER_RATE = ((1, 0.5e9), (4, 4e9), (16, 40e9), (32, 80e9), (64, 120e9), (128, 150e9),
+              (256, 160e9))
+# GEMM speed relative to float32, in real flops (a complex multiply-add counts 4).
+DTYPE_SPEED = {"f4": 1.0, "f8": 0.55, "c8": 1.2, "c16": 0.6, "u8": 0.55}  # u8: in float64
+COPY_BYTES_PER_SECOND = 8.9e9     # building extended rows, unfolding, copying out; per thread
 CALL_SECONDS = 25e-6              # Python layer, BLAS thread switch, OpenMP region
 TASK_SECONDS = 2e-6               # per block: entering GEMMs, workspace pointers
+TWO_THREAD_SPEEDUP = 1.7          # measured on the 2-core machine (1.65-1.72x)
 
 
 def thread_speedup(threads):
-    return min(threads, 2) * 0.95 if threads > 1 else 1.0
+    cores = os.cpu_count() or 1
+    return 1.0 + (TWO_THREAD_SPEEDUP - 1.0) * (min(threads, cores) - 1)
 
 
 def budget_bytes(threads, reserved=0):
@@ -69,13 +74,18 @@ class LayerBlocks:
                           and p.padding == ((0, 0), (0, 0)))
         per_row = cg * p.kh * p.kw * p.out_w * p.dtype.itemsize
         rows = p.out_h if self.pointwise else max(1, min(p.out_h, budget // max(per_row, 1)))
-        # Enough tasks for every thread, then rows balanced over the blocks.
-        while p.N * p.groups * math.ceil(p.out_h / rows) < threads and rows > 1:
-            rows = math.ceil(rows / 2)
-        blocks = math.ceil(p.out_h / rows)
+        blocks = _balanced(math.ceil(p.out_h / rows), p.out_h, p.N * p.groups, threads)
         self.rows = math.ceil(p.out_h / blocks)
         self.tasks = p.N * p.groups * blocks
         self.per_thread = 0 if self.pointwise else per_row * self.rows
+
+
+def _balanced(blocks, most, per_block_tasks, threads):
+    """More row blocks (never more than `most`) until the tasks split evenly over the
+    threads: the static schedule waits for the slowest thread."""
+    while (blocks * per_block_tasks) % threads and blocks < most:
+        blocks += 1
+    return blocks
 
 
 def layer_workspace(p, threads):
@@ -158,15 +168,12 @@ class SignalBlocks:
             seg = max(b, seg // 2)
         per_row, fixed = per_row_and_fixed(seg)
         rows = max(1, min(self.ho, (words - fixed) // per_row))
-        tasks = lambda r, s: self.n_lead_out * math.ceil(self.ho / r) * math.ceil(self.wo / s)
-        while tasks(rows, seg) < 2 * threads and rows > 1:
-            rows = math.ceil(rows / 2)
-        blocks = math.ceil(self.ho / rows)
-        self.rows = math.ceil(self.ho / blocks)
         segs = math.ceil(self.wo / seg)
         self.seg = math.ceil(self.wo / segs)
+        blocks = _balanced(math.ceil(self.ho / rows), self.ho, self.n_lead_out * segs, threads)
+        self.rows = math.ceil(self.ho / blocks)
         self.rows_len, self.out_len = sizes(self.rows, self.seg)
-        self.tasks = tasks(self.rows, self.seg)
+        self.tasks = self.n_lead_out * math.ceil(self.ho / self.rows) * math.ceil(self.wo / self.seg)
 
     def workspace(self, threads):
         return threads * (self.rows_len + self.out_len) * self.item + self.shared
