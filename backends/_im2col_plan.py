@@ -26,9 +26,14 @@ CHUNKS = (16, 32, 64, 128)
 # each chunk width, fitted to runs of the whole backend on 1024^2 images with k = 3 .. 63
 # (scipy's OpenBLAS 0.3.30, this machine; /tmp calibration script in docs/im2col.md).
 BANDED_RATE = {16: 91e9, 32: 130e9, 64: 158e9, 128: 168e9}
-# Layer GEMMs (K/groups x CKK) @ (CKK x P), single thread, float32: rate by filters per group.
-LAYER_RATE = ((1, 0.5e9), (4, 4e9), (16, 40e9), (32, 80e9), (64, 120e9), (128, 150e9),
-              (256, 160e9))
+# Layer GEMMs (K/groups x CKK) @ (CKK x P), single thread, float32: rate by filters per group,
+# measured on the cnn grid's layers and a few more (depthwise, groups=8, C32_112, C512_7).
+LAYER_RATE = ((1, 30e9), (2, 40e9), (8, 70e9), (32, 100e9), (64, 118e9), (128, 150e9),
+              (256, 150e9), (512, 115e9))
+# Unfolding, seconds per patch element (float32, one thread), by output row length: short
+# rows pay the per-row bookkeeping.
+UNFOLD_SECONDS = ((7, 1.5e-9), (14, 1.2e-9), (28, 0.64e-9), (56, 0.22e-9), (112, 0.26e-9))
+MEMORY_BYTES_PER_SECOND = 15e9    # streaming an input that no cache holds
 # GEMM speed relative to float32, in real flops (a complex multiply-add counts 4).
 DTYPE_SPEED = {"f4": 1.0, "f8": 0.55, "c8": 1.2, "c16": 0.6, "u8": 0.55}  # u8: in float64
 COPY_BYTES_PER_SECOND = 8.9e9     # building extended rows, unfolding, copying out; per thread
@@ -95,14 +100,18 @@ def layer_workspace(p, threads):
 
 def layer_cost(p, threads):
     blocks = LayerBlocks(p, threads)
+    speed = thread_speedup(threads)
     kg = p.K // p.groups
-    rate = np.interp(kg, [k for k, _ in LAYER_RATE], [r for _, r in LAYER_RATE])
-    rate *= _rate(p.dtype) * thread_speedup(threads)
-    flops = 2 * p.macs * _complex_factor(p.dtype)
-    unfold = 0.0 if blocks.pointwise else \
-        blocks.per_thread * blocks.tasks / (COPY_BYTES_PER_SECOND * thread_speedup(threads))
-    unfold += 2 * blocks.shared / COPY_BYTES_PER_SECOND
-    return CALL_SECONDS + blocks.tasks * TASK_SECONDS + flops / rate + unfold
+    rate = np.interp(kg, *zip(*LAYER_RATE)) * _rate(p.dtype) * speed
+    seconds = CALL_SECONDS + blocks.tasks * TASK_SECONDS
+    seconds += 2 * p.macs * _complex_factor(p.dtype) / rate
+    if blocks.pointwise:
+        seconds += p.N * p.C * p.H * p.W * p.dtype.itemsize / MEMORY_BYTES_PER_SECOND
+    else:
+        elements = p.N * p.C * p.kh * p.kw * p.out_h * p.out_w
+        per_element = np.interp(p.out_w, *zip(*UNFOLD_SECONDS)) * p.dtype.itemsize / 4
+        seconds += elements * per_element / speed
+    return seconds + 2 * blocks.shared / COPY_BYTES_PER_SECOND
 
 
 # ----------------------------------------------------------------------------- signals
