@@ -25,6 +25,12 @@ from convcore._cy.fused cimport real_or_complex
 from convcore._cy.openmp cimport omp_get_thread_num
 
 
+cdef int _check_signals() except -1 nogil:
+    with gil:
+        PyErr_CheckSignals()
+    return 0
+
+
 cdef inline Py_ssize_t _clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     return lo if v < lo else (hi if v > hi else v)
 
@@ -102,35 +108,37 @@ def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:
     cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
     cdef Py_ssize_t kg = K // groups, ckk = cg * kh * kw
     cdef Py_ssize_t nblocks = _ceil_div(ho, block_rows)
-    cdef Py_ssize_t ntasks = N * groups * nblocks, wave = 16 * nthreads
+    cdef Py_ssize_t ntasks = N * groups * nblocks
     cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
-    cdef Py_ssize_t start, stop, t, n, g, y0, nrows, tid
+    cdef Py_ssize_t t, n, g, y0, nrows, tid
     cdef const real_or_complex* b
     cdef real_or_complex* cols
     if N == 0 or K == 0 or ho == 0 or wo == 0:
         return
-    for start in range(0, ntasks, wave):
-        stop = min(start + wave, ntasks)
-        with nogil:
-            for t in prange(start, stop, num_threads=nthreads, schedule="static"):
-                n = t // (groups * nblocks)
-                g = (t // nblocks) % groups
-                y0 = (t % nblocks) * block_rows
-                nrows = min(block_rows, ho - y0)
-                tid = omp_get_thread_num()
-                if pointwise:
-                    # The input already is the (C/g) x (H*W) matrix: multiply it in place.
-                    b = &x[n, g * cg, 0, 0] + y0 * wo
-                    gemm_rowmajor(kg, nrows * wo, ckk, &w[g * kg, 0, 0, 0], ckk,
-                                  b, ho * wo, False, &out[n, g * kg, 0, 0] + y0 * wo, ho * wo)
-                else:
-                    cols = &scratch[tid, 0]
-                    _unfold_layer_rows(&x[n, g * cg, 0, 0], H, W, cg, kh, kw, sh, sw, ph, pw,
-                                       dh, dw, wo, y0, nrows, cols)
-                    gemm_rowmajor(kg, nrows * wo, ckk, &w[g * kg, 0, 0, 0], ckk,
-                                  cols, nrows * wo, False,
-                                  &out[n, g * kg, 0, 0] + y0 * wo, ho * wo)
-        PyErr_CheckSignals()
+    # One parallel region for the whole call: on a loaded 2-core machine, waking the team
+    # for many short regions cost more than the work (depthwise layers: 50x). The calling
+    # thread (OpenMP thread 0) looks for Ctrl-C between its tasks.
+    with nogil:
+        for t in prange(ntasks, num_threads=nthreads, schedule="static"):
+            if omp_get_thread_num() == 0:
+                _check_signals()
+            n = t // (groups * nblocks)
+            g = (t // nblocks) % groups
+            y0 = (t % nblocks) * block_rows
+            nrows = min(block_rows, ho - y0)
+            tid = omp_get_thread_num()
+            if pointwise:
+                # The input already is the (C/g) x (H*W) matrix: multiply it in place.
+                b = &x[n, g * cg, 0, 0] + y0 * wo
+                gemm_rowmajor(kg, nrows * wo, ckk, &w[g * kg, 0, 0, 0], ckk,
+                              b, ho * wo, False, &out[n, g * kg, 0, 0] + y0 * wo, ho * wo)
+            else:
+                cols = &scratch[tid, 0]
+                _unfold_layer_rows(&x[n, g * cg, 0, 0], H, W, cg, kh, kw, sh, sw, ph, pw,
+                                   dh, dw, wo, y0, nrows, cols)
+                gemm_rowmajor(kg, nrows * wo, ckk, &w[g * kg, 0, 0, 0], ckk,
+                              cols, nrows * wo, False,
+                              &out[n, g * kg, 0, 0] + y0 * wo, ho * wo)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,48 +273,50 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef Py_ssize_t cos[64]
     _setup(&geo, xs, ks, os, rows, seg, chunk, last_start, cxs, cks, cos)
     cdef Py_ssize_t ntasks = geo.n_lead_out * geo.n_row_blocks * geo.n_segs
-    cdef Py_ssize_t wave = 16 * nthreads, width = tables.shape[1]
-    cdef Py_ssize_t start, stop, t, lead, r0, rb, c0, sb, nb, row_len, tid, kr, p, kp, r, q
+    cdef Py_ssize_t width = tables.shape[1]
+    cdef Py_ssize_t t, lead, r0, rb, c0, sb, nb, row_len, tid, kr, p, kp, r, q
     cdef Py_ssize_t B = chunk, n_kr = geo.n_lead_taps * geo.kh
     cdef real_or_complex* e
     cdef real_or_complex* cbuf
     cdef Py_ssize_t nonfinite_blocks = 0
     cdef bint block_finite
-    for start in range(0, ntasks, wave):
-        stop = min(start + wave, ntasks)
-        with nogil:
-            for t in prange(start, stop, num_threads=nthreads, schedule="static"):
-                lead = t // (geo.n_row_blocks * geo.n_segs)
-                r0 = ((t // geo.n_segs) % geo.n_row_blocks) * geo.rows
-                c0 = (t % geo.n_segs) * geo.seg
-                rb = min(geo.rows, geo.ho - r0)
-                sb = min(geo.seg, geo.wo - c0)
-                # Chunks per row: the row's Sb + kw - 1 extended samples, rounded up to B, so
-                # the rows of every kernel row stack into one (rb * nb) x B matrix.
-                nb = _ceil_div(sb + geo.kw - 1, B)
-                row_len = nb * B
-                tid = omp_get_thread_num()
-                e = &rows_scratch[tid, 0]
-                cbuf = &out_scratch[tid, 0]
-                block_finite = _build_extended_rows(&x[0], cxs, cks, cos, &tables[0, 0], width,
-                                                    &geo, lead, r0, rb, c0, sb + geo.kw - 1,
-                                                    row_len, fill, e)
-                nonfinite_blocks += 0 if block_finite else 1
-                # The piece beyond the last row reads past the block: keep it zero.
-                memset(e + geo.n_lead_taps * (rb + geo.kh - 1) * row_len, 0,
-                       geo.pieces * B * sizeof(real_or_complex))
-                for kr in range(n_kr):
-                    for p in range(geo.pieces):
-                        kp = min(B, B + geo.kw - 1 - p * B)
-                        gemm_rowmajor(rb * nb, B, kp,
-                                      e + ((kr // geo.kh) * (rb + geo.kh - 1) + kr % geo.kh)
-                                      * row_len + p * B, B,
-                                      &toeplitz[kr, p * B, 0], B,
-                                      kr > 0 or p > 0, cbuf, B)
-                for r in range(rb):
-                    memcpy(&out[0] + (lead * geo.ho + r0 + r) * geo.wo + c0, cbuf + r * row_len,
-                           sb * sizeof(real_or_complex))
-        PyErr_CheckSignals()
+    # One parallel region for the whole call: on a loaded 2-core machine, waking the team
+    # for many short regions cost more than the work (depthwise layers: 50x). The calling
+    # thread (OpenMP thread 0) looks for Ctrl-C between its tasks.
+    with nogil:
+        for t in prange(ntasks, num_threads=nthreads, schedule="static"):
+            if omp_get_thread_num() == 0:
+                _check_signals()
+            lead = t // (geo.n_row_blocks * geo.n_segs)
+            r0 = ((t // geo.n_segs) % geo.n_row_blocks) * geo.rows
+            c0 = (t % geo.n_segs) * geo.seg
+            rb = min(geo.rows, geo.ho - r0)
+            sb = min(geo.seg, geo.wo - c0)
+            # Chunks per row: the row's Sb + kw - 1 extended samples, rounded up to B, so
+            # the rows of every kernel row stack into one (rb * nb) x B matrix.
+            nb = _ceil_div(sb + geo.kw - 1, B)
+            row_len = nb * B
+            tid = omp_get_thread_num()
+            e = &rows_scratch[tid, 0]
+            cbuf = &out_scratch[tid, 0]
+            block_finite = _build_extended_rows(&x[0], cxs, cks, cos, &tables[0, 0], width,
+                                                &geo, lead, r0, rb, c0, sb + geo.kw - 1,
+                                                row_len, fill, e)
+            nonfinite_blocks += 0 if block_finite else 1
+            # The piece beyond the last row reads past the block: keep it zero.
+            memset(e + geo.n_lead_taps * (rb + geo.kh - 1) * row_len, 0,
+                   geo.pieces * B * sizeof(real_or_complex))
+            for kr in range(n_kr):
+                for p in range(geo.pieces):
+                    kp = min(B, B + geo.kw - 1 - p * B)
+                    gemm_rowmajor(rb * nb, B, kp,
+                                  e + ((kr // geo.kh) * (rb + geo.kh - 1) + kr % geo.kh)
+                                  * row_len + p * B, B,
+                                  &toeplitz[kr, p * B, 0], B,
+                                  kr > 0 or p > 0, cbuf, B)
+            for r in range(rb):
+                memcpy(&out[0] + (lead * geo.ho + r0 + r) * geo.wo + c0, cbuf + r * row_len,
+                       sb * sizeof(real_or_complex))
     return nonfinite_blocks == 0
 
 
@@ -326,41 +336,43 @@ def patch_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef Py_ssize_t cos[64]
     _setup(&geo, xs, ks, os, rows, seg, 1, last_start, cxs, cks, cos)
     cdef Py_ssize_t ntasks = geo.n_lead_out * geo.n_row_blocks * geo.n_segs
-    cdef Py_ssize_t wave = 16 * nthreads, width = tables.shape[1], ntaps = taps.shape[0]
-    cdef Py_ssize_t start, stop, t, lead, r0, rb, c0, sb, row_len, tid, r, c, jl, a, b, col
+    cdef Py_ssize_t width = tables.shape[1], ntaps = taps.shape[0]
+    cdef Py_ssize_t t, lead, r0, rb, c0, sb, row_len, tid, r, c, jl, a, b, col
     cdef real_or_complex* e
     cdef real_or_complex* cols
     cdef real_or_complex* dst
     cdef const real_or_complex* src
-    for start in range(0, ntasks, wave):
-        stop = min(start + wave, ntasks)
-        with nogil:
-            for t in prange(start, stop, num_threads=nthreads, schedule="static"):
-                lead = t // (geo.n_row_blocks * geo.n_segs)
-                r0 = ((t // geo.n_segs) % geo.n_row_blocks) * geo.rows
-                c0 = (t % geo.n_segs) * geo.seg
-                rb = min(geo.rows, geo.ho - r0)
-                sb = min(geo.seg, geo.wo - c0)
-                row_len = sb + geo.kw - 1
-                tid = omp_get_thread_num()
-                e = &rows_scratch[tid, 0]
-                cols = &patch_scratch[tid, 0]
-                _build_extended_rows(&x[0], cxs, cks, cos, &tables[0, 0], width, &geo, lead,
-                                     r0, rb, c0, row_len, row_len, fill, e)
-                # cols[(r, c), (jl, a, b)] = E[jl, r + a, c + b]
-                for r in range(rb):
-                    for c in range(sb):
-                        dst = cols + (r * sb + c) * ntaps
-                        col = 0
-                        for jl in range(geo.n_lead_taps):
-                            for a in range(geo.kh):
-                                src = e + (jl * (rb + geo.kh - 1) + r + a) * row_len + c
-                                for b in range(geo.kw):
-                                    dst[col + b] = src[b]
-                                col = col + geo.kw
-                dst = cols + rb * sb * ntaps
-                gemm_rowmajor(rb * sb, 1, ntaps, cols, ntaps, &taps[0], 1, False, dst, 1)
-                for r in range(rb):
-                    memcpy(&out[0] + (lead * geo.ho + r0 + r) * geo.wo + c0, dst + r * sb,
-                           sb * sizeof(real_or_complex))
-        PyErr_CheckSignals()
+    # One parallel region for the whole call: on a loaded 2-core machine, waking the team
+    # for many short regions cost more than the work (depthwise layers: 50x). The calling
+    # thread (OpenMP thread 0) looks for Ctrl-C between its tasks.
+    with nogil:
+        for t in prange(ntasks, num_threads=nthreads, schedule="static"):
+            if omp_get_thread_num() == 0:
+                _check_signals()
+            lead = t // (geo.n_row_blocks * geo.n_segs)
+            r0 = ((t // geo.n_segs) % geo.n_row_blocks) * geo.rows
+            c0 = (t % geo.n_segs) * geo.seg
+            rb = min(geo.rows, geo.ho - r0)
+            sb = min(geo.seg, geo.wo - c0)
+            row_len = sb + geo.kw - 1
+            tid = omp_get_thread_num()
+            e = &rows_scratch[tid, 0]
+            cols = &patch_scratch[tid, 0]
+            _build_extended_rows(&x[0], cxs, cks, cos, &tables[0, 0], width, &geo, lead,
+                                 r0, rb, c0, row_len, row_len, fill, e)
+            # cols[(r, c), (jl, a, b)] = E[jl, r + a, c + b]
+            for r in range(rb):
+                for c in range(sb):
+                    dst = cols + (r * sb + c) * ntaps
+                    col = 0
+                    for jl in range(geo.n_lead_taps):
+                        for a in range(geo.kh):
+                            src = e + (jl * (rb + geo.kh - 1) + r + a) * row_len + c
+                            for b in range(geo.kw):
+                                dst[col + b] = src[b]
+                            col = col + geo.kw
+            dst = cols + rb * sb * ntaps
+            gemm_rowmajor(rb * sb, 1, ntaps, cols, ntaps, &taps[0], 1, False, dst, 1)
+            for r in range(rb):
+                memcpy(&out[0] + (lead * geo.ho + r0 + r) * geo.wo + c0, dst + r * sb,
+                       sb * sizeof(real_or_complex))

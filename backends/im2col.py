@@ -32,6 +32,7 @@ from . import _im2col_cy
 from ._im2col_plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
 
 FORMS = ("banded", "patch")
+SHARED_WORK_SECONDS = 1e-3
 EXACT_LIMIT = 2 ** 53
 
 
@@ -104,13 +105,13 @@ class Im2colBackend(Backend):
         return True
 
     def workspace(self, problem):
-        threads = get_num_threads()
+        threads = team_size(problem)
         if not hasattr(problem, "x_shape"):
             return layer_workspace(problem, threads)
         return SignalBlocks(problem, threads, self._form(problem)).workspace(threads)
 
     def cost(self, problem):
-        threads = get_num_threads()
+        threads = team_size(problem)
         if not hasattr(problem, "x_shape"):
             return layer_cost(problem, threads)
         return signal_cost(problem, threads, self._form(problem))
@@ -138,6 +139,20 @@ class Im2colBackend(Backend):
             _run_signal(x, problem.taps(k), problem, out, problem.fillvalue, form)
 
 
+def team_size(problem, form=None):
+    """convcore's thread count, or 1 for problems too small to share: waking a second thread
+    costs more than it saves below about a millisecond of work (and several milliseconds on
+    a loaded machine, where it must wait for a core)."""
+    threads = get_num_threads()
+    if threads == 1:
+        return 1
+    if hasattr(problem, "x_shape"):
+        alone = signal_cost(problem, 1, form or backend._form(problem))
+    else:
+        alone = layer_cost(problem, 1)
+    return 1 if alone < SHARED_WORK_SECONDS else threads
+
+
 def _integer_bound(problem):
     max_x, max_k = problem.max_abs
     fill = abs(int(np.asarray(problem.fillvalue).view(np.int64)))
@@ -146,7 +161,7 @@ def _integer_bound(problem):
 
 
 def _run_layer(x, w, p, out):
-    threads = get_num_threads()
+    threads = team_size(p)
     blocks = LayerBlocks(p, threads)
     scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
     nchw_out = out
@@ -173,7 +188,7 @@ def _toeplitz(taps, blocks):
 
 
 def _run_signal(x, taps, p, out, fill, form):
-    threads = get_num_threads()
+    threads = team_size(p, form)
     blocks = SignalBlocks(p, threads, form)
     tables = extension_tables(blocks.xs, blocks.ks, blocks.os, blocks.starts, p.boundary)
     rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
