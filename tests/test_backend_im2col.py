@@ -320,3 +320,25 @@ def test_peak_rss_of_a_4096_image_with_a_63_kernel():
     grown_kib = int(subprocess.run([sys.executable, "-c", script], capture_output=True,
                                    text=True, check=True, timeout=600).stdout)
     assert grown_kib * 1024 <= 64 * 2**20 + 32 * 2**20  # the result + a few MiB of blocks
+
+
+def test_ctrl_c_stops_a_long_call():
+    """The loop looks for signals between blocks: Ctrl-C ends a ~1 s call early."""
+    import os
+    import signal
+    import threading
+    import time
+
+    x = np.ones((4096, 4096), np.float32)
+    k = np.ones((63, 63), np.float32)
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            convcore.convolve(x, k, "same", backend="im2col")
+    finally:
+        timer.cancel()
+    elapsed = time.perf_counter() - start
+    full = convcore.get_backend("im2col").cost(build_problem(x, k, "same", "convolve")[2])
+    assert elapsed < full / 2
