@@ -33,6 +33,8 @@ except ImportError:  # run as a script from elsewhere
 
 THREADS = os.cpu_count() or 1
 FULL = os.environ.get("CONVCORE_BENCH_FULL") == "1"
+# CONVCORE_BENCH_QUIET=1: the ratio report waits for idle CPUs before each round.
+QUIET = os.environ.get("CONVCORE_BENCH_QUIET") == "1"
 
 CNN = {  # name: N, C, H=W, K, k, stride, pad, groups (bench-grid.md)
     "textbook_64x64x3_2f5x5": (1, 3, 64, 2, 5, 1, 0, 1),
@@ -193,10 +195,39 @@ def _block(run, calls):
     return float(np.median(times))
 
 
+def _idle_fraction(seconds=0.5):
+    """Share of all CPUs idle over `seconds` (Linux /proc/stat; 1.0 elsewhere)."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except OSError:
+        return 1.0
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def _wait_for_quiet(limit=180.0, idle=0.85):
+    """On a shared machine, start a round only while other processes leave the CPUs idle
+    (every contender of the round then sees the same quiet machine). Gives up after
+    `limit` seconds and says so."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        if _idle_fraction() >= idle:
+            return True
+    print("  (machine busy: round measured anyway)", flush=True)
+    return False
+
+
 def _interleaved(runs, rounds, calls=5):
     """Median over rounds of each contender's median per block, blocks interleaved."""
     times = {name: [] for name in runs}
     for _ in range(rounds):
+        if QUIET:
+            _wait_for_quiet()
         for name, run in runs.items():
             times[name].append(_block(run, calls))
     return {name: float(np.median(values)) for name, values in times.items()}
