@@ -4,6 +4,7 @@ Two ways to run it (both unset the BLAS variables that slow it, see bench-grid.m
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest benchmarks/bench_im2col.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_im2col.py [rounds]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_im2col.py calibrate
 
 The pytest-benchmark run groups every problem with its contenders. The script prints the
 issue's ratios: each contender timed in its own block of calls after an idle gap (thread pools
@@ -210,7 +211,7 @@ def _idle_fraction(seconds=0.5):
     return (idle1 - idle0) / max(total1 - total0, 1)
 
 
-def _wait_for_quiet(limit=180.0, idle=0.85):
+def _wait_for_quiet(limit=120.0, idle=0.8):
     """On a shared machine, start a round only while other processes leave the CPUs idle
     (every contender of the round then sees the same quiet machine). Gives up after
     `limit` seconds and says so."""
@@ -280,5 +281,35 @@ def report(rounds=5):
                     print("  ".join(cells), flush=True)
 
 
+def calibrate(n=1024):
+    """Time the banded form on one thread for each chunk width and kernel size and print its
+    rate (the Toeplitz flops per second): the source of BANDED_RATE in _im2col_plan.py."""
+    from convcore.backends import _im2col_plan as plan
+
+    chunks = plan.CHUNKS
+    x = seeded((n, n))
+    try:
+        with convcore.threads(1):
+            for k in SIGNAL_KERNELS:
+                kernel = seeded((k, k), seed=1)
+                cells = []
+                for chunk in chunks:
+                    plan.CHUNKS = (chunk,)
+                    convcore._dispatch.clear_plan_cache()
+                    seconds = _block(lambda: convcore.convolve(x, kernel, "same",
+                                                               backend="im2col"), 5)
+                    width = math.ceil((n + k - 1) / chunk) * chunk
+                    flops = 2 * n * width * (chunk + k - 1) * k
+                    cells.append(f"B={chunk}: {seconds * 1e3:7.2f} ms {flops / seconds / 1e9:5.1f}"
+                                 " GFLOP/s")
+                print(f"k={k:2d}  " + "  ".join(cells), flush=True)
+    finally:
+        plan.CHUNKS = chunks
+        convcore._dispatch.clear_plan_cache()
+
+
 if __name__ == "__main__":
-    report(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    if sys.argv[1:2] == ["calibrate"]:
+        calibrate()
+    else:
+        report(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
