@@ -152,6 +152,21 @@ cdef struct Geometry:
     Py_ssize_t n_row_blocks, n_segs
 
 
+cdef struct Block:
+    # One task: a lead output index, rows r0 .. r0 + rows - 1, columns c0 .. c0 + cols - 1.
+    Py_ssize_t lead, r0, c0, rows, cols
+
+
+cdef inline Block _task_block(const Geometry* geo, Py_ssize_t t) noexcept nogil:
+    cdef Block b
+    b.lead = t // (geo.n_row_blocks * geo.n_segs)
+    b.r0 = ((t // geo.n_segs) % geo.n_row_blocks) * geo.rows
+    b.c0 = (t % geo.n_segs) * geo.seg
+    b.rows = min(geo.rows, geo.ho - b.r0)
+    b.cols = min(geo.seg, geo.wo - b.c0)
+    return b
+
+
 cdef bint _build_extended_rows(const real_or_complex* x, const Py_ssize_t* xs,
                                const Py_ssize_t* ks, const Py_ssize_t* os,
                                const Py_ssize_t* tables, Py_ssize_t width,
@@ -280,6 +295,7 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef real_or_complex* cbuf
     cdef Py_ssize_t nonfinite_blocks = 0
     cdef bint block_finite
+    cdef Block blk
     # One parallel region for the whole call: on a loaded 2-core machine, waking the team
     # for many short regions cost more than the work (depthwise layers: 50x). The calling
     # thread (OpenMP thread 0) looks for Ctrl-C between its tasks.
@@ -287,11 +303,8 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
         for t in prange(ntasks, num_threads=nthreads, schedule="static"):
             if omp_get_thread_num() == 0:
                 _check_signals()
-            lead = t // (geo.n_row_blocks * geo.n_segs)
-            r0 = ((t // geo.n_segs) % geo.n_row_blocks) * geo.rows
-            c0 = (t % geo.n_segs) * geo.seg
-            rb = min(geo.rows, geo.ho - r0)
-            sb = min(geo.seg, geo.wo - c0)
+            blk = _task_block(&geo, t)
+            lead, r0, c0, rb, sb = blk.lead, blk.r0, blk.c0, blk.rows, blk.cols
             # Chunks per row: the row's Sb + kw - 1 extended samples, rounded up to B, so
             # the rows of every kernel row stack into one (rb * nb) x B matrix.
             nb = _ceil_div(sb + geo.kw - 1, B)
@@ -342,6 +355,7 @@ def patch_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef real_or_complex* cols
     cdef real_or_complex* dst
     cdef const real_or_complex* src
+    cdef Block blk
     # One parallel region for the whole call: on a loaded 2-core machine, waking the team
     # for many short regions cost more than the work (depthwise layers: 50x). The calling
     # thread (OpenMP thread 0) looks for Ctrl-C between its tasks.
@@ -349,11 +363,8 @@ def patch_correlate(const real_or_complex[::1] x, xs, ks, os,
         for t in prange(ntasks, num_threads=nthreads, schedule="static"):
             if omp_get_thread_num() == 0:
                 _check_signals()
-            lead = t // (geo.n_row_blocks * geo.n_segs)
-            r0 = ((t // geo.n_segs) % geo.n_row_blocks) * geo.rows
-            c0 = (t % geo.n_segs) * geo.seg
-            rb = min(geo.rows, geo.ho - r0)
-            sb = min(geo.seg, geo.wo - c0)
+            blk = _task_block(&geo, t)
+            lead, r0, c0, rb, sb = blk.lead, blk.r0, blk.c0, blk.rows, blk.cols
             row_len = sb + geo.kw - 1
             tid = omp_get_thread_num()
             e = &rows_scratch[tid, 0]
