@@ -17,20 +17,20 @@ from ._api import (
     oaconvolve,
 )
 from ._config import show_config
-from ._sepconvolve import sepconvolve
 from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
-from ._problem import ConvProblem
+from ._problem import ConvProblem, LayerProblem
 from ._registry import Backend, get_backend, list_backends, register_backend, unregister_backend
+from ._sepconvolve import sepconvolve
 from ._shapes import output_shape
 from ._threads import get_num_threads, set_num_threads, threads
 
 from . import nn  # noqa: E402  (after the engine: nn builds on it)
 
 __all__ = [
-    "Backend", "ConvMemoryError", "ConvProblem", "Plan", "choose_conv_method", "convolve",
-    "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve", "get_backend",
-    "get_num_threads", "get_options", "list_backends", "oaconvolve", "options",
-    "nn", "output_shape", "register_backend", "sepconvolve", "set_num_threads", "set_options",
-    "show_config", "threads", "unregister_backend",
+    "Backend", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method",
+    "convolve", "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve",
+    "get_backend", "get_num_threads", "get_options", "list_backends", "nn", "oaconvolve",
+    "options", "output_shape", "register_backend", "sepconvolve", "set_num_threads",
+    "set_options", "show_config", "threads", "unregister_backend",
 ]

@@ -1,0 +1,225 @@
+"""Block sizes and the cost model of the im2col backend (numbers measured on this machine).
+
+Everything here is arithmetic on shapes: how many output rows and columns one task covers so
+its workspace stays within the budget, the chunk width of the banded form, and the predicted
+seconds. ``backends/im2col.py`` runs what these functions plan.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from convcore._options import get_option
+
+# Per-thread workspace budget. A block of this size stays in this machine's 2 MiB L2 cache
+# between the unfolding and the GEMM that reads it. resnet3x3_C64_56 on one thread took
+# 16.0 / 16.9 / 18.3 / 19.7 ms with 0.5 / 1 / 2 / 4 MiB (medians of 3 rounds, busy machine).
+DEFAULT_BUDGET = 1 << 20
+
+# A layer block spans at least this many output positions (GEMM columns) when max_memory
+# allows: (256 x 2304) @ (2304 x P) ran at 153 GFLOP/s for P = 98, 175 for P = 196.
+MIN_GEMM_COLUMNS = 192
+
+# Chunk widths tried by the banded form; the waste of the Toeplitz product,
+# (B + kw - 1) / kw, trades against the GEMM rate, which climbs with B. (B = 8 measured at
+# 15 GFLOP/s: never worth it.)
+CHUNKS = (16, 32, 64, 128)
+
+# Single-thread float32 rate (FLOP/s, counting the Toeplitz zeros) of the banded GEMMs for
+# each chunk width, fitted to runs of the whole backend on 1024^2 images with k = 3 .. 63
+# (scipy's OpenBLAS 0.3.30, this machine; `python benchmarks/bench_im2col.py calibrate`).
+BANDED_RATE = {16: 91e9, 32: 130e9, 64: 158e9, 128: 168e9}
+# Layer GEMMs (K/groups x CKK) @ (CKK x P), single thread, float32: rate by filters per group,
+# measured on the cnn grid's layers and a few more (depthwise, groups=8, C32_112, C512_7).
+LAYER_RATE = ((1, 30e9), (2, 40e9), (8, 70e9), (32, 100e9), (64, 118e9), (128, 150e9),
+              (256, 150e9), (512, 115e9))
+# Unfolding, seconds per patch element (float32, one thread), by output row length: short
+# rows pay the per-row bookkeeping.
+UNFOLD_SECONDS = ((7, 1.5e-9), (14, 1.2e-9), (28, 0.64e-9), (56, 0.22e-9), (112, 0.26e-9))
+MEMORY_BYTES_PER_SECOND = 15e9    # streaming an input that no cache holds
+# GEMM speed relative to float32, in real flops (a complex multiply-add counts 4).
+DTYPE_SPEED = {"f4": 1.0, "f8": 0.55, "c8": 1.2, "c16": 0.6, "u8": 0.55}  # u8: in float64
+COPY_BYTES_PER_SECOND = 8.9e9     # building extended rows, unfolding, copying out; per thread
+CALL_SECONDS = 25e-6              # Python layer, BLAS thread switch, OpenMP region
+TASK_SECONDS = 2e-6               # per block: entering GEMMs, workspace pointers
+TWO_THREAD_SPEEDUP = 1.7          # measured on the 2-core machine (1.65-1.72x)
+
+
+def thread_speedup(threads):
+    cores = os.cpu_count() or 1
+    return 1.0 + (TWO_THREAD_SPEEDUP - 1.0) * (min(threads, cores) - 1)
+
+
+def budget_bytes(threads, reserved=0, wanted=DEFAULT_BUDGET):
+    """Per-thread workspace: `wanted` bytes, but together with the `reserved` bytes (result,
+    shared buffers) never beyond max_memory."""
+    room = max(get_option("max_memory") - reserved, 0) // max(threads, 1)
+    return max(min(wanted, room), 1)
+
+
+def _complex_factor(dtype):
+    return 4 if dtype.kind == "c" else 1
+
+
+def _rate(dtype):
+    return DTYPE_SPEED[np.dtype(dtype).str[1:]]
+
+
+# ----------------------------------------------------------------------------- layers
+
+class LayerBlocks:
+    """Output rows per task for a layer, and the workspace that implies."""
+
+    __slots__ = ("rows", "tasks", "per_thread", "pointwise", "shared")
+
+    def __init__(self, p, threads):
+        # NHWC: transposed copies of the input and the result.
+        self.shared = (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize \
+            if p.layout == "NHWC" else 0
+        cg = p.C // p.groups
+        self.pointwise = (p.kh == p.kw == 1 and p.stride == (1, 1)
+                          and p.padding == ((0, 0), (0, 0)))
+        per_row = max(cg * p.kh * p.kw * p.out_w * p.dtype.itemsize, 1)
+        # Rows per block: what the budget holds, but at least MIN_GEMM_COLUMNS output
+        # positions (narrower GEMMs lose a quarter of their rate) as far as max_memory allows.
+        rows = budget_bytes(threads, p.out_bytes + self.shared) // per_row
+        wide = math.ceil(MIN_GEMM_COLUMNS / p.out_w) * per_row
+        rows = max(rows, budget_bytes(threads, p.out_bytes + self.shared, wide) // per_row)
+        rows = p.out_h if self.pointwise else max(1, min(p.out_h, rows))
+        blocks = _balanced(math.ceil(p.out_h / rows), p.out_h, p.N * p.groups, threads)
+        self.rows = math.ceil(p.out_h / blocks)
+        self.tasks = p.N * p.groups * blocks
+        self.per_thread = 0 if self.pointwise else per_row * self.rows
+
+
+def _balanced(blocks, most, per_block_tasks, threads):
+    """More row blocks (never more than `most`) until the tasks split evenly over the
+    threads: the static schedule waits for the slowest thread."""
+    while (blocks * per_block_tasks) % threads and blocks < most:
+        blocks += 1
+    return blocks
+
+
+def layer_workspace(p, threads):
+    blocks = LayerBlocks(p, threads)
+    return blocks.per_thread * threads + blocks.shared
+
+
+def layer_cost(p, threads):
+    blocks = LayerBlocks(p, threads)
+    speed = thread_speedup(threads)
+    kg = p.K // p.groups
+    rate = np.interp(kg, *zip(*LAYER_RATE)) * _rate(p.dtype) * speed
+    seconds = CALL_SECONDS + blocks.tasks * TASK_SECONDS
+    seconds += 2 * p.macs * _complex_factor(p.dtype) / rate
+    if blocks.pointwise:
+        seconds += p.N * p.C * p.H * p.W * p.dtype.itemsize / MEMORY_BYTES_PER_SECOND
+    else:
+        elements = p.N * p.C * p.kh * p.kw * p.out_h * p.out_w
+        per_element = np.interp(p.out_w, *zip(*UNFOLD_SECONDS)) * p.dtype.itemsize / 4
+        seconds += elements * per_element / speed
+    return seconds + 2 * blocks.shared / COPY_BYTES_PER_SECOND
+
+
+# ----------------------------------------------------------------------------- signals
+
+class SignalBlocks:
+    """The problem folded to >= 2-D and cut into tasks: lead index x row block x segment.
+
+    Attributes
+    ----------
+    xs, ks, os, starts : shapes and offsets with a leading length-1 axis for 1-D problems.
+    n_lead_taps, kh, kw, ho, wo : the folded geometry.
+    chunk, pieces : chunk width B and the number of B-wide pieces of each Toeplitz matrix.
+    rows, seg : output rows and columns per task.
+    rows_len : length of the extended rows buffer per thread; out_len : of the output buffer.
+    """
+
+    __slots__ = ("xs", "ks", "os", "starts", "n_lead_taps", "n_lead_out", "kh", "kw", "ho",
+                 "wo", "chunk", "pieces", "rows", "seg", "rows_len", "out_len", "tasks", "form",
+                 "item", "shared")
+
+    def __init__(self, p, threads, form="banded"):
+        if len(p.x_shape) == 1:
+            self.xs, self.ks, self.os = (1,) + p.x_shape, (1,) + p.k_shape, (1,) + p.out_shape
+            self.starts = (0,) + p.starts
+        else:
+            self.xs, self.ks, self.os, self.starts = p.x_shape, p.k_shape, p.out_shape, p.starts
+        self.form = form
+        self.n_lead_taps = math.prod(self.ks[:-2])
+        self.n_lead_out = math.prod(self.os[:-2])
+        self.kh, self.kw = self.ks[-2], self.ks[-1]
+        self.ho, self.wo = self.os[-2], self.os[-1]
+        # Integers are computed in float64, on float64 copies of signal, kernel and result.
+        integer = p.dtype == np.uint64
+        self.item = item = 8 if integer else p.dtype.itemsize
+        if form == "banded":
+            self.chunk = best_chunk(self.kw, p.dtype)
+            self.pieces = math.ceil((self.chunk + self.kw - 1) / self.chunk)
+        else:
+            self.chunk, self.pieces = 1, 1
+        b, n_lt, kh, kw = self.chunk, self.n_lead_taps, self.kh, self.kw
+        ntaps = n_lt * kh * kw
+        # Shared by the threads: the Toeplitz matrices (banded), the taps (patch).
+        self.shared = (n_lt * kh * self.pieces * b * b if form == "banded" else ntaps) * item
+        if integer:
+            self.shared += (math.prod(p.x_shape) + ntaps + p.out_size) * 8
+        words = max(budget_bytes(threads, p.out_bytes + self.shared) // item, 1)
+
+        def per_row_and_fixed(seg):
+            """Workspace words = rows * per_row + fixed, for a segment of `seg` columns."""
+            row_len = math.ceil((seg + kw - 1) / b) * b
+            out_row = row_len if form == "banded" else seg * (ntaps + 1)
+            return n_lt * row_len + out_row, n_lt * (kh - 1) * row_len + self.pieces * b
+
+        def sizes(rows, seg):
+            """Words of the extended-rows and the output (or patch) buffers of one thread."""
+            row_len = math.ceil((seg + kw - 1) / b) * b
+            out_len = rows * row_len if form == "banded" else rows * seg * (ntaps + 1)
+            return n_lt * (rows + kh - 1) * row_len + self.pieces * b, out_len
+
+        # Shrink the segment until one row fits, then take as many rows as fit.
+        seg = self.wo
+        while seg > b and sum(per_row_and_fixed(seg)) > words:
+            seg = max(b, seg // 2)
+        per_row, fixed = per_row_and_fixed(seg)
+        rows = max(1, min(self.ho, (words - fixed) // per_row))
+        segs = math.ceil(self.wo / seg)
+        self.seg = math.ceil(self.wo / segs)
+        blocks = _balanced(math.ceil(self.ho / rows), self.ho, self.n_lead_out * segs, threads)
+        self.rows = math.ceil(self.ho / blocks)
+        self.rows_len, self.out_len = sizes(self.rows, self.seg)
+        self.tasks = self.n_lead_out * math.ceil(self.ho / self.rows) * math.ceil(self.wo / self.seg)
+
+    def workspace(self, threads):
+        return threads * (self.rows_len + self.out_len) * self.item + self.shared
+
+
+def best_chunk(kw, dtype):
+    """The chunk width B with the best useful rate: GEMM rate times kw / (B + kw - 1)."""
+    return max(CHUNKS, key=lambda b: BANDED_RATE[b] * kw / (b + kw - 1))
+
+
+def signal_cost(p, threads, form="banded"):
+    blocks = SignalBlocks(p, threads, form)
+    speed = thread_speedup(threads)
+    item = p.dtype.itemsize
+    rows_built = blocks.n_lead_out * blocks.n_lead_taps * blocks.ho * \
+        (1 + (blocks.kh - 1) / blocks.rows) * (blocks.wo + blocks.kw - 1)
+    copy = (rows_built + p.out_size) * item / (COPY_BYTES_PER_SECOND * speed)
+    if form == "banded":
+        b = blocks.chunk
+        width = math.ceil((blocks.seg + blocks.kw - 1) / b) * b
+        gemm_rows = blocks.n_lead_out * blocks.ho * math.ceil(blocks.wo / blocks.seg) * width / b
+        flops = 2 * gemm_rows * b * (b + blocks.kw - 1) * blocks.n_lead_taps * blocks.kh
+        rate = BANDED_RATE[b]
+    else:
+        flops = 2 * p.macs
+        rate = 4e9  # a matrix-vector product: bounded by reading the patch matrix
+        copy += p.macs * item / (COPY_BYTES_PER_SECOND * speed)
+    flops *= _complex_factor(p.dtype)
+    gemm = flops / (rate * _rate(p.dtype) * speed)
+    if p.dtype == np.uint64:
+        copy += 3 * (math.prod(p.x_shape) + p.out_size) * 8 / COPY_BYTES_PER_SECOND
+    return CALL_SECONDS + blocks.tasks * TASK_SECONDS + gemm + copy

@@ -1,0 +1,224 @@
+"""``im2col``: convolution as BLAS matrix products, in blocks that fit a small workspace.
+
+CNN layers (:class:`convcore.LayerProblem`, ``convcore.nn.conv2d``): the patches a block of
+output rows reads form a ``(C/groups * kh * kw) x (rows * Wo)`` matrix; one GEMM with the
+group's ``(K/groups) x (C/groups * kh * kw)`` weights produces those rows for every filter.
+That is a real matrix product (many channels times many filters), and BLAS runs it near its
+peak; a 1x1 stride-1 layer needs no unfolding at all.
+
+One signal and one kernel (``convolve``/``correlate``, any rank, every mode and boundary):
+the textbook patch matrix times the kernel as a vector is a matrix-*vector* product over
+``kernel.size`` times the image: memory-bound, and slow. The default *banded* form instead
+cuts each boundary-extended row into chunks of B samples and multiplies them, for every
+kernel row, with a ``(B + kw - 1) x B`` Toeplitz matrix of that row's taps: a real GEMM at the
+price of ``(B + kw - 1) / kw`` times the multiply-adds, with no patch matrix at all. Each
+thread owns its blocks and calls a single-threaded BLAS, so unfolding and multiplying overlap
+and the workspace is ``threads x`` a budget of about 1 MiB (never above ``max_memory``).
+
+Integers (which reach backends as uint64) are computed in float64 when the a-priori bound
+``max|x| * max|k| * kernel size < 2**53`` proves every partial sum exact; otherwise the
+backend declines. Object arrays and fftconvolve's broadcast axes are declined too.
+"""
+
+import threading
+
+import numpy as np
+
+from convcore._boundary import extension_tables
+from convcore._registry import Backend
+from convcore._threads import get_num_threads
+
+from . import _im2col_cy
+from ._im2col_plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
+
+FORMS = ("banded", "patch")
+SHARED_WORK_SECONDS = 1e-3
+EXACT_LIMIT = 2 ** 53
+
+
+class _SerialBlas:
+    """While our OpenMP threads each call GEMM, every BLAS pool runs one thread.
+
+    threadpoolctl's ``threadpool_limits`` rescans the loaded libraries on each use
+    (milliseconds); the controllers are found once, and a thread count is set only when it
+    differs. Nested or concurrent calls share one limit: the last to leave restores it.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = ()
+        self._libraries = None
+
+    def _blas_libraries(self):
+        if self._libraries is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        return self._libraries
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                libraries = self._blas_libraries()
+                self._saved = [lib.num_threads for lib in libraries]
+                for lib, n in zip(libraries, self._saved):
+                    if n != 1:
+                        lib.set_num_threads(1)
+            self._users += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for lib, n in zip(self._libraries, self._saved):
+                    if n != 1:
+                        lib.set_num_threads(n)
+
+
+serial_blas = _SerialBlas()
+
+
+class Im2colBackend(Backend):
+    """Unfolding + BLAS GEMM (see the module docstring)."""
+
+    name = "im2col"
+    kind = "direct"
+
+    # --- what it serves -----------------------------------------------------------------
+
+    def supports(self, problem):
+        if not hasattr(problem, "x_shape"):
+            if problem.direction != "forward":
+                return f"im2col computes forward layers only, not {problem.direction}"
+            return True
+        if problem.dtype.kind == "O":
+            return "im2col multiplies with BLAS, which has no object arrays"
+        if problem.is_batched:
+            return ("im2col does not broadcast fftconvolve's batch axes (axes=); the fft and "
+                    "naive backends do")
+        if problem.dtype == np.uint64:
+            bound = _integer_bound(problem)
+            if bound >= EXACT_LIMIT:
+                return (f"im2col computes integers in float64, exact only while max|x| * max|k| "
+                        f"* kernel size < 2**53; here the bound is {bound:.3g}")
+        return True
+
+    def workspace(self, problem):
+        threads = team_size(problem)
+        if not hasattr(problem, "x_shape"):
+            return layer_workspace(problem, threads)
+        return SignalBlocks(problem, threads, self._form(problem)).workspace(threads)
+
+    def cost(self, problem):
+        threads = team_size(problem)
+        if not hasattr(problem, "x_shape"):
+            return layer_cost(problem, threads)
+        return signal_cost(problem, threads, self._form(problem))
+
+    def _form(self, problem):
+        options = problem.backend_options
+        self.check_options(options, known=("form",))
+        form = options.get("form", "banded")
+        if form not in FORMS:
+            raise ValueError(f"backend_options: im2col's 'form' must be 'banded' or 'patch', "
+                             f"got {form!r}")
+        return form
+
+    # --- running ------------------------------------------------------------------------
+
+    def run(self, x, k, problem, out):
+        if not hasattr(problem, "x_shape"):
+            self.check_options(problem.backend_options)
+            _run_layer(x, k, problem, out)
+            return
+        form = self._form(problem)
+        if problem.dtype == np.uint64:
+            _run_integer(x, k, problem, out, form)
+        else:
+            _run_signal(x, problem.taps(k), problem, out, problem.fillvalue, form)
+
+
+def team_size(problem, form=None):
+    """convcore's thread count, or 1 for problems too small to share: waking a second thread
+    costs more than it saves below about a millisecond of work (and several milliseconds on
+    a loaded machine, where it must wait for a core)."""
+    threads = get_num_threads()
+    if threads == 1:
+        return 1
+    if hasattr(problem, "x_shape"):
+        alone = signal_cost(problem, 1, form or backend._form(problem))
+    else:
+        alone = layer_cost(problem, 1)
+    return 1 if alone < SHARED_WORK_SECONDS else threads
+
+
+def _integer_bound(problem):
+    max_x, max_k = problem.max_abs
+    fill = abs(int(np.asarray(problem.fillvalue).view(np.int64)))
+    taps = int(np.prod([problem.k_shape[a] for a in problem.axes]))
+    return max(max_x, fill) * max_k * taps
+
+
+def _run_layer(x, w, p, out):
+    threads = team_size(p)
+    blocks = LayerBlocks(p, threads)
+    scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
+    nchw_out = out
+    if p.layout == "NHWC":
+        # The kernels read channel planes: transpose in, compute, transpose out.
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        nchw_out = np.empty((p.N, p.K, p.out_h, p.out_w), p.dtype)
+    with serial_blas:
+        _im2col_cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
+                                 p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
+                                 blocks.rows, scratch, threads)
+    if p.layout == "NHWC":
+        out[...] = nchw_out.transpose(0, 2, 3, 1)
+
+
+def _toeplitz(taps, blocks):
+    """Per kernel row r: T[r, t, u] = taps_r[t - u] for 0 <= t - u < kw (else 0)."""
+    b, kw = blocks.chunk, blocks.kw
+    rows = taps.reshape(-1, kw)
+    t = np.zeros((rows.shape[0], blocks.pieces * b, b), taps.dtype)
+    for u in range(b):
+        t[:, u:u + kw, u] = rows
+    return t
+
+
+def _run_signal(x, taps, p, out, fill, form):
+    threads = team_size(p, form)
+    blocks = SignalBlocks(p, threads, form)
+    tables = extension_tables(blocks.xs, blocks.ks, blocks.os, blocks.starts, p.boundary)
+    rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
+    out_scratch = np.empty((threads, blocks.out_len), taps.dtype)
+    args = (x.reshape(-1), blocks.xs, blocks.ks, blocks.os)
+    tail = (out.reshape(-1), tables, blocks.starts[-1], fill, blocks.rows, blocks.seg)
+    with serial_blas:
+        if form == "banded":
+            finite = _im2col_cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail,
+                                                 blocks.chunk, rows_scratch, out_scratch,
+                                                 threads)
+            if finite:
+                return
+            # NaN or inf in the signal: a banded product multiplies each by the Toeplitz
+            # zeros of its chunk (NaN * 0 = NaN). Recompute with patches, which keep them local.
+            del rows_scratch, out_scratch
+            _run_signal(x, taps, p, out, fill, "patch")
+            return
+        _im2col_cy.patch_correlate(*args, taps.reshape(-1), *tail, rows_scratch, out_scratch,
+                                   threads)
+
+
+def _run_integer(x, k, p, out, form):
+    """Exact integers through float64 (supports() proved the bound); uint64 bits back."""
+    as_float = lambda a: a.view(np.int64).astype(np.float64)
+    fill = float(np.asarray(p.fillvalue).view(np.int64))
+    result = np.empty(p.out_shape, np.float64)
+    _run_signal(as_float(x), p.taps(as_float(k)), p, result, fill, form)
+    np.rint(result, out=result)
+    out[...] = result.astype(np.int64).view(np.uint64)
+
+
+backend = Im2colBackend()
