@@ -154,12 +154,15 @@ def test_transform_sizes_are_fast_and_only_as_long_as_the_window_needs(rng):
 
 
 def test_auto_picks_fft_for_large_kernels_and_direct_for_small(rng):
-    big = build_problem(np.zeros((512, 512)), np.zeros((127, 127)), "same", "convolve")[2]
+    # A full-rank kernel: a zero or constant one is rank <= 1, which 'separable' rightly takes.
+    big = build_problem(np.zeros((512, 512)), make_array(rng, (127, 127), "float64"), "same",
+                        "convolve")[2]
     small = build_problem(np.zeros((16, 16)), np.zeros((3, 3)), "same", "convolve")[2]
     plan = convcore._dispatch.plan(big, "auto", "auto", 2, 1 << 32)
     assert plan.backend.name == "fft"
     assert convcore._dispatch.plan(small, "auto", "auto", 2, 1 << 32).backend.kind == "direct"
-    assert convcore.choose_conv_method(np.ones((512, 512)), np.ones((127, 127)), "same") == "fft"
+    assert convcore.choose_conv_method(np.ones((512, 512)), make_array(rng, (127, 127), "float64"),
+                                       "same") == "fft"
 
 
 def test_nonfinite_spreads_under_fft_and_stays_local_under_auto(rng):
