@@ -28,7 +28,8 @@ from ._api import (
 from ._config import show_config
 from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
-from ._problem import ConvProblem, LayerProblem
+from ._layer_problem import LayerProblem
+from ._problem import ConvProblem
 from ._registry import Backend, get_backend, list_backends, register_backend, unregister_backend
 from ._sepconvolve import sepconvolve
 from ._shapes import output_shape

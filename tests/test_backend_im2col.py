@@ -13,7 +13,8 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore._problem import build_layer_problem, build_problem
+from convcore._layer_problem import build_layer_problem
+from convcore._problem import build_problem
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import _dispatch, _options, _threads
 from .._dispatch import ConvMemoryError
-from .._problem import build_layer_problem
+from .._layer_problem import build_layer_problem
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,

@@ -1,0 +1,144 @@
+"""LayerProblem: one CNN-layer request (PyTorch conventions), validated once.
+
+The layer counterpart of ``ConvProblem`` (``_problem.py``): input (N, C, H, W), weight
+(K, C/groups, kh, kw), stride, padding, dilation, groups, layout and direction. Backends that
+serve layers accept it in ``supports()``; the others decline with a reason.
+"""
+
+import numpy as np
+
+from ._problem import as_input_array
+from ._shapes import layer_output_size, layer_padding
+
+
+_LAYER_TYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
+LAYER_LAYOUTS = ("NCHW", "NHWC")
+
+
+class LayerProblem:
+    """A normalized 2-D CNN layer request (PyTorch's conventions: cross-correlation).
+
+    Backends receive ``x`` (N, C, H, W) or (N, H, W, C) per `layout`, ``weight``
+    (K, C / groups, kh, kw) and fill ``out`` of shape :attr:`out_shape` in the same layout.
+    It has no ``x_shape``: backends for signal problems recognise it by that.
+
+    Attributes
+    ----------
+    N, C, H, W, K, kh, kw : int
+        Batch, input channels, input height and width, filters, kernel height and width.
+    stride, dilation : (int, int)
+    padding : ((top, bottom), (left, right))
+        Zero padding, already resolved from 'same', 'valid', 'full' or ints.
+    groups : int
+    out_h, out_w : int
+    layout : {'NCHW', 'NHWC'}
+    dtype : numpy.dtype
+        Compute and result dtype (float32/64, complex64/128).
+    direction : {'forward'}
+        (backward-data and backward-weight belong to a later issue).
+    backend_options : dict
+    """
+
+    __slots__ = ("N", "C", "H", "W", "K", "kh", "kw", "stride", "padding", "dilation", "groups",
+                 "layout", "dtype", "direction", "out_h", "out_w", "backend_options", "_key")
+
+    @property
+    def out_shape(self):
+        if self.layout == "NHWC":
+            return (self.N, self.out_h, self.out_w, self.K)
+        return (self.N, self.K, self.out_h, self.out_w)
+
+    @property
+    def out_size(self):
+        return self.N * self.K * self.out_h * self.out_w
+
+    @property
+    def out_bytes(self):
+        return self.out_size * self.dtype.itemsize
+
+    @property
+    def macs(self):
+        """Multiply-adds: every output times its (C / groups) * kh * kw taps."""
+        return self.out_size * (self.C // self.groups) * self.kh * self.kw
+
+    @property
+    def key(self):
+        return self._key
+
+    def __repr__(self):
+        return (f"LayerProblem({self.direction}, N={self.N}, C={self.C}, H={self.H}, W={self.W}, "
+                f"K={self.K}, kernel=({self.kh}, {self.kw}), stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
+                f"layout={self.layout!r}, dtype={self.dtype})")
+
+
+def _layer_pair(value, name):
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def build_layer_problem(x, weight, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
+                        backend_options=None):
+    """Validate a forward conv2d call and return (x, weight, problem).
+
+    ``x`` may be 3-D (one unbatched image); it is returned 4-D. Both arrays come back
+    C-contiguous in the compute dtype (copied only when needed).
+    """
+
+    if layout not in LAYER_LAYOUTS:
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    x = as_input_array(x, "x")
+    weight = as_input_array(weight, "weight")
+    if x.ndim == 3:
+        x = x[np.newaxis]
+    if x.ndim != 4:
+        raise ValueError(f"x must be 4-D ({layout}) or 3-D (one image), got {x.ndim}-D")
+    if weight.ndim != 4:
+        raise ValueError(f"weight must be 4-D (K, C/groups, kh, kw), got {weight.ndim}-D")
+    dtype = np.result_type(x, weight)
+    if dtype not in _LAYER_TYPES:
+        raise TypeError(f"x and weight: conv2d computes in float32, float64, complex64 or "
+                        f"complex128; got {x.dtype} and {weight.dtype}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    strides = _layer_pair(stride, "stride")
+    dilations = _layer_pair(dilation, "dilation")
+    if layout == "NCHW":
+        n, c, h, w = x.shape
+    else:
+        n, h, w, c = x.shape
+    k, cg, kh, kw = weight.shape
+    if c % groups or k % groups:
+        raise ValueError(f"groups={groups} must divide the input channels ({c}) and the "
+                         f"filters ({k})")
+    if cg != c // groups:
+        raise ValueError(f"weight must have C/groups = {c // groups} input channels on axis 1, "
+                         f"got shape {weight.shape}")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"weight must have a non-empty kernel, got shape {weight.shape}")
+    pads = layer_padding(padding, (kh, kw), dilations, strides)
+    out_h = layer_output_size(h, kh, strides[0], pads[0], dilations[0])
+    out_w = layer_output_size(w, kw, strides[1], pads[1], dilations[1])
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"padding: the input ({h}, {w}) padded by {pads} is smaller than the "
+                         f"dilated kernel ({dilations[0] * (kh - 1) + 1}, "
+                         f"{dilations[1] * (kw - 1) + 1})")
+    p = LayerProblem()
+    p.N, p.C, p.H, p.W, p.K, p.kh, p.kw = n, c, h, w, k, kh, kw
+    p.stride, p.padding, p.dilation, p.groups = strides, pads, dilations, groups
+    p.layout, p.dtype, p.direction = layout, dtype, "forward"
+    p.out_h, p.out_w = out_h, out_w
+    p.backend_options = dict(backend_options) if backend_options else {}
+    p._key = ("layer", "forward", layout, dtype.str, x.shape, weight.shape, strides, pads,
+              dilations, groups, tuple(sorted(p.backend_options.items())))
+    x = x if (x.dtype == dtype and x.flags.c_contiguous) else np.ascontiguousarray(x, dtype)
+    weight = weight if (weight.dtype == dtype and weight.flags.c_contiguous) else \
+        np.ascontiguousarray(weight, dtype)
+    return x, weight, p
