@@ -1,5 +1,5 @@
 """convcore's built-in backends (installed as ``convcore.backends``).
 
 One backend per module: ``naive`` (the textbook loop), ``openmp``, ``separable``, ``fft``,
-``im2col``, ``winograd``. Each ``name.py`` is the readable part; ``_name_cy.pyx`` its loops.
+``im2col``. Each ``name.py`` is the readable part; ``_name_cy.pyx`` its loops.
 """
