@@ -6,15 +6,6 @@ functions; ``backend=`` picks an implementation, and ``auto`` picks the cheapest
 
 __version__ = "0.1.0"
 
-import os as _os
-
-# libgomp's idle workers spin for a while after each parallel region; on a 2-core machine that
-# steals a core from whatever runs next (NumPy's BLAS, torch, the next Python thread). Measured
-# here: 6 ms of CPU burned in the 0.3 s after one call by default, 2 ms with this setting, and
-# no measurable change in per-call latency. Set before any extension loads libgomp; a user's
-# own setting wins.
-_os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-
 from ._api import (
     choose_conv_method,
     convolve,
