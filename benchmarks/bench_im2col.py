@@ -248,7 +248,7 @@ def report(rounds=5):
         if kwargs["groups"] == 1:
             runs["matmul"] = unfolded_matmul(x, w, kwargs)
         t = _interleaved(runs, rounds)
-        p = convcore._problem.build_layer_problem(x, w, **kwargs)[2]
+        p = convcore._layer_problem.build_layer_problem(x, w, **kwargs)[2]
         gflop = 2 * p.macs / 1e9
         line = (f"{name:26s} im2col {t['im2col'] * 1e3:7.2f} ms {gflop / t['im2col']:6.1f} GF/s"
                 f"  torch {t['torch'] * 1e3:7.2f} ms {gflop / t['torch']:6.1f} GF/s"
