@@ -34,9 +34,15 @@ CACHED_BYTES = 32 << 20
 # Python-side work per call (layout lookup, taps, scratch, entering the loop), measured as the
 # difference to naive's run() on tiny problems and expressed on naive's scale (its model's
 # 4 us leaves out the same engine work ours does), so auto's choice between the two follows
-# the measured crossover; plus waking each extra thread.
-SECONDS_PER_CALL = 5.0e-6
-SECONDS_PER_EXTRA_THREAD = 1.5e-6
+# the measured crossover; plus waking each extra thread. Re-measured on the merged build, quiet
+# machine, 8x8..32x32 with 3x3: one thread 19 us against naive's 12-22 us, two threads 35-44 us
+# (waking the second thread costs ~20 us when the calls are not back to back).
+SECONDS_PER_CALL = 11.0e-6
+SECONDS_PER_EXTRA_THREAD = 20.0e-6
+# Problems below this many multiply-add bytes (macs x itemsize) run on one thread: they take
+# under ~50 us there, less than waking a second thread saves. A count, not predict_seconds:
+# run() decides per call, and the model costs ~20 us to evaluate.
+SINGLE_THREAD_BELOW_MAC_BYTES = 2_000_000
 
 # The rates above are for 64-byte vectors (AVX-512); narrower builds (AVX2, SSE) issue the
 # same lane count with proportionally more instructions.
@@ -110,3 +116,10 @@ def predict_seconds(problem, threads):
     # Loads and stores overlap the arithmetic only in part.
     overlap = max(compute, memory) + 0.3 * min(compute, memory)
     return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
+
+
+def threads_to_use(problem, available):
+    """How many threads a call should use: one when the problem is too small to pay for more."""
+    if available > 1 and problem.macs * problem.dtype.itemsize < SINGLE_THREAD_BELOW_MAC_BYTES:
+        return 1
+    return available

@@ -28,10 +28,10 @@ import numpy as np
 
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
-from convcore._threads import get_num_threads
+from convcore._threads import get_num_threads, threads
 
 from . import _openmp_cy
-from ._openmp_model import predict_seconds, work_shape
+from ._openmp_model import predict_seconds, threads_to_use, work_shape
 
 _REAL = {np.dtype(np.complex64): np.dtype(np.float32),
          np.dtype(np.complex128): np.dtype(np.float64)}
@@ -81,7 +81,8 @@ class OpenMPBackend(Backend):
         return True
 
     def cost(self, problem):
-        return predict_seconds(problem, min(get_num_threads(), os.cpu_count() or 1))
+        available = min(get_num_threads(), os.cpu_count() or 1)
+        return predict_seconds(problem, threads_to_use(problem, available))
 
     def workspace(self, problem):
         """Bytes allocated per call beyond the result (all as NumPy arrays)."""
@@ -110,10 +111,12 @@ class OpenMPBackend(Backend):
         if out.size == 0:
             return
         w = problem.taps(k)
-        if problem.is_batched:
-            _run_batched(x, w, problem, out)
-        else:
-            _correlate(x, w, out, problem.starts, problem.boundary, problem.fillvalue)
+        available = get_num_threads()
+        with threads(threads_to_use(problem, available)):  # small problems: one thread
+            if problem.is_batched:
+                _run_batched(x, w, problem, out)
+            else:
+                _correlate(x, w, out, problem.starts, problem.boundary, problem.fillvalue)
 
 
 def _run_batched(x, w, problem, out):
