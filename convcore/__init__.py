@@ -7,16 +7,15 @@ functions; ``backend=`` picks an implementation, and ``auto`` picks the cheapest
 __version__ = "0.1.0"
 
 from ._api import (
-    choose_conv_method,
     convolve,
     convolve2d,
     correlate,
     correlate2d,
-    explain,
     fftconvolve,
     oaconvolve,
 )
 from ._config import show_config
+from ._explain import choose_conv_method, explain
 from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
 from ._layer_problem import LayerProblem
