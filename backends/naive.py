@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 
+from convcore._batching import run_batched
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
 
@@ -46,45 +47,23 @@ class NaiveBackend(Backend):
     def run(self, x, k, problem, out):
         self.check_options(problem.backend_options)
         w = problem.taps(k)
-        out[...] = 0
         if problem.is_batched:
-            _run_batched(x, w, problem, out)
+            starts = tuple(problem.starts[a] for a in problem.axes)
+            run_batched(x, w, problem, out,
+                        lambda xs, ws, target: _correlate(xs, ws, target, starts, problem))
         else:
-            _correlate(x, w, problem, out, problem.x_shape, problem.k_shape, problem.out_shape)
+            _correlate(x, w, out, problem.starts, problem)
 
 
-def _correlate(x, w, problem, out, x_shape, k_shape, out_shape):
-    tables = _tables(problem, x_shape, k_shape, out_shape)
+def _correlate(x, w, out, starts, problem):
+    """out = correlation of x with taps w (same rank), extended by the problem's boundary."""
+    out[...] = 0  # the compiled loop accumulates
+    tables = extension_tables(x.shape, w.shape, out.shape, tuple(starts), problem.boundary)
     if problem.dtype.kind == "O":
         _correlate_object(x, w, tables, problem.fillvalue, out)
         return
-    _naive_cy.correlate(x.reshape(-1), x_shape, w.reshape(-1), k_shape, out.reshape(-1),
-                        out_shape, tables, problem.fillvalue)
-
-
-def _tables(problem, x_shape, k_shape, out_shape):
-    starts = problem.starts if len(x_shape) == problem.ndim else \
-        tuple(problem.starts[a] for a in problem.axes)
-    return extension_tables(x_shape, k_shape, out_shape, starts, problem.boundary)
-
-
-def _run_batched(x, w, problem, out):
-    """fftconvolve's axes=: broadcast axes pair slices; convolved axes are correlated."""
-    batch = problem.batch_axes
-    axes = problem.axes
-    x_shape = tuple(problem.x_shape[a] for a in axes)
-    k_shape = tuple(problem.k_shape[a] for a in axes)
-    o_shape = tuple(problem.out_shape[a] for a in axes)
-    order = batch + axes
-    xb = np.broadcast_to(x.transpose(order), tuple(problem.out_shape[a] for a in batch) + x_shape) \
-        if batch else x
-    wb = np.broadcast_to(w.transpose(order), tuple(problem.out_shape[a] for a in batch) + k_shape)
-    ob = out.transpose(order)
-    for index in itertools.product(*(range(problem.out_shape[a]) for a in batch)):
-        target = np.zeros(o_shape, problem.dtype)
-        _correlate(np.ascontiguousarray(xb[index]), np.ascontiguousarray(wb[index]), problem,
-                   target, x_shape, k_shape, o_shape)
-        ob[index] = target
+    _naive_cy.correlate(x.reshape(-1), x.shape, w.reshape(-1), w.shape, out.reshape(-1),
+                        out.shape, tables, problem.fillvalue)
 
 
 def _correlate_object(x, w, tables, fill, out):

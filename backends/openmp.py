@@ -20,12 +20,12 @@ integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's onc
 
 import collections
 import functools
-import itertools
 import os
 import threading
 
 import numpy as np
 
+from convcore._batching import run_batched
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
 from convcore._threads import get_num_threads, threads
@@ -114,27 +114,11 @@ class OpenMPBackend(Backend):
         available = get_num_threads()
         with threads(threads_to_use(problem, available)):  # small problems: one thread
             if problem.is_batched:
-                _run_batched(x, w, problem, out)
+                starts = tuple(problem.starts[a] for a in problem.axes)
+                run_batched(x, w, problem, out, lambda xs, ws, target: _correlate(
+                    xs, ws, target, starts, problem.boundary, problem.fillvalue))
             else:
                 _correlate(x, w, out, problem.starts, problem.boundary, problem.fillvalue)
-
-
-def _run_batched(x, w, problem, out):
-    """fftconvolve's axes=: broadcast axes pair slices; convolved axes are correlated."""
-    batch, axes = problem.batch_axes, problem.axes
-    order = batch + axes
-    batch_shape = tuple(problem.out_shape[a] for a in batch)
-    x_shape = tuple(problem.x_shape[a] for a in axes)
-    k_shape = tuple(problem.k_shape[a] for a in axes)
-    xb = np.broadcast_to(x.transpose(order), batch_shape + x_shape)
-    wb = np.broadcast_to(w.transpose(order), batch_shape + k_shape)
-    ob = out.transpose(order)
-    starts = tuple(problem.starts[a] for a in axes)
-    target = np.empty(tuple(problem.out_shape[a] for a in axes), problem.dtype)
-    for index in itertools.product(*(range(n) for n in batch_shape)):
-        _correlate(np.ascontiguousarray(xb[index]), np.ascontiguousarray(wb[index]), target,
-                   starts, problem.boundary, problem.fillvalue)
-        ob[index] = target
 
 
 def _correlate(x, w, out, starts, boundary, fill):
