@@ -297,11 +297,7 @@ def _run_transform(x, k, p, lay, out, effort):
             fill_blocks(s.xa, sig, lay.block_axis, lay.block_step)
         else:
             _fill_corner(s.xa, sig)
-        fill_kernel(s, kc_view, scale)
-        s.fx.execute()
-        transform_kernel(s)
-        _multiply(s, lay.threads)
-        s.inv.execute()
+        _product_of_spectra(s, kc_view, scale, lay.threads)
         if lay.path == "oa":
             sum_blocks(s.pa, lay, p, out, _store)
         else:
@@ -313,6 +309,15 @@ def _run_transform(x, k, p, lay, out, effort):
                                     lay.float_dtype, lay.threads, effort)
     with_plan_set(key, build, body)
     _add_fill_term(out, k, p, lay)
+
+
+def _product_of_spectra(s, kernel, scale, threads):
+    """With the signal already in ``s.xa``: transform it and the kernel, multiply, invert."""
+    fill_kernel(s, kernel, scale)
+    s.fx.execute()
+    transform_kernel(s)
+    _multiply(s, threads)
+    s.inv.execute()
 
 
 def _run_circular(x, k, p, lay, out, effort):
@@ -328,11 +333,7 @@ def _run_circular(x, k, p, lay, out, effort):
 
     def body(s):
         _fill_corner(s.xa, sig)
-        fill_kernel(s, folded, scale)
-        s.fx.execute()
-        transform_kernel(s)
-        _multiply(s, lay.threads)
-        s.inv.execute()
+        _product_of_spectra(s, folded, scale, lay.threads)
         if all(p.out_shape[a] <= sizes[a] for a in p.axes):
             _store(out, s.pa[tuple(slice(0, n) for n in p.out_shape)], p)
         else:
