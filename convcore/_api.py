@@ -55,6 +55,10 @@ def _empty_result(x, k, problem):
 
 
 def _execute(x, k, problem, backend, method, max_memory, plan=None):
+    if plan is not None:
+        _options.check_plan(plan)
+    if max_memory is not None:
+        max_memory = _options.check_max_memory(max_memory)
     overrides = {}
     if plan is not None and plan != _options.get_option("plan"):
         overrides["plan"] = plan
@@ -103,10 +107,6 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
     in1, in2 = as_input_array(in1, "in1"), as_input_array(in2, "in2")
     if in1.ndim == 0 and in2.ndim == 0:
         return _scalar_product(in1, in2, operation == "correlate")
-    if plan is not None:
-        _options.check_plan(plan)
-    if max_memory is not None:
-        max_memory = _options.check_max_memory(max_memory)
     x, k, problem = build_problem(in1, in2, mode, operation, boundary, fillvalue,
                                   backend_options=backend_options, late_centre=late_centre)
     return _execute(x, k, problem, backend, method, max_memory, plan)
@@ -281,10 +281,6 @@ def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, 
                          f"{a.ndim} and {b.ndim}")
     if a.size == 0 or b.size == 0:
         return np.array([])  # SciPy's answer for an empty input
-    if plan is not None:
-        _options.check_plan(plan)
-    if max_memory is not None:
-        max_memory = _options.check_max_memory(max_memory)
     x, k, problem = build_problem(a, b, mode, "convolve", axes=axes, fft_dtypes=True,
                                   prefer_overlap_add=overlap_add, backend_options=backend_options)
     return _execute(x, k, problem, backend, "auto", max_memory, plan)
