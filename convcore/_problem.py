@@ -275,8 +275,8 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
     k = b if (b.dtype == compute and b.flags.c_contiguous) else np.ascontiguousarray(b, compute)
     p.kernel, digest = _kernel_values(k, conv_axes, batch_axes)
     p.factors = None
-    p._key = (operation, magnitude, p.x_shape, p.k_shape, mode, p.starts, compute.str, out_dtype.str, boundary,
-              conv_axes, prefer_overlap_add, _is_zero(p.fillvalue), _fill_bits(p),
+    p._key = (operation, magnitude, p.x_shape, p.k_shape, mode, p.starts, compute.str,
+              out_dtype.str, boundary, conv_axes, prefer_overlap_add, _is_zero(p.fillvalue), _fill_bits(p),
               tuple(sorted(p.backend_options.items())) if p.backend_options else (), digest)
     return x, k, p
 
