@@ -3,9 +3,9 @@
 Predicted seconds = call overhead + max(compute, memory) + 0.3 min(compute, memory), where
 
 - compute counts the lane multiply-adds the loop really issues: every block computes R full
-  rows and JB full columns, and meets R + kr - 1 input rows per kernel slice (the zero-padded
-  tap rows of the register block), so small kernels and ragged edges cost what they cost;
-  plus the edge strips copied into tiles;
+  rows and JB full columns (so ragged edges cost what they cost), each output row meeting
+  kr x kc taps per kernel slice (the block's first and last input rows run loops without the
+  zero-padded taps); plus the edge strips copied into tiles;
 - memory is one read of the signal and one write of the result at the machine's bandwidth,
   which is what bounds large images with small kernels.
 
@@ -83,7 +83,7 @@ def work_shape(problem):
         x_shape, k_shape, o_shape = (1,) + x_shape, (1,) + k_shape, (1,) + o_shape
     orows, ocols = o_shape[-2:]
     kr, kc = k_shape[-2:]
-    variant = choose_variant(type_code, orows, ocols, kr)
+    variant = choose_variant(type_code, orows, ocols)
     if polyphase:
         variant = poly_variant
     rows, strip = _openmp_cy.geometry(type_code, variant)
@@ -101,7 +101,8 @@ def predict_seconds(problem, threads):
     """Predicted wall time of one call with `threads` native threads."""
     s = work_shape(problem)
     blocks = s.n_oplanes * s.n_rblocks
-    lane_macs = blocks * s.n_strips * s.nd * s.nt * s.kc * s.rows * s.strip * s.passes
+    kr = s.nt - s.rows + 1
+    lane_macs = blocks * s.n_strips * s.nd * kr * s.kc * s.rows * s.strip * s.passes
     tile_elements = blocks * min(s.n_strips, 2) * s.nd * s.nt * s.tw * s.passes
     busy = min(threads, max(1, blocks * s.n_strips))
     compute = (lane_macs * SECONDS_PER_LANE_MAC[s.type_code] * VARIANT_SLOWDOWN[s.variant]

@@ -236,7 +236,7 @@ def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
                                    axis=1)
         slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd_taps)
     (orows, ocols), (kr, kc) = out_shape[-2:], k_shape[-2:]
-    variant = choose_variant(type_code, orows, ocols, kr)
+    variant = choose_variant(type_code, orows, ocols)
     rows, strip = _openmp_cy.geometry(type_code, variant)
     row_table = tables[-2, :orows + kr - 1]
     col_table = tables[-1, :ocols + kc - 1]
@@ -307,22 +307,24 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
         _budget.release(threads)
 
 
-def choose_variant(type_code, orows, ocols, kr):
-    """Block shape for a problem (measured: ``benchmarks/bench_openmp.py`` and docs/openmp.md).
+def choose_variant(type_code, orows, ocols):
+    """Block shape for a problem (measured: docs/openmp.md, "Block shapes").
 
-    More rows per block means more multiply-adds per signal load, but the first and last
-    R - 1 input rows of a block reach fewer output rows, which weighs more when the kernel
-    has few rows: (with AVX-512) 6 x 4 vectors from 7 kernel rows on, 4 x 4 for 4-6, 2 x 8 for
-    3 or fewer (on images wide enough for its strips), 1 x 8 for single-row results (1-D);
-    smaller shapes where the target has 16 vector registers (``_openmp_cy.pyx``).
+    More rows per block means more multiply-adds per signal load; the first and last R - 1
+    input rows of a block reach fewer output rows, but they run their own copies of the loop
+    without the zero padding, so the tallest block wins at every kernel size: (with AVX-512)
+    6 x 4 vectors whenever the result has 6 rows, measured 1.05-1.35x faster than 4 x 4 and
+    2 x 8 from k = 3 to 31 with two threads. Shorter results take 4 x 4, or 2 x 8 where they
+    have fewer than 4 rows and the image is wide enough for its strips; 1 x 8 for single-row
+    results (1-D). Targets with 16 vector registers get smaller shapes (``_openmp_cy.pyx``).
     """
     if orows == 1:
         return 2
-    if (kr <= 3 or orows < 4) and ocols >= _openmp_cy.geometry(type_code, 1)[1]:
+    if orows >= _openmp_cy.geometry(type_code, 3)[0]:
+        return 3
+    if orows < 4 and ocols >= _openmp_cy.geometry(type_code, 1)[1]:
         return 1
-    if kr <= 6 or orows < 6:
-        return 0
-    return 3
+    return 0
 
 
 def _runs(table):
