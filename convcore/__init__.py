@@ -20,6 +20,7 @@ from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
 from ._layer_problem import LayerProblem
 from ._problem import ConvProblem
+from ._result_cache import result_cache_info, set_result_cache
 from ._registry import Backend, get_backend, list_backends, register_backend, unregister_backend
 from ._sepconvolve import sepconvolve
 from ._shapes import output_shape
@@ -31,6 +32,7 @@ __all__ = [
     "Backend", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method",
     "convolve", "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve",
     "get_backend", "get_num_threads", "get_options", "list_backends", "nn", "oaconvolve",
-    "options", "output_shape", "register_backend", "sepconvolve", "set_num_threads",
-    "set_options", "show_config", "threads", "unregister_backend",
+    "options", "output_shape", "register_backend", "result_cache_info", "sepconvolve",
+    "set_num_threads", "set_options", "set_result_cache", "show_config", "threads",
+    "unregister_backend",
 ]

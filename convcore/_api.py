@@ -7,7 +7,7 @@ finish once here (reverse a swapped correlation, crop, cast to SciPy's result dt
 
 import numpy as np
 
-from . import _dispatch, _options, _threads
+from . import _dispatch, _options, _result_cache, _threads
 from ._dispatch import ConvMemoryError, check_method
 from ._problem import as_input_array, build_problem
 
@@ -85,7 +85,7 @@ def _execute(x, k, problem, backend, method, max_memory, plan=None):
     if backend == "auto" and runner.spreads_nonfinite and not _all_finite(x, k):
         # DESIGN.md: NaN/inf stay where they are under auto; an FFT would smear them.
         runner = chosen.fallback() or runner
-    out = np.empty(problem.out_shape, problem.dtype)
+    out = _result_cache.empty(problem.out_shape, problem.dtype)
     runner.run(x, k, problem, out)
     return _finish(out, problem)
 

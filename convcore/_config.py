@@ -3,7 +3,7 @@
 import json
 import os
 
-from . import _registry, _threads
+from . import _registry, _result_cache, _threads
 
 
 def build_info():
@@ -51,6 +51,7 @@ def config():
         "blas": _blas_info(),
         "pyfftw": _pyfftw_version(),
         "threads": _threads.get_num_threads(),
+        "result_cache": _result_cache.result_cache_info()["cap"],
         "backends": _registry.list_backends(),
         "backends_unavailable": _registry.load_errors(),
     }
@@ -60,7 +61,7 @@ def show_config():
     """Print how convcore was built and what it can run.
 
     Prints OpenMP on/off and compile flags, the BLAS library, the pyFFTW version, the
-    thread setting, and every backend found (with the reason for those not available).
+    thread setting, the result cache's limit, and every backend found (with the reason for those not available).
 
     Examples
     --------
@@ -77,6 +78,7 @@ def show_config():
     print(f"  BLAS:          {c['blas']}")
     print(f"  pyFFTW:        {c['pyfftw']}")
     print(f"  threads:       {c['threads']}")
+    print(f"  result cache:  {c['result_cache'] / 2**20:.0f} MiB of freed results kept for reuse")
     print(f"  backends:      {', '.join(c['backends'])}")
     for name, why in c["backends_unavailable"].items():
         print(f"    ({name}: {why})")

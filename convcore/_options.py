@@ -31,7 +31,7 @@ def _initial_defaults():
     return {"max_memory": max_memory, "plan": "estimate"}
 
 
-def _parse_bytes(raw):
+def _parse_bytes(raw, name="CONVCORE_MAX_MEMORY"):
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     text = raw.strip().lower().rstrip("b").rstrip("i")
     scale = units.get(text[-1:], 1)
@@ -39,7 +39,7 @@ def _parse_bytes(raw):
     try:
         return int(float(number) * scale)
     except ValueError:
-        raise ValueError(f"CONVCORE_MAX_MEMORY must be a number of bytes such as 4G, got {raw!r}") from None
+        raise ValueError(f"{name} must be a number of bytes such as 4G, got {raw!r}") from None
 
 
 def check_max_memory(value, name="max_memory"):

@@ -1,0 +1,134 @@
+"""The result cache: a dropped large result lends its memory to the next one, never its values."""
+
+import gc
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import convcore
+from convcore._cy import result_pool
+
+BIG = (1024, 1100)   # 4.5 MB of float32: above the cache's 4 MiB block minimum
+
+
+@pytest.fixture
+def cache():
+    """An empty cache of known size for the test, the process setting restored after."""
+    previous = convcore.set_result_cache(0)
+    convcore.set_result_cache(64 << 20)
+    yield
+    convcore.set_result_cache(previous)
+
+
+def _inputs(seed, shape=BIG, k=5, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype(dtype), rng.standard_normal((k, k)).astype(dtype)
+
+
+@pytest.mark.parametrize("backend", ["naive", "openmp", "separable", "fft", "im2col"])
+def test_reused_memory_never_shows_old_values(cache, backend):
+    # The freed result is poisoned; the next result of the same size takes its memory and must
+    # overwrite every element (a backend that relied on fresh zeroed pages would fail here).
+    x, w = _inputs(1)
+    if backend == "separable":
+        w = np.outer(w[0], w[:, 0]).astype(np.float32)
+    first = convcore.convolve(x, w, "same", backend=backend)
+    address = first.ctypes.data
+    first[...] = np.nan
+    del first
+    gc.collect()
+    second = convcore.convolve(x, w, "same", backend=backend)
+    assert second.ctypes.data == address, "the freed result's memory was not reused"
+    expected = scipy.signal.convolve(x.astype(np.float64), w.astype(np.float64), "same")
+    np.testing.assert_allclose(second, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())
+
+
+def test_reuse_is_counted_and_only_for_the_same_size(cache):
+    x, w = _inputs(2)
+    before = convcore.result_cache_info()["reused"]
+    a = convcore.convolve(x, w, "same", backend="openmp")
+    del a
+    b = convcore.convolve(x[:, :-8], w, "same", backend="openmp")   # another size: fresh
+    assert convcore.result_cache_info()["reused"] == before
+    c = convcore.convolve(x, w, "same", backend="openmp")
+    assert convcore.result_cache_info()["reused"] == before + 1
+    assert b.shape != c.shape
+
+
+def test_limit_zero_turns_it_off_and_frees_what_it_holds(cache):
+    x, w = _inputs(3)
+    convcore.convolve(x, w, "same", backend="openmp")
+    assert convcore.result_cache_info()["idle_bytes"] >= x.nbytes
+    convcore.set_result_cache(0)
+    assert convcore.result_cache_info()["idle_bytes"] == 0
+    convcore.convolve(x, w, "same", backend="openmp")
+    assert convcore.result_cache_info()["idle_blocks"] == 0
+
+
+def test_idle_bytes_stay_within_the_limit(cache):
+    convcore.set_result_cache(10 << 20)      # room for two 4.5 MB results, not three
+    w = np.ones((1, 1), np.float32)
+    results = [convcore.convolve(np.ones((1024, 1100 + i), np.float32), w) for i in range(3)]
+    del results
+    info = convcore.result_cache_info()
+    assert info["idle_blocks"] == 2 and info["idle_bytes"] <= 10 << 20
+
+
+def test_small_results_are_not_cached(cache):
+    before = convcore.result_cache_info()
+    for _ in range(3):
+        convcore.convolve(np.ones((100, 100)), np.ones((3, 3)), "same")
+    assert convcore.result_cache_info()["idle_bytes"] == before["idle_bytes"]
+
+
+def test_cached_arrays_behave_like_numpy_arrays(cache):
+    a = result_pool.empty((1024, 1024), np.float64)
+    a[...] = 1.0
+    a.resize((2048, 1024), refcheck=False)  # realloc through the cache's handler
+    assert a[:1024].sum() == 1024 * 1024
+    a.resize((10,), refcheck=False)
+    assert a.shape == (10,) and (a == 1.0).all()
+    del a
+    z = result_pool.empty((0,), np.float32)
+    assert z.size == 0
+
+
+def test_many_threads_share_the_cache(cache):
+    errors = []
+
+    def work(seed):
+        try:
+            x, w = _inputs(seed, (700 + seed % 2, 1600), 3)
+            expected = scipy.signal.convolve(x.astype(np.float64), w.astype(np.float64), "same")
+            for _ in range(4):
+                got = convcore.convolve(x, w, "same", backend="openmp")
+                np.testing.assert_allclose(got, expected, rtol=1e-4,
+                                           atol=1e-4 * np.abs(expected).max())
+        except Exception as error:  # reported below, in the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert convcore.result_cache_info()["idle_bytes"] <= 64 << 20
+
+
+@pytest.mark.parametrize("value, error", [(-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_bad_limits_are_refused(value, error):
+    with pytest.raises(error, match="max_bytes"):
+        convcore.set_result_cache(value)
+
+
+def test_environment_sets_the_limit():
+    code = "import convcore; print(convcore.result_cache_info()['cap'])"
+    env = {"CONVCORE_RESULT_CACHE": "16M", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert int(out) == 16 << 20
