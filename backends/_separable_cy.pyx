@@ -17,9 +17,11 @@ registers with the taps in the inner loop; the output strip stays in cache acros
 The intermediate never goes to main memory, and the result is written by the thread that
 computes it (parallel first touch).
 
-Threads: strips are claimed from an atomic counter by the caller's thread and by helper
-threads (see :class:`StripJob`): no OpenMP team, whose spinning barrier made a call wait
-for a thread another process kept off its core.
+Threads: an OpenMP team (the engine's one thread setting, through its native-thread budget)
+whose threads claim strips from an atomic counter (see :class:`StripJob`). An earlier version
+used Python worker threads instead, to avoid waiting at the team's barrier for a thread
+another process keeps off its core; on a quiet machine their wake-up cost more than their
+help (2 threads ran 1.0x of one), where the team gives 1.7-1.9x.
 
 Boundaries: row tables give each extended row's source row (-1: fill). Along the columns the
 vertical pass computes only real columns, written at their extended position; the few
@@ -33,8 +35,9 @@ from libc.stdlib cimport free, malloc
 from cpython.exc cimport PyErr_CheckSignals
 
 from convcore._cy.fused cimport conv_t
+from convcore._cy.openmp cimport omp_get_thread_num
 
-# Atomics and a short sleep for StripJob's work sharing (see its docstring).
+# Atomics for StripJob's work sharing (see its docstring).
 cdef extern from *:
     """
     #if defined(_MSC_VER)
@@ -43,27 +46,15 @@ cdef extern from *:
         return (Py_ssize_t)InterlockedExchangeAdd64((volatile LONG64*)p, (LONG64)v); }
     static inline Py_ssize_t cc_load(Py_ssize_t* p) {
         return (Py_ssize_t)InterlockedExchangeAdd64((volatile LONG64*)p, 0); }
-    static inline void cc_nap(void) { Sleep(0); }
-    static inline void cc_pause(void) { YieldProcessor(); }
     #else
-    #include <time.h>
     static inline Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) {
         return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
     static inline Py_ssize_t cc_load(Py_ssize_t* p) {
         return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-    static inline void cc_nap(void) {
-        struct timespec t = {0, 20000}; nanosleep(&t, NULL); }
-    static inline void cc_pause(void) {
-    #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-    #endif
-    }
     #endif
     """
     Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
     Py_ssize_t cc_load(Py_ssize_t* p) noexcept nogil
-    void cc_nap() noexcept nogil
-    void cc_pause() noexcept nogil
 
 # The float and double hot loops in GCC/Clang vector extensions: written over Cython fused
 # types, gcc vectorized the double strip across its 8 rows (8 doubles = one zmm) with
@@ -393,7 +384,7 @@ cdef int _work_typed(conv_t* kind_tag, Job* job, bint check) except -1 nogil:
     cdef conv_t fill
     if slot >= job.slots:
         return 0  # more threads than scratch slots: the others do the work
-    # Scratch from the caller's NumPy workspace: a malloc here, in a helper thread's own
+    # Scratch from the caller's NumPy workspace: a malloc here, in a worker thread's own
     # arena, was trimmed and faulted back in on every call (27 page faults a call).
     y = <conv_t*> job.scratch + slot * job.scratch_stride
     if conv_t is float or conv_t is double:
@@ -436,53 +427,32 @@ cdef int _work(Job* job, bint check) except -1 nogil:
 
 
 cdef class StripJob:
-    """The strips of one separable_2d call; ``work()`` may run in any number of threads.
+    """The strips of one separable_2d call, done by ``run(threads)``.
 
-    Threads claim strips from an atomic counter. The caller's thread works too and then
-    waits only for strips other threads have claimed, never for a thread that has not
-    started: on a machine where another process holds a core, a pool thread that cannot
-    get a time slice costs nothing (a libgomp team would keep the whole call waiting for it
-    at its barrier, measured 20x slower). Idle pool threads sleep on a queue; they never spin.
+    Threads claim GRAIN strips at a time from an atomic counter rather than a static share,
+    so a thread that starts late or is preempted on a shared machine only finds less to do.
     """
 
     cdef Job job
     cdef object keep   # the arrays the pointers in job point into
 
-    def work(self):
-        """Do strips until none is left to claim (pool threads)."""
-        with nogil:
-            _work(&self.job, False)
+    def run(self, int threads):
+        """Do every strip with `threads` OpenMP threads (the caller's among them).
 
-    def run_and_wait(self):
-        """Do strips (checking Ctrl-C), then wait for strips other threads still hold."""
+        The caller's thread checks Ctrl-C between claims; after it, nobody claims more.
+        """
+        cdef int i
         try:
             with nogil:
-                _work(&self.job, True)
+                for i in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+                    _work(&self.job, omp_get_thread_num() == 0)
         except BaseException:
-            cc_fetch_add(&self.job.stop, 1)  # nobody claims more; wait for strips in flight
-            self._wait()
+            cc_fetch_add(&self.job.stop, 1)
             raise
-        self._wait()
-        # A helper thread that starts late only reads the Job struct (it finds no strip to
-        # claim); dropping the arrays here keeps their lifetime, and the free of a result
-        # of megabytes, in the caller's thread.
-        self.keep = None
+        finally:
+            self.keep = None
         if self.job.done < self.job.items:
             raise RuntimeError("separable: strips left undone")
-
-    cdef void _wait(self) noexcept:
-        cdef Job* job = &self.job
-        cdef int spins = 0
-        with nogil:
-            # Strips claimed and not yet done: a strip takes microseconds, so spin briefly,
-            # then sleep (the core goes idle, and the scheduler may move a preempted holder
-            # of a strip here).
-            while cc_load(&job.done) < min(cc_load(&job.next), job.items):
-                if spins < 2000:
-                    cc_pause()
-                    spins = spins + 1
-                else:
-                    cc_nap()
 
 
 def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_ssize_t x_cols,
@@ -492,8 +462,7 @@ def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_s
                  conv_t[::1] out, Py_ssize_t o_rows, Py_ssize_t o_cols, conv_t[::1] scratch):
     """Prepare the correlation of `planes` stacked 2-D planes with ``sum_t outer(us[t], vs[t])``.
 
-    Returns a :class:`StripJob`; call ``work()`` from pool threads and ``run_and_wait()``
-    from the caller's thread (alone, it does everything).
+    Returns a :class:`StripJob`; its ``run(threads)`` does the work.
 
     Parameters
     ----------

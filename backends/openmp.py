@@ -21,50 +21,19 @@ integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's onc
 import collections
 import functools
 import os
-import threading
 
 import numpy as np
 
 from convcore._batching import run_batched
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
-from convcore._threads import get_num_threads, threads
+from convcore._threads import get_num_threads, native_threads, threads
 
 from . import _openmp_cy
 from ._openmp_model import predict_seconds, threads_to_use, work_shape
 
 _REAL = {np.dtype(np.complex64): np.dtype(np.float32),
          np.dtype(np.complex128): np.dtype(np.float64)}
-
-
-class _ThreadBudget:
-    """Native threads shared by every Python thread that calls this backend at once.
-
-    A call takes what it asks for when nothing else runs, else what is free (at least one,
-    waiting until one is), so eight Python threads calling together on two cores run two
-    native threads in all instead of sixteen fighting for the cores.
-    """
-
-    def __init__(self, size):
-        self._size = size
-        self._free = size
-        self._cond = threading.Condition()
-
-    def acquire(self, wanted):
-        with self._cond:
-            while self._free < 1:
-                self._cond.wait()
-            taken = wanted if self._free == self._size else min(wanted, self._free)
-            self._free -= taken
-            return taken
-
-    def release(self, taken):
-        with self._cond:
-            self._free += taken
-            self._cond.notify_all()
-
-
-_budget = _ThreadBudget(os.cpu_count() or 1)
 
 
 class OpenMPBackend(Backend):
@@ -284,8 +253,7 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
     wp = np.zeros((nd, kr + 2 * (R - 1), kc), x.dtype)
     wp[:, R - 1:R - 1 + kr] = w
     orows, ocols = out.shape[-2:]
-    threads = _budget.acquire(get_num_threads())
-    try:
+    with native_threads(get_num_threads()) as threads:
         # Enough items for every thread (1-D and short problems split their strips).
         blocks = lay.n_oplanes * lay.n_rblocks
         n_cchunks = 1
@@ -303,8 +271,6 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
             lay.row_table.size, lay.col_table, lay.col_table.size, lay.col_run, lay.strip_off,
             out, orows, ocols, lay.n_oplanes, n_cchunks, strips_per_chunk, threads,
             rows_scratch, tile_scratch)
-    finally:
-        _budget.release(threads)
 
 
 def choose_variant(type_code, orows, ocols):

@@ -23,7 +23,7 @@ import numpy as np
 
 from convcore._boundary import extension_table
 from convcore._registry import Backend
-from convcore._threads import get_num_threads
+from convcore._threads import get_num_threads, native_threads
 
 from . import _separable_cy
 from ._separable_factors import Decomposition, decompose, default_tolerance
@@ -36,46 +36,15 @@ OPTIONS = ("rank", "tol")
 # passes run at about 0.025 ns per multiply-add in float32 (k = 31: 62 M in 1.5 ms, 1 thread),
 # twice that in float64 and ~4x that for complex (generic loops); small kernels are bound by
 # streaming the signal and the result (k = 3 float32: 8 MB in 0.54 ms, 1 thread). A call
-# costs tens of microseconds in Python (plan lookup, tables, waking a helper thread).
+# costs tens of microseconds in Python (plan lookup, tables, waking the OpenMP team).
 SECONDS_PER_MAC = {4: 0.025e-9, 8: 0.05e-9}
 SECONDS_PER_BYTE = 0.05e-9
 SECONDS_PER_CALL = 20e-6
 
 _CACHE_SIZE = 256
 _PREPARED_CACHE_SIZE = 32
-# Below this many multiply-adds waking a pool thread costs more than it saves.
+# Below this many multiply-adds waking a second thread costs more than it saves.
 MIN_PARALLEL_MACS = 1 << 22
-
-
-class _HelperPool:
-    """Threads that help the caller's thread with a StripJob.
-
-    Idle threads sleep on a queue (they never spin, so they neither slow other libraries
-    nor lose their scheduler credit); a job never waits for a helper that has not started.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._executor = None
-        self._size = 0
-
-    def start(self, job, helpers):
-        if helpers <= 0:
-            return
-        with self._lock:
-            if self._executor is None or self._size < helpers:
-                from concurrent.futures import ThreadPoolExecutor
-
-                if self._executor is not None:
-                    self._executor.shutdown(wait=False)
-                self._executor = ThreadPoolExecutor(helpers, "convcore-separable")
-                self._size = helpers
-            executor = self._executor
-        for _ in range(helpers):
-            executor.submit(job.work)
-
-
-_pool = _HelperPool()
 
 
 class SeparableBackend(Backend):
@@ -173,22 +142,21 @@ class SeparableBackend(Backend):
     def run(self, x, k, problem, out):
         self.check_options(problem.backend_options, known=OPTIONS)
         prep = self._prepared(problem, k)
-        threads = get_num_threads()
         signal = x
-        # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
-        for taps, table, outer, n, inner, o, fill in prep.lead:
-            result = np.empty(outer * o * inner, problem.dtype)
-            _separable_cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table, fill,
-                                    result, o, threads)
-            signal = result
-        helpers = 0 if prep.macs < MIN_PARALLEL_MACS else min(threads, prep.strips // 2 + 1) - 1
-        scratch = _scratch((helpers + 1) * prep.scratch_size, problem.dtype)
-        job = _separable_cy.separable_2d(signal.reshape(-1), prep.planes, prep.rows, prep.cols,
-                                         prep.us, prep.upads, prep.vs, prep.row_table,
-                                         prep.col_table, problem.starts[-1], prep.fill,
-                                         out.reshape(-1), *problem.out_shape[-2:], scratch)
-        _pool.start(job, helpers)
-        job.run_and_wait()
+        with native_threads(get_num_threads()) as threads:
+            # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
+            for taps, table, outer, n, inner, o, fill in prep.lead:
+                result = np.empty(outer * o * inner, problem.dtype)
+                _separable_cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table,
+                                        fill, result, o, threads)
+                signal = result
+            workers = 1 if prep.macs < MIN_PARALLEL_MACS else min(threads, prep.strips // 2 + 1)
+            scratch = _scratch(workers * prep.scratch_size, problem.dtype)
+            job = _separable_cy.separable_2d(
+                signal.reshape(-1), prep.planes, prep.rows, prep.cols, prep.us, prep.upads,
+                prep.vs, prep.row_table, prep.col_table, problem.starts[-1], prep.fill,
+                out.reshape(-1), *problem.out_shape[-2:], scratch)
+            job.run(workers)
 
     def _prepared(self, problem, k):
         """Taps, boundary tables and fill values of a problem, cached by its key and kernel

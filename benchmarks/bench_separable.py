@@ -133,7 +133,10 @@ def _median_time(call, repeats):
 
 def interleaved(cell, names, rounds, repeats=15, gap=0.25):
     """Median over `rounds` of each contender's median of `repeats` calls, run A B C, A B C,
-    with an idle gap before each block so other thread pools fall asleep (PERF-NOTES.md)."""
+    with an idle gap before each block so other thread pools fall asleep (PERF-NOTES.md), and
+    three untimed calls after it: on these VMs the first calls after an idle gap run 2-10x
+    slower for every contender (cold caches, sleeping cores), which is not the steady state
+    being compared."""
     x, kernel, factors = make_problem(*cell)
     calls = contenders(x, kernel, factors)
     expected = reference(x, kernel)
@@ -143,7 +146,8 @@ def interleaved(cell, names, rounds, repeats=15, gap=0.25):
     for _ in range(rounds):
         for name in names:
             time.sleep(gap)
-            calls[name]()
+            for _ in range(3):
+                calls[name]()
             samples[name].append(_median_time(calls[name], repeats))
     return {name: float(np.median(v)) for name, v in samples.items()}
 
@@ -161,7 +165,7 @@ def main():
         names = ["convcore-separable", "cv2.filter2D"]
         if cell[0] == "gaussian":
             names.insert(1, "cv2.sepFilter2D")
-        if "convcore-openmp" in convcore.list_backends():
+        if "openmp" in convcore.list_backends():
             names.append("convcore-openmp")
         t = interleaved(cell, names, args.rounds)
         line = f"{_cell_id(cell):<20}" + "  ".join(f"{n} {t[n] * 1e3:7.3f} ms" for n in names)

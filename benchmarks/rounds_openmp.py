@@ -17,7 +17,11 @@ import time
 import numpy as np
 
 
-def _block(fn, reps):
+def _block(fn, reps, warmup=3):
+    # Untimed calls first: on these VMs the first calls after an idle gap run 2-10x slower
+    # for every contender (cold caches, sleeping cores); the steady state is compared.
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()

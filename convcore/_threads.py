@@ -1,7 +1,7 @@
 """The one thread setting of convcore.
 
 Every parallel part of the engine reads :func:`get_num_threads`: OpenMP ``num_threads`` in the
-Cython loops, pyFFTW's ``threads``, and the BLAS pool (through threadpoolctl). The value comes
+Cython loops (taken from one process-wide budget, :func:`native_threads`), pyFFTW's ``threads``, and the BLAS pool (through threadpoolctl). The value comes
 from, in order: an enclosing :func:`threads` block in the calling Python thread, the last
 :func:`set_num_threads`, the ``CONVCORE_NUM_THREADS`` environment variable, ``os.cpu_count()``.
 """
@@ -99,3 +99,47 @@ def threads(n):
         yield n
     finally:
         _local.override = previous
+
+
+class _NativeThreadBudget:
+    """Native threads shared by every Python thread that runs a parallel loop at once.
+
+    A call takes what it asks for when nothing else runs, else what is free (at least one,
+    waiting until one is), so eight Python threads calling together on two cores run two
+    native threads in all instead of sixteen fighting for the cores.
+    """
+
+    def __init__(self, size):
+        self._size = size
+        self._free = size
+        self._cond = threading.Condition()
+
+    def acquire(self, wanted):
+        with self._cond:
+            while self._free < 1:
+                self._cond.wait()
+            taken = wanted if self._free == self._size else min(wanted, self._free)
+            self._free -= taken
+            return taken
+
+    def release(self, taken):
+        with self._cond:
+            self._free += taken
+            self._cond.notify_all()
+
+
+_budget = _NativeThreadBudget(os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def native_threads(wanted):
+    """Reserve up to `wanted` native threads for one parallel loop; yields how many to use.
+
+    Every OpenMP region of the engine runs inside this, so Python threads calling at once
+    share the machine's cores instead of multiplying the thread count.
+    """
+    taken = _budget.acquire(max(1, wanted))
+    try:
+        yield taken
+    finally:
+        _budget.release(taken)
