@@ -29,10 +29,10 @@ import convcore
 from convcore._problem import build_problem
 
 try:  # benchmarks/conftest.py when run under pytest; the same helpers when run as a script
-    from conftest import assert_close_to, seeded
+    from conftest import assert_close_to, seeded, warm_up
 except ImportError:  # pragma: no cover
     sys.path.insert(0, os.path.dirname(__file__))
-    from conftest import assert_close_to, seeded
+    from conftest import assert_close_to, seeded, warm_up
 
 THREADS = os.cpu_count() or 1
 FULL = os.environ.get("CONVCORE_BENCH_FULL") == "1"
@@ -127,11 +127,8 @@ def test_signal1d(benchmark, idle_gap, contender, k, dtype, mode):
 
 # --- interleaved ratios (python benchmarks/bench_fft.py) -------------------------------------
 
-def _time_block(run, x, k, mode, calls, warmup=2):
-    # Untimed calls first: on these VMs the first calls after an idle gap run 2-10x slower
-    # for every contender (cold caches, sleeping cores); the steady state is compared.
-    for _ in range(warmup):
-        run(x, k, mode)
+def _time_block(run, x, k, mode, calls):
+    warm_up(lambda: run(x, k, mode))
     times = []
     for _ in range(calls):
         start = time.perf_counter()

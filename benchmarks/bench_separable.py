@@ -24,6 +24,7 @@ import scipy.ndimage
 import scipy.signal
 
 import convcore
+from conftest import warm_up
 
 try:
     import cv2
@@ -133,10 +134,8 @@ def _median_time(call, repeats):
 
 def interleaved(cell, names, rounds, repeats=15, gap=0.25):
     """Median over `rounds` of each contender's median of `repeats` calls, run A B C, A B C,
-    with an idle gap before each block so other thread pools fall asleep (PERF-NOTES.md), and
-    three untimed calls after it: on these VMs the first calls after an idle gap run 2-10x
-    slower for every contender (cold caches, sleeping cores), which is not the steady state
-    being compared."""
+    with an idle gap before each block so other thread pools fall asleep (PERF-NOTES.md), then
+    untimed calls until the contender is back in its steady state (``conftest.warm_up``)."""
     x, kernel, factors = make_problem(*cell)
     calls = contenders(x, kernel, factors)
     expected = reference(x, kernel)
@@ -146,8 +145,7 @@ def interleaved(cell, names, rounds, repeats=15, gap=0.25):
     for _ in range(rounds):
         for name in names:
             time.sleep(gap)
-            for _ in range(3):
-                calls[name]()
+            warm_up(calls[name])
             samples[name].append(_median_time(calls[name], repeats))
     return {name: float(np.median(v)) for name, v in samples.items()}
 

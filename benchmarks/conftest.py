@@ -23,6 +23,23 @@ def assert_close_to(result, reference, dtype):
     assert error <= tolerance, f"relative error {error:.3g} over {tolerance}"
 
 
+def warm_up(call, seconds=0.1, min_calls=2):
+    """Call `call` untimed for at least `seconds` (and `min_calls` times) before timing it.
+
+    On these VMs code that was idle runs slowly for a while: after a 0.15 s gap, the next
+    ~50 ms of fft calls (whose worker threads sleep between chunks) took 8 ms instead of
+    4.6 ms, and the first calls of every contender are 2-10x slower (cold caches, a sleeping
+    core that the host has to schedule back). Interleaved blocks with idle gaps are needed
+    against spinning thread pools (PERF-NOTES.md); this puts every contender back in its
+    steady state before its block is timed.
+    """
+    start = time.perf_counter()
+    calls = 0
+    while calls < min_calls or time.perf_counter() - start < seconds:
+        call()
+        calls += 1
+
+
 @pytest.fixture
 def idle_gap():
     """Let other libraries' thread pools go to sleep before timing (PERF-NOTES.md)."""

@@ -15,13 +15,11 @@ import argparse
 import time
 
 import numpy as np
+from conftest import warm_up
 
 
-def _block(fn, reps, warmup=3):
-    # Untimed calls first: on these VMs the first calls after an idle gap run 2-10x slower
-    # for every contender (cold caches, sleeping cores); the steady state is compared.
-    for _ in range(warmup):
-        fn()
+def _block(fn, reps):
+    warm_up(fn)
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
