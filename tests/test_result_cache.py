@@ -3,7 +3,7 @@
 import gc
 import subprocess
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -98,25 +98,16 @@ def test_cached_arrays_behave_like_numpy_arrays(cache):
 
 
 def test_many_threads_share_the_cache(cache):
-    errors = []
-
     def work(seed):
-        try:
-            x, w = _inputs(seed, (700 + seed % 2, 1600), 3)
-            expected = scipy.signal.convolve(x.astype(np.float64), w.astype(np.float64), "same")
-            for _ in range(4):
-                got = convcore.convolve(x, w, "same", backend="openmp")
-                np.testing.assert_allclose(got, expected, rtol=1e-4,
-                                           atol=1e-4 * np.abs(expected).max())
-        except Exception as error:  # reported below, in the main thread
-            errors.append(error)
+        x, w = _inputs(seed, (700 + seed % 2, 1600), 3)
+        expected = scipy.signal.convolve(x.astype(np.float64), w.astype(np.float64), "same")
+        for _ in range(4):
+            got = convcore.convolve(x, w, "same", backend="openmp")
+            np.testing.assert_allclose(got, expected, rtol=1e-4,
+                                       atol=1e-4 * np.abs(expected).max())
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))   # re-raises the first failure here
     assert convcore.result_cache_info()["idle_bytes"] <= 64 << 20
 
 
