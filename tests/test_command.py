@@ -29,7 +29,10 @@ def test_show_config_reports_openmp_and_backends(capsys):
 
 
 def test_ctrl_c_interrupts_a_long_native_loop():
-    code = ("import numpy as np, convcore, sys; x = np.ones((3000, 3000)); print('go', flush=True);"
+    # Python keeps SIGINT ignored when it starts ignored (a job started in the background by
+    # a non-interactive shell, as CI runners may do): restore the KeyboardInterrupt handler.
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler);"
+            "import numpy as np, convcore, sys; x = np.ones((3000, 3000)); print('go', flush=True);"
             "convcore.convolve(x, np.ones((41, 41)), 'same', backend='naive'); print('finished')")
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
