@@ -143,14 +143,15 @@ class SeparableBackend(Backend):
         self.check_options(problem.backend_options, known=OPTIONS)
         prep = self._prepared(problem, k)
         signal = x
-        with native_threads(get_num_threads()) as threads:
+        wanted = get_num_threads() if prep.macs >= MIN_PARALLEL_MACS else 1
+        with native_threads(wanted) as threads:
             # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
             for taps, table, outer, n, inner, o, fill in prep.lead:
                 result = np.empty(outer * o * inner, problem.dtype)
                 _separable_cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table,
                                         fill, result, o, threads)
                 signal = result
-            workers = 1 if prep.macs < MIN_PARALLEL_MACS else min(threads, prep.strips // 2 + 1)
+            workers = min(threads, prep.strips // 2 + 1)
             scratch = _scratch(workers * prep.scratch_size, problem.dtype)
             job = _separable_cy.separable_2d(
                 signal.reshape(-1), prep.planes, prep.rows, prep.cols, prep.us, prep.upads,

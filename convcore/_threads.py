@@ -1,9 +1,10 @@
 """The one thread setting of convcore.
 
 Every parallel part of the engine reads :func:`get_num_threads`: OpenMP ``num_threads`` in the
-Cython loops (taken from one process-wide budget, :func:`native_threads`), pyFFTW's ``threads``, and the BLAS pool (through threadpoolctl). The value comes
-from, in order: an enclosing :func:`threads` block in the calling Python thread, the last
-:func:`set_num_threads`, the ``CONVCORE_NUM_THREADS`` environment variable, ``os.cpu_count()``.
+Cython loops (taken from one process-wide budget, :func:`native_threads`), pyFFTW's
+``threads``, and the BLAS pool (through threadpoolctl). The value comes from, in order: an
+enclosing :func:`threads` block in the calling Python thread, the last :func:`set_num_threads`,
+the ``CONVCORE_NUM_THREADS`` environment variable, ``os.cpu_count()``.
 """
 
 import contextlib
