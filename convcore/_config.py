@@ -61,7 +61,7 @@ def show_config():
     """Print how convcore was built and what it can run.
 
     Prints OpenMP on/off and compile flags, the BLAS library, the pyFFTW version, the
-    thread setting, the result cache's limit, and every backend found (with the reason for those not available).
+    print(f"  result cache:  {c['result_cache'] / 2**20:.0f} MiB of freed results kept")
 
     Examples
     --------
