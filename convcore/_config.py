@@ -61,7 +61,8 @@ def show_config():
     """Print how convcore was built and what it can run.
 
     Prints OpenMP on/off and compile flags, the BLAS library, the pyFFTW version, the
-    print(f"  result cache:  {c['result_cache'] / 2**20:.0f} MiB of freed results kept")
+    thread setting, the result cache's limit, and every backend found (with the reason for
+    those not available).
 
     Examples
     --------
@@ -78,7 +79,7 @@ def show_config():
     print(f"  BLAS:          {c['blas']}")
     print(f"  pyFFTW:        {c['pyfftw']}")
     print(f"  threads:       {c['threads']}")
-    print(f"  result cache:  {c['result_cache'] / 2**20:.0f} MiB of freed results kept for reuse")
+    print(f"  result cache:  {c['result_cache'] / 2**20:.0f} MiB of freed results kept")
     print(f"  backends:      {', '.join(c['backends'])}")
     for name, why in c["backends_unavailable"].items():
         print(f"    ({name}: {why})")
