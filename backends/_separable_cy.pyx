@@ -21,7 +21,7 @@ Threads: an OpenMP team (the engine's one thread setting, through its native-thr
 whose threads claim strips from an atomic counter (see :class:`StripJob`). An earlier version
 used Python worker threads instead, to avoid waiting at the team's barrier for a thread
 another process keeps off its core; on a quiet machine their wake-up cost more than their
-help (2 threads ran 1.0x of one), where the team gives 1.7-1.9x.
+help (2 threads ran 1.0x of one), where the team gives 1.80-1.85x.
 
 Boundaries: row tables give each extended row's source row (-1: fill). Along the columns the
 vertical pass computes only real columns, written at their extended position; the few
