@@ -37,7 +37,8 @@ def set_result_cache(max_bytes):
     A result of tens of megabytes costs more to obtain fresh from the operating system (the
     kernel zeroes each page on first touch) than many convolutions take to fill it; when a
     result is dropped, convcore keeps its memory (blocks of 4 MiB and more, at most eight)
-    and gives it to the next result of exactly that size.
+    and gives it to the next result of exactly that size. The idle blocks are not counted
+    against ``max_memory``, which budgets one call's result and workspace.
 
     Parameters
     ----------
