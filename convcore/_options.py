@@ -42,15 +42,19 @@ def _parse_bytes(raw, name="CONVCORE_MAX_MEMORY"):
         raise ValueError(f"{name} must be a number of bytes such as 4G, got {raw!r}") from None
 
 
-def check_max_memory(value, name="max_memory"):
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        hasattr(value, "__index__")
-    ):
-        raise TypeError(f"{name} must be a positive int (bytes), got {type(value).__name__}")
+def check_bytes(value, name, allow_zero=False):
+    """A byte count as an int: TypeError unless int-like, ValueError below 1 (or below 0)."""
+    kind = "non-negative" if allow_zero else "positive"
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be a {kind} int (bytes), got {type(value).__name__}")
     value = int(value)
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number of bytes, got {value}")
+    if value < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be a {kind} number of bytes, got {value}")
     return value
+
+
+def check_max_memory(value, name="max_memory"):
+    return check_bytes(value, name)
 
 
 def check_plan(value):

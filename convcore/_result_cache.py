@@ -8,7 +8,7 @@ Why and how: ``convcore/_cy/result_pool.pyx``. This module holds the setting: at
 import os
 
 from ._cy import result_pool
-from ._options import _parse_bytes, _physical_memory
+from ._options import _parse_bytes, _physical_memory, check_bytes
 
 MIN_BLOCK = 4 << 20
 
@@ -18,17 +18,9 @@ empty = result_pool.empty
 def _initial_cap():
     raw = os.environ.get("CONVCORE_RESULT_CACHE")
     if raw:
-        return _check(_parse_bytes(raw, "CONVCORE_RESULT_CACHE"), "CONVCORE_RESULT_CACHE")
+        return check_bytes(_parse_bytes(raw, "CONVCORE_RESULT_CACHE"), "CONVCORE_RESULT_CACHE",
+                           allow_zero=True)
     return min(1 << 30, _physical_memory() // 32)
-
-
-def _check(value, name):
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int (bytes), got {type(value).__name__}")
-    value = int(value)
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative number of bytes, got {value}")
-    return value
 
 
 def set_result_cache(max_bytes):
@@ -50,7 +42,7 @@ def set_result_cache(max_bytes):
     int
         The previous limit.
     """
-    max_bytes = _check(max_bytes, "max_bytes")
+    max_bytes = check_bytes(max_bytes, "max_bytes", allow_zero=True)
     previous = result_pool.info()["cap"]
     result_pool.set_limits(max_bytes, MIN_BLOCK)
     return previous
