@@ -49,16 +49,22 @@ cdef extern from *:
         return block;
     }
 
+    /* Remove idle slot i (the caller holds the lock) and return its block. */
+    static void* cc_remove(size_t i) {
+        void* block = cc_slots[i];
+        memmove(cc_slots + i, cc_slots + i + 1, (cc_nslots - i - 1) * sizeof(void*));
+        cc_nslots--;
+        cc_idle_bytes -= cc_size_of(block);
+        return block;
+    }
+
     /* Take an idle block of exactly `size` bytes, or NULL. */
     static void* cc_take(size_t size) {
         void* found = NULL;
         PyThread_acquire_lock(cc_lock, WAIT_LOCK);
         for (size_t i = cc_nslots; i-- > 0;) {      /* newest first: warmest in cache */
             if (cc_size_of(cc_slots[i]) == size) {
-                found = cc_slots[i];
-                memmove(cc_slots + i, cc_slots + i + 1, (cc_nslots - i - 1) * sizeof(void*));
-                cc_nslots--;
-                cc_idle_bytes -= size;
+                found = cc_remove(i);
                 cc_reused++;
                 break;
             }
@@ -77,12 +83,8 @@ cdef extern from *:
         if (size < cc_min_block || size > cc_cap) {
             evicted[n_evicted++] = block;
         } else {
-            while (cc_nslots > 0 && (cc_nslots == CC_SLOTS || cc_idle_bytes + size > cc_cap)) {
-                evicted[n_evicted++] = cc_slots[0];
-                cc_idle_bytes -= cc_size_of(cc_slots[0]);
-                memmove(cc_slots, cc_slots + 1, (cc_nslots - 1) * sizeof(void*));
-                cc_nslots--;
-            }
+            while (cc_nslots > 0 && (cc_nslots == CC_SLOTS || cc_idle_bytes + size > cc_cap))
+                evicted[n_evicted++] = cc_remove(0);
             cc_slots[cc_nslots++] = block;
             cc_idle_bytes += size;
         }
@@ -146,20 +148,14 @@ cdef extern from *:
     }
 
     static void cc_trim(void) {
-        /* Free idle blocks until the pool is within its cap again. */
-        for (;;) {
-            void* victim = NULL;
-            PyThread_acquire_lock(cc_lock, WAIT_LOCK);
-            if (cc_nslots > 0 && cc_idle_bytes > cc_cap) {
-                victim = cc_slots[0];
-                cc_idle_bytes -= cc_size_of(victim);
-                memmove(cc_slots, cc_slots + 1, (cc_nslots - 1) * sizeof(void*));
-                cc_nslots--;
-            }
-            PyThread_release_lock(cc_lock);
-            if (!victim) return;
-            free(victim);
-        }
+        /* Free the oldest idle blocks until the pool is within its cap again. */
+        void* evicted[CC_SLOTS];
+        size_t n_evicted = 0;
+        PyThread_acquire_lock(cc_lock, WAIT_LOCK);
+        while (cc_nslots > 0 && cc_idle_bytes > cc_cap)
+            evicted[n_evicted++] = cc_remove(0);
+        PyThread_release_lock(cc_lock);
+        for (size_t i = 0; i < n_evicted; i++) free(evicted[i]);
     }
     """
     object cc_handler_capsule()
