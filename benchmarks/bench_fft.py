@@ -29,10 +29,10 @@ import convcore
 from convcore._problem import build_problem
 
 try:  # benchmarks/conftest.py when run under pytest; the same helpers when run as a script
-    from conftest import assert_close_to, seeded, warm_up
+    from conftest import assert_close_to, median_time, seeded, warm_up
 except ImportError:  # pragma: no cover
     sys.path.insert(0, os.path.dirname(__file__))
-    from conftest import assert_close_to, seeded, warm_up
+    from conftest import assert_close_to, median_time, seeded, warm_up
 
 THREADS = os.cpu_count() or 1
 FULL = os.environ.get("CONVCORE_BENCH_FULL") == "1"
@@ -128,13 +128,9 @@ def test_signal1d(benchmark, idle_gap, contender, k, dtype, mode):
 # --- interleaved ratios (python benchmarks/bench_fft.py) -------------------------------------
 
 def _time_block(run, x, k, mode, calls):
-    warm_up(lambda: run(x, k, mode))
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        run(x, k, mode)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    call = lambda: run(x, k, mode)  # noqa: E731
+    warm_up(call)
+    return median_time(call, calls)
 
 
 def interleaved(contenders, x, k, mode, rounds=7, calls=5, gap=0.15):

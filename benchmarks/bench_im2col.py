@@ -27,10 +27,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 import convcore
 
 try:
-    from conftest import assert_close_to, seeded
+    from conftest import assert_close_to, median_time, seeded
 except ImportError:  # run as a script from elsewhere
     sys.path.insert(0, os.path.dirname(__file__))
-    from conftest import assert_close_to, seeded
+    from conftest import assert_close_to, median_time, seeded
 
 THREADS = os.cpu_count() or 1
 FULL = os.environ.get("CONVCORE_BENCH_FULL") == "1"
@@ -188,12 +188,7 @@ def _block(run, calls):
     start = time.perf_counter()
     run()
     calls = max(2, min(calls, int(1.0 / max(time.perf_counter() - start, 1e-6))))
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return median_time(run, calls)
 
 
 def _idle_fraction(seconds=0.5):

@@ -24,7 +24,7 @@ import scipy.ndimage
 import scipy.signal
 
 import convcore
-from conftest import warm_up
+from conftest import median_time, warm_up
 
 try:
     import cv2
@@ -123,15 +123,6 @@ def test_separable_grid(benchmark, cell, contender, idle_gap):
 
 # -- interleaved ratios (python benchmarks/bench_separable.py) --------------------------------
 
-def _median_time(call, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def interleaved(cell, names, rounds, repeats=15, gap=0.25):
     """Median over `rounds` of each contender's median of `repeats` calls, run A B C, A B C,
     with an idle gap before each block so other thread pools fall asleep (PERF-NOTES.md), then
@@ -146,7 +137,7 @@ def interleaved(cell, names, rounds, repeats=15, gap=0.25):
         for name in names:
             time.sleep(gap)
             warm_up(calls[name])
-            samples[name].append(_median_time(calls[name], repeats))
+            samples[name].append(median_time(calls[name], repeats))
     return {name: float(np.median(v)) for name, v in samples.items()}
 
 

@@ -40,6 +40,16 @@ def warm_up(call, seconds=0.1, min_calls=2):
         calls += 1
 
 
+def median_time(call, repeats):
+    """Median seconds of `repeats` timed calls of `call` (no warm-up: see `warm_up`)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 @pytest.fixture
 def idle_gap():
     """Let other libraries' thread pools go to sleep before timing (PERF-NOTES.md)."""

@@ -15,17 +15,12 @@ import argparse
 import time
 
 import numpy as np
-from conftest import warm_up
+from conftest import median_time, warm_up
 
 
 def _block(fn, reps):
     warm_up(fn)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return median_time(fn, reps)
 
 
 def _rounds(contenders, rounds, reps, gap=0.15):
