@@ -97,7 +97,7 @@ def work_shape(problem):
     return WorkShape(type_code, variant, rows, strip,
                      batch * int(np.prod(o_shape[:-2], dtype=np.int64)),
                      -(-orows // rows), -(-ocols // strip), nd, nt, kc, tw,
-                     2 if passes == 4 else 1, 2 * nd * nt, nd * nt * tw,
+                     2 if passes == 4 else 1, 4 * nd * nt, 3 * nd * nt * tw,
                      nd * (kr + 2 * (rows - 1)) * kc)
 
 

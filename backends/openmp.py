@@ -58,7 +58,7 @@ class OpenMPBackend(Backend):
         shape = work_shape(problem)
         threads = get_num_threads()
         item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
-        # Per-thread row pointers and edge tile; padded taps; index tables and plane lists.
+        # Per-thread row pointers and edge tiles; padded taps; index tables and plane lists.
         total = threads * (shape.pointers * 8 + shape.tile * item)
         total += item * shape.padded_taps * (2 if problem.dtype.kind == "c" else 1)
         total += 8 * (4 * (sum(problem.out_shape) + sum(problem.k_shape)) + 2 * shape.nd
@@ -262,8 +262,9 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
         strips_per_chunk = -(-lay.n_strips // n_cchunks)
         n_cchunks = -(-lay.n_strips // strips_per_chunk)
         nt = R + kr - 1
-        rows_scratch = np.empty((threads, 2 * nd * nt), np.intp)
-        tile_scratch = np.empty((threads, nd * nt * (JB + kc - 1)), x.dtype)
+        # Per thread: the block's row pointers and three edge tiles with their row pointers.
+        rows_scratch = np.empty((threads, 4 * nd * nt), np.intp)
+        tile_scratch = np.empty((threads, 3 * nd * nt * (JB + kc - 1)), x.dtype)
         _openmp_cy.correlate(
             lay.type_code, lay.variant, x, x.shape[-2] if x.ndim > 1 else 1,
             x.shape[-1] if xcols is None else xcols, lay.plane_src,

@@ -55,6 +55,19 @@ def test_large_random_problems_every_boundary(k, mode):
                            np.dtype("float64"))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+@pytest.mark.parametrize("mode", ["full", "same"])
+def test_kernels_wider_than_two_strips_every_boundary(dtype, mode):
+    # A row block then has more edge strips than the loop copies ahead (two): the others take
+    # the copy-and-compute path, on both sides, for every boundary.
+    rng = np.random.default_rng(11)
+    x = make_array(rng, (40, 700), dtype)
+    w = make_array(rng, (5, 200), dtype)
+    for boundary in BOUNDARIES:
+        got = convcore.convolve(x, w, mode, backend="openmp", boundary=boundary, fillvalue=2)
+        assert_matches(got, reference("convolve", x, w, mode, boundary, 2), x, w, got.dtype)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "complex64", "complex128", "int16", "uint64"])
 def test_large_problems_every_dtype(dtype):
     rng = np.random.default_rng(7)
