@@ -1,0 +1,281 @@
+/* The openmp backend's loop in C: the register-blocked micro-kernel, the work item that
+   runs it over one row block, and the edge tiles. `_openmp_cy.pyx` explains the loop and
+   drives it from a `prange`. */
+#ifndef CONVCORE_OPENMP_KERNELS_H
+#define CONVCORE_OPENMP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef ptrdiff_t cc_ssize;
+
+#if defined(__GNUC__) || defined(__clang__)
+/* One vector register of the target: the accumulators must fit the register file
+   (a wider type would be split into several registers and spill). */
+#if defined(__AVX512F__)
+#define CC_VBYTES 64
+#elif defined(__AVX__)
+#define CC_VBYTES 32
+#else
+#define CC_VBYTES 16
+#endif
+typedef float cc_vf32 __attribute__((vector_size(CC_VBYTES)));
+typedef double cc_vf64 __attribute__((vector_size(CC_VBYTES)));
+typedef uint64_t cc_vu64 __attribute__((vector_size(CC_VBYTES)));
+#define CC_UNROLL _Pragma("GCC unroll 16")
+#else
+typedef float cc_vf32;
+typedef double cc_vf64;
+typedef uint64_t cc_vu64;
+#define CC_UNROLL
+#endif
+
+/* One call's problem, shared read-only by every thread. */
+typedef struct {
+    const void* x;              /* stacked signal planes, each xrows x xcols */
+    cc_ssize xrows, xcols;
+    const cc_ssize* plane_src;  /* n_oplanes x nd: signal plane of each slice, -1 outside */
+    const cc_ssize* slice_fill; /* nd: which row of fillrows a slice uses outside */
+    const void* fillrows;       /* nf x xcols, every entry the fill value of that row */
+    int fill_is_zero;           /* then rows outside are skipped, not read */
+    cc_ssize nd;
+    const void* wp;             /* nd x (kr + 2(R-1)) x kc: padded taps */
+    cc_ssize kr, kc;
+    const cc_ssize* row_table; cc_ssize row_count;
+    const cc_ssize* col_table; cc_ssize col_count;
+    const cc_ssize* col_run;    /* length of the contiguous run starting at each entry */
+    const cc_ssize* strip_off;  /* per strip: first source column if read in place, else -1 */
+    void* out; cc_ssize orows, ocols;
+    cc_ssize n_rblocks, n_cchunks, strips_per_chunk, n_strips;
+} cc_problem;
+
+/* Input row `row` (weights w0 as for a full row) for output rows A..B only. */
+#define CC_PART(T, VT, R, NV, A, B)                                                            \
+    if (B < R) {                                                                               \
+        for (cc_ssize b = 0; b < kc; b++) {                                                    \
+            VT xv[NV];                                                                         \
+            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
+                memcpy(&xv[v], row + b + v * VL, sizeof(VT));                                  \
+            CC_UNROLL for (int q = A; q <= (B < R ? B : 0); q++) {                             \
+                const T wq = w0[b - q * kc];                                                   \
+                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
+                    acc[q][v] += xv[v] * wq;                                                   \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    break;
+#define CC_C(T, VT, R, NV, A, B) case A * 8 + B: CC_PART(T, VT, R, NV, A, B)
+#define CC_PARTIAL_CASES(T, VT, R, NV)                                                         \
+    CC_C(T, VT, R, NV, 0, 0) CC_C(T, VT, R, NV, 0, 1) CC_C(T, VT, R, NV, 0, 2) CC_C(T, VT, R, NV, 0, 3) \
+    CC_C(T, VT, R, NV, 0, 4) CC_C(T, VT, R, NV, 0, 5) CC_C(T, VT, R, NV, 1, 1) CC_C(T, VT, R, NV, 1, 2) \
+    CC_C(T, VT, R, NV, 1, 3) CC_C(T, VT, R, NV, 1, 4) CC_C(T, VT, R, NV, 1, 5) CC_C(T, VT, R, NV, 2, 2) \
+    CC_C(T, VT, R, NV, 2, 3) CC_C(T, VT, R, NV, 2, 4) CC_C(T, VT, R, NV, 2, 5) CC_C(T, VT, R, NV, 3, 3) \
+    CC_C(T, VT, R, NV, 3, 4) CC_C(T, VT, R, NV, 3, 5) CC_C(T, VT, R, NV, 4, 4) CC_C(T, VT, R, NV, 4, 5) \
+    CC_C(T, VT, R, NV, 5, 5) default: break;
+
+/* Copy strip c0's window of every block row (tw columns through the column table, the         \
+   fill value outside) into `tile`, and point `trows` at its rows. */                          \
+#define CC_TILE(T, SUF)                                                                        \
+static void cc_tile_##SUF(const cc_problem* P, const T* const* rows, cc_ssize nd,              \
+                          cc_ssize nt, cc_ssize tw, cc_ssize c0, T* tile, const T** trows)     \
+{                                                                                              \
+    const T* fillrows = (const T*)P->fillrows;                                                 \
+    const cc_ssize xcols = P->xcols;                                                           \
+    for (cc_ssize i = 0; i < nd * nt; i++) {                                                   \
+        const T* p = rows[i];                                                                  \
+        if (!p) { trows[i] = NULL; continue; }                                                 \
+        const T fv = fillrows[P->slice_fill[i / nt] * xcols];                                  \
+        T* dst = tile + i * tw;                                                                \
+        cc_ssize u = 0;                                                                        \
+        while (u < tw) {                                                                       \
+            const cc_ssize e = c0 + u;                                                         \
+            if (e >= P->col_count) { for (; u < tw; u++) dst[u] = 0; break; }                  \
+            const cc_ssize ci = P->col_table[e];                                               \
+            if (ci < 0) { dst[u++] = fv; continue; }                                           \
+            cc_ssize n = P->col_run[e];                                                        \
+            if (n > tw - u) n = tw - u;                                                        \
+            memcpy(dst + u, p + ci, (size_t)n * sizeof(T));                                    \
+            u += n;                                                                            \
+        }                                                                                      \
+        trows[i] = dst;                                                                        \
+    }                                                                                          \
+}
+
+/* The micro-kernel and the work item (one row block x a run of strips) for one type and
+   one block shape R x NV. Generated per (type, R, NV) because the accumulator array must
+   have compile-time bounds to live in registers. */
+#define CC_VARIANT(T, VT, SUF, ID, R, NV)                                                      \
+static void cc_micro_##SUF##_##ID(                                                             \
+        const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                          \
+        const T* wp, cc_ssize kc, cc_ssize wplane,                                             \
+        T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                                \
+{                                                                                              \
+    enum { VL = (int)(sizeof(VT) / sizeof(T)), JB = NV * VL };                                 \
+    const cc_ssize nt = R + kr - 1;                                                            \
+    VT acc[R][NV];                                                                             \
+    VT zero;                                                                                   \
+    memset(&zero, 0, sizeof zero);                                                             \
+    CC_UNROLL for (int q = 0; q < R; q++)                                                      \
+        CC_UNROLL for (int v = 0; v < NV; v++)                                                 \
+            acc[q][v] = zero;                                                                  \
+    for (cc_ssize d = 0; d < nd; d++) {                                                        \
+        for (cc_ssize t = 0; t < nt; t++) {                                                    \
+            const T* row = rows[d * nt + t];                                                   \
+            if (!row) continue;                                                                \
+            row += off;                                                                        \
+            const T* w0 = wp + d * wplane + (t + R - 1) * kc;                                  \
+            if (t >= R - 1 && t < kr) {                                                        \
+                /* Every output row of the block meets this input row: one load, R uses. */    \
+                for (cc_ssize b = 0; b < kc; b++) {                                            \
+                    VT xv[NV];                                                                 \
+                    CC_UNROLL for (int v = 0; v < NV; v++)                                     \
+                        memcpy(&xv[v], row + b + v * VL, sizeof(VT));                          \
+                    CC_UNROLL for (int q = 0; q < R; q++) {                                    \
+                        const T wq = w0[b - q * kc];                                           \
+                        CC_UNROLL for (int v = 0; v < NV; v++)                                 \
+                            acc[q][v] += xv[v] * wq;                                           \
+                    }                                                                          \
+                }                                                                              \
+                continue;                                                                      \
+            }                                                                                  \
+            /* The first and last R - 1 input rows reach only output rows qlo..qhi: a          \
+               copy of the loop for each range, so no multiply-add meets a zero padding        \
+               row (PERF-NOTES trap 5) and each load still serves every row it can. */         \
+            const int qlo = t - kr + 1 > 0 ? (int)(t - kr + 1) : 0;                            \
+            const int qhi = t < R - 1 ? (int)t : R - 1;                                        \
+            switch (qlo * 8 + qhi) { CC_PARTIAL_CASES(T, VT, R, NV) }                          \
+        }                                                                                      \
+    }                                                                                          \
+    /* One vector store per accumulator, straight from its register (a whole-array             \
+       copy would make the compiler stage the block on the stack first). */                    \
+    if (nrow == R && ncol == JB) {                                                             \
+        CC_UNROLL for (int q = 0; q < R; q++)                                                  \
+            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
+                memcpy(out + q * ostride + v * VL, &acc[q][v], sizeof(VT));                    \
+    } else {                                                                                   \
+        T buf[R][JB];                                                                          \
+        CC_UNROLL for (int q = 0; q < R; q++)                                                  \
+            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
+                memcpy(&buf[q][v * VL], &acc[q][v], sizeof(VT));                               \
+        for (cc_ssize q = 0; q < nrow; q++)                                                    \
+            memcpy(out + q * ostride, buf[q], (size_t)ncol * sizeof(T));                       \
+    }                                                                                          \
+}                                                                                              \
+static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,                           \
+                                       void* scratch_rows, void* scratch_tile)                 \
+{                                                                                              \
+    enum { VL = (int)(sizeof(VT) / sizeof(T)), JB = NV * VL };                                 \
+    const T* x = (const T*)P->x;                                                               \
+    const T* fillrows = (const T*)P->fillrows;                                                 \
+    const cc_ssize nd = P->nd, kc = P->kc, nt = R + P->kr - 1, tw = JB + kc - 1;               \
+    const cc_ssize xcols = P->xcols, plane = P->xrows * P->xcols;                              \
+    const cc_ssize wplane = (P->kr + 2 * (R - 1)) * kc;                                        \
+    const T** rows = (const T**)scratch_rows;                                                  \
+    const T** trows = rows + nd * nt;                                                          \
+    T* tile = (T*)scratch_tile;                                                                \
+    const cc_ssize tile_size = nd * nt * tw;                                                   \
+    const cc_ssize per_plane = P->n_rblocks * P->n_cchunks;                                    \
+    const cc_ssize o = item / per_plane, rem = item % per_plane;                               \
+    const cc_ssize r0 = (rem / P->n_cchunks) * R, chunk = rem % P->n_cchunks;                  \
+    const cc_ssize nrow = P->orows - r0 < R ? P->orows - r0 : R;                               \
+    for (cc_ssize d = 0; d < nd; d++) {                                                        \
+        const cc_ssize src = P->plane_src[o * nd + d];                                         \
+        const T* fill = fillrows + P->slice_fill[d] * xcols;                                   \
+        for (cc_ssize t = 0; t < nt; t++) {                                                    \
+            const cc_ssize e = r0 + t;                                                         \
+            const T* p = NULL;                                                                 \
+            if (e < P->row_count) {                                                            \
+                const cc_ssize sr = P->row_table[e];                                           \
+                if (src >= 0 && sr >= 0) p = x + src * plane + sr * xcols;                     \
+                else if (!P->fill_is_zero) p = fill;                                           \
+            }                                                                                  \
+            rows[d * nt + t] = p;                                                              \
+        }                                                                                      \
+    }                                                                                          \
+    const T* wp = (const T*)P->wp;                                                             \
+    T* outp = (T*)P->out + (o * P->orows + r0) * P->ocols;                                     \
+    cc_ssize s0 = chunk * P->strips_per_chunk, s1 = s0 + P->strips_per_chunk;                  \
+    if (s1 > P->n_strips) s1 = P->n_strips;                                                    \
+    /* Strips that cross an edge read a tile. The first two are copied before the              \
+       in-place strips and computed after them: a tile read straight after its copy            \
+       waits for the copy's stores (measured: as long again as the copy itself). */            \
+    cc_ssize deferred[2];                                                                      \
+    int n_deferred = 0;                                                                        \
+    for (cc_ssize s = s0; s < s1 && n_deferred < 2; s++) {                                     \
+        if (P->strip_off[s] >= 0) continue;                                                    \
+        cc_tile_##SUF(P, rows, nd, nt, tw, s * JB, tile + n_deferred * tile_size,              \
+                      trows + n_deferred * nd * nt);                                           \
+        deferred[n_deferred++] = s;                                                            \
+    }                                                                                          \
+    for (cc_ssize s = s0; s < s1; s++) {                                                       \
+        const cc_ssize c0 = s * JB;                                                            \
+        const cc_ssize ncol = P->ocols - c0 < JB ? P->ocols - c0 : JB;                         \
+        const cc_ssize off = P->strip_off[s];                                                  \
+        if (off >= 0) {                                                                        \
+            cc_micro_##SUF##_##ID(rows, nd, P->kr, off, wp, kc, wplane,                        \
+                                        outp + c0, P->ocols, nrow, ncol);                      \
+            continue;                                                                          \
+        }                                                                                      \
+        if ((n_deferred > 0 && s == deferred[0]) || (n_deferred > 1 && s == deferred[1]))      \
+            continue;                                                                          \
+        cc_tile_##SUF(P, rows, nd, nt, tw, c0, tile + 2 * tile_size, trows + 2 * nd * nt);     \
+        cc_micro_##SUF##_##ID(trows + 2 * nd * nt, nd, P->kr, 0, wp, kc, wplane,               \
+                                    outp + c0, P->ocols, nrow, ncol);                          \
+    }                                                                                          \
+    for (int i = 0; i < n_deferred; i++) {                                                     \
+        const cc_ssize c0 = deferred[i] * JB;                                                  \
+        const cc_ssize ncol = P->ocols - c0 < JB ? P->ocols - c0 : JB;                         \
+        cc_micro_##SUF##_##ID(trows + i * nd * nt, nd, P->kr, 0, wp, kc, wplane,               \
+                                    outp + c0, P->ocols, nrow, ncol);                          \
+    }                                                                                          \
+}
+
+/* Block shapes (rows x vectors), by variant: 0 = general, 1 = 3-row kernels (fewer rows,
+   wider strips), 2 = one-row problems (1-D), 3 = kernels of 7+ rows. With AVX-512's 32
+   registers: 4 x 4, 2 x 8, 1 x 8, 6 x 4 (24 accumulators, 4 loads and 6 broadcasts per
+   24 multiply-adds). With 16 registers (AVX2, SSE): 3 x 4, 2 x 4, 1 x 8, 4 x 3. */
+#if defined(__AVX512F__)
+#define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 4, 4) CC_VARIANT(T, VT, SUF, 1, 2, 8)  \
+    CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 6, 4)
+static const int CC_ROWS[4] = {4, 2, 1, 6};
+static const int CC_VECTORS[4] = {4, 8, 8, 4};
+#else
+#define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 3, 4) CC_VARIANT(T, VT, SUF, 1, 2, 4)  \
+    CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 4, 3)
+static const int CC_ROWS[4] = {3, 2, 1, 4};
+static const int CC_VECTORS[4] = {4, 4, 8, 3};
+#endif
+CC_TILE(float, f32)
+CC_TILE(double, f64)
+CC_TILE(uint64_t, u64)
+CC_SHAPES(float, cc_vf32, f32)
+CC_SHAPES(double, cc_vf64, f64)
+CC_SHAPES(uint64_t, cc_vu64, u64)
+
+static int cc_lanes(int type) {
+    switch (type) {
+        case 0: return (int)(sizeof(cc_vf32) / sizeof(float));
+        case 1: return (int)(sizeof(cc_vf64) / sizeof(double));
+        default: return (int)(sizeof(cc_vu64) / sizeof(uint64_t));
+    }
+}
+
+#define CC_CASES(SUF)                                                                          \
+    switch (variant) {                                                                         \
+        case 0: cc_item_##SUF##_0(P, item, rows, tile); return;                                \
+        case 1: cc_item_##SUF##_1(P, item, rows, tile); return;                                \
+        case 2: cc_item_##SUF##_2(P, item, rows, tile); return;                                \
+        default: cc_item_##SUF##_3(P, item, rows, tile); return;                               \
+    }
+
+static void cc_item(const cc_problem* P, int type, int variant, cc_ssize item,
+                    void* rows, void* tile) {
+    switch (type) {
+        case 0: CC_CASES(f32)
+        case 1: CC_CASES(f64)
+        default: CC_CASES(u64)
+    }
+}
+
+#endif
