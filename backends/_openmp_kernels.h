@@ -74,6 +74,11 @@ typedef struct {
     CC_C(T, VT, R, NV, 3, 4) CC_C(T, VT, R, NV, 3, 5) CC_C(T, VT, R, NV, 4, 4) CC_C(T, VT, R, NV, 4, 5) \
     CC_C(T, VT, R, NV, 5, 5) default: break;
 
+/* Output columns of the strip starting at column c0 (the last strip may be narrower). */
+static inline cc_ssize cc_strip_cols(const cc_problem* P, cc_ssize c0, cc_ssize jb) {
+    return P->ocols - c0 < jb ? P->ocols - c0 : jb;
+}
+
 /* Copy strip c0's window of every block row (tw columns through the column table, the         \
    fill value outside) into `tile`, and point `trows` at its rows. */                          \
 #define CC_TILE(T, SUF)                                                                        \
@@ -202,6 +207,7 @@ static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,            
        waits for the copy's stores (measured: as long again as the copy itself). */            \
     cc_ssize deferred[2];                                                                      \
     int n_deferred = 0;                                                                        \
+    int tiled_seen = 0;                                                                        \
     for (cc_ssize s = s0; s < s1 && n_deferred < 2; s++) {                                     \
         if (P->strip_off[s] >= 0) continue;                                                    \
         cc_tile_##SUF(P, rows, nd, nt, tw, s * JB, tile + n_deferred * tile_size,              \
@@ -210,22 +216,21 @@ static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,            
     }                                                                                          \
     for (cc_ssize s = s0; s < s1; s++) {                                                       \
         const cc_ssize c0 = s * JB;                                                            \
-        const cc_ssize ncol = P->ocols - c0 < JB ? P->ocols - c0 : JB;                         \
+        const cc_ssize ncol = cc_strip_cols(P, c0, JB);                                        \
         const cc_ssize off = P->strip_off[s];                                                  \
         if (off >= 0) {                                                                        \
             cc_micro_##SUF##_##ID(rows, nd, P->kr, off, wp, kc, wplane,                        \
                                         outp + c0, P->ocols, nrow, ncol);                      \
             continue;                                                                          \
         }                                                                                      \
-        if ((n_deferred > 0 && s == deferred[0]) || (n_deferred > 1 && s == deferred[1]))      \
-            continue;                                                                          \
+        if (tiled_seen++ < n_deferred) continue;  /* one of the first two: done last */        \
         cc_tile_##SUF(P, rows, nd, nt, tw, c0, tile + 2 * tile_size, trows + 2 * nd * nt);     \
         cc_micro_##SUF##_##ID(trows + 2 * nd * nt, nd, P->kr, 0, wp, kc, wplane,               \
                                     outp + c0, P->ocols, nrow, ncol);                          \
     }                                                                                          \
     for (int i = 0; i < n_deferred; i++) {                                                     \
         const cc_ssize c0 = deferred[i] * JB;                                                  \
-        const cc_ssize ncol = P->ocols - c0 < JB ? P->ocols - c0 : JB;                         \
+        const cc_ssize ncol = cc_strip_cols(P, c0, JB);                                        \
         cc_micro_##SUF##_##ID(trows + i * nd * nt, nd, P->kr, 0, wp, kc, wplane,               \
                                     outp + c0, P->ocols, nrow, ncol);                          \
     }                                                                                          \
