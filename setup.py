@@ -1,8 +1,9 @@
 """Build the Cython extensions of convcore.
 
-Only the compiled parts live here; metadata is in pyproject.toml. Every ``backends/_*_cy.pyx``
-becomes ``convcore.backends._*_cy`` and every ``convcore/_cy/*.pyx`` becomes
-``convcore._cy.*``, so adding a backend needs no edit of this file.
+Only the compiled parts live here; metadata is in pyproject.toml. Every backend package's
+``backends/<name>/_cy.pyx`` becomes ``convcore.backends.<name>._cy`` (its own folder on the
+include path, for its C header) and every ``convcore/_cy/*.pyx`` becomes ``convcore._cy.*``,
+so adding a backend needs no edit of this file.
 
 Environment switches
 --------------------
@@ -115,16 +116,20 @@ class BuildExtWithProbes(build_ext):
 
 
 def _extensions():
-    sources = sorted(glob.glob("backends/_*_cy.pyx")) + sorted(glob.glob("convcore/_cy/*.pyx"))
+    sources = sorted(glob.glob("backends/*/_cy.pyx")) + sorted(glob.glob("convcore/_cy/*.pyx"))
     extensions = []
     for source in sources:
+        folder = os.path.dirname(source)
         stem = os.path.splitext(os.path.basename(source))[0]
-        package = "convcore.backends" if source.startswith("backends") else "convcore._cy"
+        if source.startswith("backends"):
+            name = f"convcore.backends.{os.path.basename(folder)}.{stem}"
+        else:
+            name = f"convcore._cy.{stem}"
         extensions.append(
             Extension(
-                f"{package}.{stem}",
+                name,
                 [source],
-                include_dirs=[numpy.get_include(), "convcore/_cy"],
+                include_dirs=[numpy.get_include(), "convcore/_cy", folder],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
             )
         )

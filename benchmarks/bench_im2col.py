@@ -278,8 +278,8 @@ def report(rounds=5):
 
 def calibrate(n=1024):
     """Time the banded form on one thread for each chunk width and kernel size and print its
-    rate (the Toeplitz flops per second): the source of BANDED_RATE in _im2col_plan.py."""
-    from convcore.backends import _im2col_plan as plan
+    rate (the Toeplitz flops per second): the source of BANDED_RATE in backends/im2col/_plan.py."""
+    from convcore.backends.im2col import _plan as plan
 
     chunks = plan.CHUNKS
     x = seeded((n, n))

@@ -12,7 +12,7 @@ import scipy.signal
 
 import convcore
 from convcore._problem import build_problem
-from convcore.backends import _fft_layout, _fft_plans
+from convcore.backends.fft import _layout, _plans
 from convcore.backends import fft as fft_backend
 from reference import assert_matches, make_array, reference
 
@@ -134,11 +134,11 @@ def test_backend_options_are_checked(rng):
 
 def test_transform_sizes_are_fast_and_only_as_long_as_the_window_needs(rng):
     # Measured plans: 1080 = 2^3 3^3 5 beats 1050 = 2 3 5^2 7 and 1040 = 2^4 5 13; estimated
-    # plans favour powers of two: 1152 = 2^7 3^2 (timings in _fft_plans).
-    assert _fft_layout.fast_length(1039, effort="measure") == 1080
-    assert _fft_layout.fast_length(1039) == 1152
+    # plans favour powers of two: 1152 = 2^7 3^2 (timings in _plans).
+    assert _layout.fast_length(1039, effort="measure") == 1080
+    assert _layout.fast_length(1039) == 1152
     for n in (1, 7, 100, 1031, 4111, 100003):
-        length = _fft_layout.fast_length(n)
+        length = _layout.fast_length(n)
         assert length >= n
         rest = length
         for prime in (2, 3, 5, 7):
@@ -184,19 +184,19 @@ def test_second_call_reuses_the_plan(overlap_add, rng):
     x, k = make_array(rng, (333, 251), "float64"), make_array(rng, (40, 45), "float64")
     options = {"overlap_add": overlap_add}
     with convcore.threads(1):
-        _fft_plans.CACHE.clear()
+        _plans.CACHE.clear()
         first = convcore.fftconvolve(x, k, "same", backend_options=options)
-        misses, hits = _fft_plans.CACHE.misses, _fft_plans.CACHE.hits
+        misses, hits = _plans.CACHE.misses, _plans.CACHE.hits
         assert misses >= 1
         second = convcore.fftconvolve(x, k, "same", backend_options=options)
-        assert _fft_plans.CACHE.misses == misses  # no new plan
-        assert _fft_plans.CACHE.hits > hits
+        assert _plans.CACHE.misses == misses  # no new plan
+        assert _plans.CACHE.hits > hits
     np.testing.assert_array_equal(first, second)
     assert_matches(second, scipy.signal.fftconvolve(x, k, "same"), x, k, x.dtype)
 
 
 def test_plan_cache_is_bounded():
-    cache = _fft_plans.PlanCache(max_sets=3, max_bytes=1 << 30)
+    cache = _plans.PlanCache(max_sets=3, max_bytes=1 << 30)
 
     class Set:
         nbytes = 10
@@ -238,35 +238,35 @@ def test_concurrent_calls_on_different_and_equal_shapes(rng):
 
 def test_wisdom_round_trip(tmp_path, monkeypatch, rng):
     path = tmp_path / "wisdom.bin"
-    monkeypatch.setattr(_fft_plans, "wisdom_file_override", path)
-    _fft_plans.forget_wisdom()
+    monkeypatch.setattr(_plans, "wisdom_file_override", path)
+    _plans.forget_wisdom()
     x, k = make_array(rng, (1200,), "float64"), make_array(rng, (700,), "float64")
     got = convcore.fftconvolve(x, k, plan="measure")
     assert_matches(got, scipy.signal.fftconvolve(x, k), x, k, x.dtype)
     assert path.exists()
     saved = pyfftw.export_wisdom()
     assert len(saved[0]) > 100  # double-precision plans were measured
-    _fft_plans.forget_wisdom()
+    _plans.forget_wisdom()
     assert pyfftw.export_wisdom()[0] != saved[0]
-    with _fft_plans.PLAN_LOCK:
-        assert _fft_plans.load_wisdom() is True
+    with _plans.PLAN_LOCK:
+        assert _plans.load_wisdom() is True
     # Every measured plan is back (FFTW may list them in another order).
     restored = set(pyfftw.export_wisdom()[0].splitlines())
     assert set(saved[0].splitlines()) <= restored
-    _fft_plans.forget_wisdom()
+    _plans.forget_wisdom()
 
 
 def test_corrupt_wisdom_is_ignored_with_a_warning(tmp_path, monkeypatch, rng):
     path = tmp_path / "wisdom.bin"
-    monkeypatch.setattr(_fft_plans, "wisdom_file_override", path)
-    for garbage in (b"not wisdom at all", _fft_plans._MAGIC + b"\x05\x00\x00"):
+    monkeypatch.setattr(_plans, "wisdom_file_override", path)
+    for garbage in (b"not wisdom at all", _plans._MAGIC + b"\x05\x00\x00"):
         path.write_bytes(garbage)
-        _fft_plans.forget_wisdom()
+        _plans.forget_wisdom()
         x, k = make_array(rng, (900,), "float64"), make_array(rng, (500,), "float64")
         with pytest.warns(RuntimeWarning, match="corrupt FFTW wisdom"):
             got = convcore.fftconvolve(x, k, plan="measure")
         assert_matches(got, scipy.signal.fftconvolve(x, k), x, k, x.dtype)
-    _fft_plans.forget_wisdom()
+    _plans.forget_wisdom()
 
 
 # --- integers: the exactness bound ---------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_concurrent_python_threads(monkeypatch):
     expected = convcore.convolve(x, w, "same", backend="openmp")
     assert_matches(expected, reference("convolve", x, w, "same"), x, w, np.dtype("float32"))
 
-    compiled = openmp._openmp_cy.correlate
+    compiled = openmp._cy.correlate
     lock = threading.Lock()
     in_use = {"now": 0, "peak": 0}
 
@@ -148,7 +148,7 @@ def test_concurrent_python_threads(monkeypatch):
             with lock:
                 in_use["now"] -= threads
 
-    monkeypatch.setattr(openmp._openmp_cy, "correlate", counting)
+    monkeypatch.setattr(openmp._cy, "correlate", counting)
     results, errors = [None] * 8, []
     start = threading.Barrier(8)
 
@@ -196,7 +196,7 @@ def test_ctrl_c_interrupts_between_row_blocks():
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     frames = "".join(traceback.format_tb(info.value.__traceback__))
-    assert "_openmp_cy" in frames, frames
+    assert "_cy" in frames, frames
 
 
 def test_declines_object_arrays_with_a_reason():

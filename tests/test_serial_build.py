@@ -20,15 +20,15 @@ import pytest
 import convcore
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODULES = ["_openmp_cy", "_separable_cy"]
+MODULES = ["openmp", "separable"]  # backends/<name>/_cy.pyx
 
 SETUP = textwrap.dedent("""
     import sys, numpy
     from Cython.Build import cythonize
     from setuptools import Extension, setup
     flags = {flags!r}
-    extensions = [Extension("convcore.backends." + name, ["backends/" + name + ".pyx"],
-                            include_dirs=[numpy.get_include(), "convcore/_cy"],
+    extensions = [Extension("convcore.backends." + name + "._cy", ["backends/" + name + "/_cy.pyx"],
+                            include_dirs=[numpy.get_include(), "convcore/_cy", "backends/" + name],
                             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
                             extra_compile_args=flags) for name in {modules!r}]
     setup(name="serial-check", ext_modules=cythonize(
@@ -45,17 +45,18 @@ COMPARE = textwrap.dedent("""
     import importlib.util, sys, numpy as np
     lib = sys.argv[1]
     for name in {modules!r}:
-        path = [p for p in __import__("os").listdir(lib + "/convcore/backends")
-                if p.startswith(name + ".")][0]
-        spec = importlib.util.spec_from_file_location("convcore.backends." + name,
-                                                      lib + "/convcore/backends/" + path)
+        folder = lib + "/convcore/backends/" + name
+        path = [p for p in __import__("os").listdir(folder) if p.startswith("_cy.")][0]
+        spec = importlib.util.spec_from_file_location("convcore.backends." + name + "._cy",
+                                                      folder + "/" + path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        sys.modules["convcore.backends." + name] = module
+        sys.modules["convcore.backends." + name + "._cy"] = module
     import convcore
-    from convcore.backends import _openmp_cy, _separable_cy
-    assert not _openmp_cy.HAVE_OPENMP, "the serial build still has OpenMP"
-    assert _separable_cy.__file__.startswith(lib), "the installed separable loops were loaded"
+    from convcore.backends.openmp import _cy as openmp_loops
+    from convcore.backends.separable import _cy as separable_loops
+    assert not openmp_loops.HAVE_OPENMP, "the serial build still has OpenMP"
+    assert separable_loops.__file__.startswith(lib), "the installed separable loops were loaded"
     from test_serial_build import problems
     results = {{}}
     for key, (x, k, mode, backend, boundary) in problems().items():
@@ -98,7 +99,7 @@ def _build_flags():
     return [f for f in info["compile_args"] if "openmp" not in f]
 
 
-@pytest.mark.skipif(not (ROOT / "backends" / "_openmp_cy.pyx").exists(),
+@pytest.mark.skipif(not (ROOT / "backends" / "openmp" / "_cy.pyx").exists(),
                     reason="needs the source tree (the README installs it editable)")
 def test_serial_build_gives_identical_answers(tmp_path):
     lib, build = tmp_path / "lib", tmp_path / "build"

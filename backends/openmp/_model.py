@@ -20,7 +20,7 @@ import collections
 
 import numpy as np
 
-from . import _openmp_cy
+from . import _cy
 
 # Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs), by
 # compute type (float32, float64, uint64: AVX-512 has no fused 64-bit integer multiply-add).
@@ -50,7 +50,7 @@ SINGLE_THREAD_BELOW_MAC_BYTES = 2_000_000
 
 # The rates above are for 64-byte vectors (AVX-512); narrower builds (AVX2, SSE) issue the
 # same lane count with proportionally more instructions.
-_WIDTH_SCALE = 16 / (_openmp_cy.geometry(0, 2)[1] // 8)
+_WIDTH_SCALE = 16 / (_cy.geometry(0, 2)[1] // 8)
 
 WorkShape = collections.namedtuple(
     "WorkShape", "type_code variant rows strip n_oplanes n_rblocks n_strips nd nt kc tw "
@@ -68,7 +68,7 @@ def _compute_dtype(problem):
 
 def work_shape(problem):
     """The loop's geometry for `problem` (rank folded to stacked 2-D planes)."""
-    from .openmp import _polyphase_pays, choose_variant, polyphase_shape
+    from . import _polyphase_pays, choose_variant, polyphase_shape
 
     axes = problem.axes
     x_shape = tuple(problem.x_shape[a] for a in axes)
@@ -76,7 +76,7 @@ def work_shape(problem):
     o_shape = tuple(problem.out_shape[a] for a in axes)
     batch = int(np.prod([problem.out_shape[a] for a in problem.batch_axes], dtype=np.int64))
     name, passes = _compute_dtype(problem)
-    type_code = _openmp_cy.TYPE_CODES[name]
+    type_code = _cy.TYPE_CODES[name]
     polyphase = len(x_shape) == 1 and passes == 1 and \
         _polyphase_pays(np.dtype(name), k_shape[0], o_shape[0])
     if polyphase:  # rows of P outputs, kernel rows of P taps (see _correlate_1d_polyphase)
@@ -90,7 +90,7 @@ def work_shape(problem):
     variant = choose_variant(type_code, orows, ocols)
     if polyphase:
         variant = poly_variant
-    rows, strip = _openmp_cy.geometry(type_code, variant)
+    rows, strip = _cy.geometry(type_code, variant)
     nd = int(np.prod(k_shape[:-2], dtype=np.int64)) * (2 if passes == 4 else 1)
     nt = rows + kr - 1
     tw = strip + kc - 1

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The register-blocked direct loop: R output rows x one strip of JB output columns at a time.
 
-The loop itself is C, in ``_openmp_kernels.h``; this module explains it and runs it in a
+The loop itself is C, in ``_kernels.h``; this module explains it and runs it in a
 ``prange``.
 
 Every problem reaches this loop as a stack of 2-D planes (see ``backends/openmp.py``): an
@@ -42,7 +42,7 @@ from convcore._cy.openmp cimport CONVCORE_HAVE_OPENMP, omp_get_thread_num
 
 cnp.import_array()
 
-cdef extern from "_openmp_kernels.h":
+cdef extern from "_kernels.h":
     ctypedef struct cc_problem:
         const void* x
         Py_ssize_t xrows, xcols

@@ -1,7 +1,7 @@
 """FFTW plans for the ``fft`` backend: a bounded plan cache of plan sets, wisdom on disk.
 
 Two jobs, kept here so ``fft.py`` reads as the algorithm (transform sizes are chosen in
-``_fft_layout``):
+``_layout``):
 
 * **Plan cache.** FFTW plans are expensive to make and cheap to run. A plan is only valid for
   its arrays' shapes, strides and alignment, so the cache stores *plan sets* (the FFTW objects

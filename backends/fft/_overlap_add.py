@@ -9,7 +9,7 @@ transform over the ``N`` axis): no Python loop over blocks. Block ``b``'s result
 of one block plus the tail of the block before.
 
 Cost per output sample is about ``N log N / B``, smallest for ``N`` a few times ``m`` (the
-exact choice comes from the cost model in ``_fft_layout``, checked against measurements in
+exact choice comes from the cost model in ``_layout``, checked against measurements in
 ``benchmarks/bench_fft.py``), against ``log(n + m)`` for one full transform.
 """
 
@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _fft_cy
-from ._fft_plans import build_plan_set, fill_kernel, transform_kernel, with_plan_set
+from . import _cy
+from ._plans import build_plan_set, fill_kernel, transform_kernel, with_plan_set
 
 
 def _index(ndim_sig, a, inner, block, lead):
@@ -96,7 +96,7 @@ def _sum_blocks_native(pa, lay, p, out):
         blocks = blocks.view(pa.real.dtype)
         target = target.view(out.real.dtype)
         col0 *= 2
-    _fft_cy.overlap_add(blocks, step, first, col0, target, lay.threads)
+    _cy.overlap_add(blocks, step, first, col0, target, lay.threads)
 
 
 # --- chunked pipeline ------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def _sum_blocks_native(pa, lay, p, out):
 # whole pipeline per chunk keeps a chunk in the core's cache from copy-in to overlap-add, and
 # the engine's threads take chunks from a queue: one join per call, and a thread that the OS
 # descheduled (two cores shared with other work) no longer stalls the other at every stage.
-# Chunk sizes, workers and which problems qualify: ``_fft_layout.chunk_blocks``, ``chunked``.
+# Chunk sizes, workers and which problems qualify: ``_layout.chunk_blocks``, ``chunked``.
 
 _pools = {}
 _pools_lock = threading.Lock()
@@ -144,7 +144,7 @@ def run_chunked(sig, kc, p, lay, out, effort):
             lo = j * count * step
             fill_blocks(s.xa, sig[lo:lo + count * step], 0, step)
             s.fx.execute()
-            _fft_cy.multiply_spectra(_pairs(s.xs, count), _pairs(s_k.ks, 1), 1)
+            _cy.multiply_spectra(_pairs(s.xs, count), _pairs(s_k.ks, 1), 1)
             s.inv.execute()
             own_end = (j + 1) * count * step if j < nchunks - 1 else first + length
             g0, g1 = max(first, lo), min(first + length, own_end)
@@ -155,7 +155,7 @@ def run_chunked(sig, kc, p, lay, out, effort):
                 if pairs:  # complex as interleaved reals: the columns double
                     blocks, target = blocks.view(sig.real.dtype), target.view(out.real.dtype)
                     c0 = 2 * col0
-                _fft_cy.overlap_add(blocks, step, g0 - lo, c0, target, 1)
+                _cy.overlap_add(blocks, step, g0 - lo, c0, target, 1)
             if j < nchunks - 1:
                 return s.xa[count - 1, step:].copy()
             return None

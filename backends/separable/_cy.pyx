@@ -37,7 +37,7 @@ from convcore._cy.fused cimport conv_t
 from convcore._cy.openmp cimport omp_get_thread_num
 
 # Atomics for StripJob's work sharing, and the vector-extension kernels (C, in the header).
-cdef extern from "_separable_kernels.h":
+cdef extern from "_kernels.h":
     Py_ssize_t cc_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
     Py_ssize_t cc_load(Py_ssize_t* p) noexcept nogil
     const bint CC_SEP_VECTORS
@@ -63,7 +63,7 @@ cdef enum:
 cdef Py_ssize_t SIGNAL_CHECK_MACS = 1 << 27
 
 
-include "_separable_loops.pxi"
+include "_loops.pxi"
 
 
 cdef inline conv_t _outside_sum(const Py_ssize_t* rows, const conv_t* u, Py_ssize_t m,

@@ -1,5 +1,5 @@
 /* The openmp backend's loop in C: the register-blocked micro-kernel, the work item that
-   runs it over one row block, and the edge tiles. `_openmp_cy.pyx` explains the loop and
+   runs it over one row block, and the edge tiles. `_cy.pyx` explains the loop and
    drives it from a `prange`. */
 #ifndef CONVCORE_OPENMP_KERNELS_H
 #define CONVCORE_OPENMP_KERNELS_H

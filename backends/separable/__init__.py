@@ -3,7 +3,7 @@
 A kh x kw kernel of numerical rank r is ``sum_t u_t v_t^T`` (its SVD); convolving with it
 costs ``r * (kh + kw)`` multiply-adds per output instead of ``kh * kw``: 30x fewer for a
 31 x 31 Gaussian (r = 1). Each term is a vertical pass and a horizontal pass, run strip by
-strip so the intermediate stays in cache (see ``_separable_cy.pyx``). N-D kernels that are an
+strip so the intermediate stays in cache (see ``_cy.pyx``). N-D kernels that are an
 outer product of 1-D kernels run one pass per axis. Integer kernels are served only when they
 are exactly an integer outer product (Sobel), so results stay exact.
 
@@ -25,8 +25,8 @@ from convcore._boundary import extension_table
 from convcore._registry import Backend
 from convcore._threads import get_num_threads, native_threads
 
-from . import _separable_cy
-from ._separable_factors import Decomposition, decompose, default_tolerance
+from . import _cy
+from ._factors import Decomposition, decompose, default_tolerance
 
 __all__ = ["SeparableBackend", "backend", "decompose", "Decomposition", "default_tolerance"]
 
@@ -102,7 +102,7 @@ class SeparableBackend(Backend):
 
     def workspace(self, problem):
         # Per-thread strip buffers, and the lead-axis intermediates of N-D kernels.
-        strips = get_num_threads() * _separable_cy.scratch_size(
+        strips = get_num_threads() * _cy.scratch_size(
             problem.out_shape[-1], problem.k_shape[-1]) * problem.dtype.itemsize
         lead = problem.ndim - 2
         if lead <= 0:
@@ -148,12 +148,12 @@ class SeparableBackend(Backend):
             # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
             for taps, table, outer, n, inner, o, fill in prep.lead:
                 result = np.empty(outer * o * inner, problem.dtype)
-                _separable_cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table,
+                _cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table,
                                         fill, result, o, threads)
                 signal = result
             workers = min(threads, prep.strips // 2 + 1)
             scratch = _scratch(workers * prep.scratch_size, problem.dtype)
-            job = _separable_cy.separable_2d(
+            job = _cy.separable_2d(
                 signal.reshape(-1), prep.planes, prep.rows, prep.cols, prep.us, prep.upads,
                 prep.vs, prep.row_table, prep.col_table, problem.starts[-1], prep.fill,
                 out.reshape(-1), *problem.out_shape[-2:], scratch)
@@ -211,7 +211,7 @@ class _Prepared:
         self.vs = np.ascontiguousarray([t[-1] for t in terms], dtype)
         kh, kw = self.us.shape[1], self.vs.shape[1]
         o_rows, o_cols = problem.out_shape[-2:]
-        strip = _separable_cy.strip_rows()
+        strip = _cy.strip_rows()
         padded_rows = -(-o_rows // strip) * strip
         self.row_table = np.full(padded_rows + kh - 1, -1, np.intp)
         self.row_table[: o_rows + kh - 1] = extension_table(
@@ -225,7 +225,7 @@ class _Prepared:
         self.fill = np.asarray(fill, dtype)[()]
         self.strips = self.planes * padded_rows // strip
         self.macs = self.planes * padded_rows * o_cols * self.us.shape[0] * (kh + kw)
-        self.scratch_size = _separable_cy.scratch_size(o_cols, kw)
+        self.scratch_size = _cy.scratch_size(o_cols, kw)
 
 
 _local = threading.local()

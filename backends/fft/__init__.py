@@ -6,7 +6,7 @@ back: about ``3 N log N`` work in the padded size ``N`` instead of ``out.size * 
 multiply-adds, so it wins for large kernels. Only the convolved axes are transformed; the
 broadcast axes of ``fftconvolve(axes=...)`` ride along as batch dimensions of one plan.
 Sizes, paths (full transform, circular for 'wrap', overlap-add) and costs are decided in
-``_fft_layout``; plans, buffers and FFTW wisdom live in ``_fft_plans``.
+``_layout``; plans, buffers and FFTW wisdom live in ``_plans``.
 
 Non-finite input
     A NaN or inf anywhere in either input spreads over the *whole* result under an FFT
@@ -45,10 +45,10 @@ from convcore._boundary import extension_table
 from convcore._registry import Backend
 from convcore._threads import get_num_threads
 
-from . import _fft_cy
-from ._fft_layout import chunked, plan_layout
-from ._fft_overlap_add import fill_blocks, run_chunked, sum_blocks
-from ._fft_plans import build_plan_set, fill_kernel, save_wisdom, transform_kernel, with_plan_set
+from . import _cy
+from ._layout import chunked, plan_layout
+from ._overlap_add import fill_blocks, run_chunked, sum_blocks
+from ._plans import build_plan_set, fill_kernel, save_wisdom, transform_kernel, with_plan_set
 
 _U = 2.0 ** -53
 _LAYOUT_CACHE_SIZE = 512
@@ -100,7 +100,7 @@ def integer_bound_verdict(p, layout):
 
 
 def layout_for(p, threads=None, max_memory=None):
-    """The memoized transform layout of problem `p` (see ``_fft_layout``)."""
+    """The memoized transform layout of problem `p` (see ``_layout``)."""
     if threads is None:
         threads = get_num_threads()
     if max_memory is None:
@@ -234,11 +234,11 @@ def _multiply(s, threads):
     xs, ks = s.xs, s.ks
     differ = [d for d in range(xs.ndim) if xs.shape[d] != ks.shape[d]]
     if s.ps is xs and not differ:
-        _fft_cy.multiply_spectra(_as_pairs(xs, 1, 1), _as_pairs(ks, 1, 1), threads)
+        _cy.multiply_spectra(_as_pairs(xs, 1, 1), _as_pairs(ks, 1, 1), threads)
     elif s.ps is xs and len(differ) == 1 and ks.shape[differ[0]] == 1:
         d = differ[0]
         outer = math.prod(xs.shape[:d])
-        _fft_cy.multiply_spectra(_as_pairs(xs, outer, xs.shape[d]), _as_pairs(ks, outer, 1),
+        _cy.multiply_spectra(_as_pairs(xs, outer, xs.shape[d]), _as_pairs(ks, outer, 1),
                                  threads)
     else:
         np.multiply(xs, ks, out=s.ps)

@@ -1,4 +1,4 @@
-/* The C parts of backends/_separable_cy.pyx: atomics for StripJob's work sharing, and the
+/* The C parts of backends/_cy.pyx: atomics for StripJob's work sharing, and the
    float and double hot loops in GCC/Clang vector extensions. Written over Cython fused types,
    gcc vectorized the double strip across its 8 rows (8 doubles = one zmm) with permutes, 8x
    slower than vectorizing over columns. Spelled as vectors, each load of an input row feeds
@@ -22,7 +22,7 @@ static inline Py_ssize_t cc_load(Py_ssize_t* p) {
 
 #if defined(__GNUC__) && !defined(_MSC_VER)
 #define CC_SEP_VECTORS 1
-#define CC_STRIP 8   /* = STRIP in _separable_cy.pyx; tried 4 x 4 and 6 x 3 vectors: 5-10% slower */
+#define CC_STRIP 8   /* = STRIP in _cy.pyx; tried 4 x 4 and 6 x 3 vectors: 5-10% slower */
 #define CC_VV 2      /* vectors per strip row: STRIP * CC_VV = 16 accumulators */
 #define CC_DEFINE_KERNELS(T, VT, VTU, LANES)                                           \
 typedef T VT __attribute__((vector_size(64)));                                         \

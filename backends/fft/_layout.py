@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from ._fft_plans import FFTW_THREAD_MIN_ELEMENTS
+from ._plans import FFTW_THREAD_MIN_ELEMENTS
 
 # Seconds per unit of predicted transform work (elements * radix cost), per byte of a memory
 # pass, per block and per call; fitted on this machine (2 cores, single-thread timings of
@@ -321,7 +321,7 @@ CHUNK_BYTES = 1 << 20
 
 def chunked(p, lay):
     """The chunked overlap-add pipeline serves 1-D, and 2-D blocked along rows, float or
-    complex (see ``_fft_overlap_add``)."""
+    complex (see ``_overlap_add``)."""
     return (lay.path == "oa" and lay.block_axis == 0 and p.ndim <= 2 and not p.is_batched
             and p.dtype.kind in "fc")
 

@@ -15,7 +15,7 @@ from convcore._batching import run_batched
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
 
-from . import _naive_cy
+from . import _cy
 
 # Measured on the development machine: about 1 ns per multiply-add in the compiled loop,
 # and a few microseconds to build the boundary tables and enter the loop.
@@ -62,7 +62,7 @@ def _correlate(x, w, out, starts, problem):
     if problem.dtype.kind == "O":
         _correlate_object(x, w, tables, problem.fillvalue, out)
         return
-    _naive_cy.correlate(x.reshape(-1), x.shape, w.reshape(-1), w.shape, out.reshape(-1),
+    _cy.correlate(x.reshape(-1), x.shape, w.reshape(-1), w.shape, out.reshape(-1),
                         out.shape, tables, problem.fillvalue)
 
 

@@ -4,7 +4,7 @@ Same algorithm as ``naive`` (every output, every tap), restructured for the mach
 
 - **register blocking**: a block of R output rows x a strip of JB output columns is
   accumulated in vector registers for the whole tap loop; every signal load feeds R
-  fused multiply-adds (``_openmp_cy.pyx`` explains the loop);
+  fused multiply-adds (``_cy.pyx`` explains the loop);
 - **threads**: OpenMP ``prange`` over the row blocks, the GIL released for the whole loop,
   each thread writing (and so first-touching) the output rows it owns;
 - **borders without a padded copy**: rows through pointers found in the boundary tables,
@@ -29,8 +29,8 @@ from convcore._boundary import extension_tables
 from convcore._registry import Backend
 from convcore._threads import get_num_threads, native_threads, threads
 
-from . import _openmp_cy
-from ._openmp_model import predict_seconds, threads_to_use, work_shape
+from . import _cy
+from ._model import predict_seconds, threads_to_use, work_shape
 
 _REAL = {np.dtype(np.complex64): np.dtype(np.float32),
          np.dtype(np.complex128): np.dtype(np.float64)}
@@ -123,7 +123,7 @@ def _correlate(x, w, out, starts, boundary, fill):
 
 def _polyphase_pays(dtype, taps, length):
     """Long 1-D kernels fold onto the 2-D loop (below); short ones keep the one-row block."""
-    period = _openmp_cy.geometry(_openmp_cy.TYPE_CODES[dtype.name], 0)[1]
+    period = _cy.geometry(_cy.TYPE_CODES[dtype.name], 0)[1]
     return taps >= 2 * period and length >= 8 * period
 
 
@@ -138,7 +138,7 @@ def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
     small matrix-vector product.
     """
     dtype = x.dtype
-    type_code = _openmp_cy.TYPE_CODES[dtype.name]
+    type_code = _cy.TYPE_CODES[dtype.name]
     m, length = w.size, out.size
     variant, P = polyphase_shape(type_code, m, length)
     n_taps_rows = -(-m // P)
@@ -166,15 +166,15 @@ def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
 
 def polyphase_shape(type_code, taps, length):
     """(variant, P) of the 1-D fold: rows of P outputs = one strip of the block shape."""
-    period = _openmp_cy.geometry(type_code, 3)[1]
+    period = _cy.geometry(type_code, 3)[1]
     if -(-taps // period) >= 7 and length // period >= 6:
         return 3, period
-    return 0, _openmp_cy.geometry(type_code, 0)[1]
+    return 0, _cy.geometry(type_code, 0)[1]
 
 
 @functools.lru_cache(maxsize=64)
 def _polyphase_layout(type_code, variant, n_rows, n_taps_rows):
-    rows, period = _openmp_cy.geometry(type_code, variant)
+    rows, period = _cy.geometry(type_code, variant)
     arrays = [np.zeros((1, 1), np.intp), np.zeros(1, np.intp),
               np.arange(n_rows + n_taps_rows - 1, dtype=np.intp),
               np.arange(2 * period - 1, dtype=np.intp),
@@ -193,7 +193,7 @@ Layout = collections.namedtuple(
 @functools.lru_cache(maxsize=256)
 def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
     """Everything about a call that depends on shapes only (memoized; arrays read-only)."""
-    type_code = _openmp_cy.TYPE_CODES[np.dtype(dtype).name]
+    type_code = _cy.TYPE_CODES[np.dtype(dtype).name]
     tables = extension_tables(x_shape, k_shape, out_shape, starts, boundary)
     plane_src = _plane_sources(x_shape, k_shape, out_shape, tables)
     nd_taps = plane_src.shape[1]
@@ -206,7 +206,7 @@ def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
         slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd_taps)
     (orows, ocols), (kr, kc) = out_shape[-2:], k_shape[-2:]
     variant = choose_variant(type_code, orows, ocols)
-    rows, strip = _openmp_cy.geometry(type_code, variant)
+    rows, strip = _cy.geometry(type_code, variant)
     row_table = tables[-2, :orows + kr - 1]
     col_table = tables[-1, :ocols + kc - 1]
     col_run = _runs(col_table)
@@ -244,7 +244,7 @@ def _plane_sources(x_shape, k_shape, out_shape, tables):
 
 
 def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
-    """Run the compiled loop on stacked planes (see _openmp_cy.correlate).
+    """Run the compiled loop on stacked planes (see _cy.correlate).
 
     `xcols` overrides the signal's row stride (the 1-D polyphase rows overlap).
     """
@@ -265,7 +265,7 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
         # Per thread: the block's row pointers and three edge tiles with their row pointers.
         rows_scratch = np.empty((threads, 4 * nd * nt), np.intp)
         tile_scratch = np.empty((threads, 3 * nd * nt * (JB + kc - 1)), x.dtype)
-        _openmp_cy.correlate(
+        _cy.correlate(
             lay.type_code, lay.variant, x, x.shape[-2] if x.ndim > 1 else 1,
             x.shape[-1] if xcols is None else xcols, lay.plane_src,
             lay.slice_fill, fillrows, bool(fill_is_zero), wp, kr, kc, lay.row_table,
@@ -283,13 +283,13 @@ def choose_variant(type_code, orows, ocols):
     6 x 4 vectors whenever the result has 6 rows, measured 1.05-1.35x faster than 4 x 4 and
     2 x 8 from k = 3 to 31 with two threads. Shorter results take 4 x 4, or 2 x 8 where they
     have fewer than 4 rows and the image is wide enough for its strips; 1 x 8 for single-row
-    results (1-D). Targets with 16 vector registers get smaller shapes (``_openmp_cy.pyx``).
+    results (1-D). Targets with 16 vector registers get smaller shapes (``_cy.pyx``).
     """
     if orows == 1:
         return 2
-    if orows >= _openmp_cy.geometry(type_code, 3)[0]:
+    if orows >= _cy.geometry(type_code, 3)[0]:
         return 3
-    if orows < 4 and ocols >= _openmp_cy.geometry(type_code, 1)[1]:
+    if orows < 4 and ocols >= _cy.geometry(type_code, 1)[1]:
         return 1
     return 0
 

@@ -1,8 +1,8 @@
-# The fused-type loops of the separable passes (included by _separable_cy.pyx): the generic
+# The fused-type loops of the separable passes (included by _cy.pyx): the generic
 # path (complex and integer types, compilers without GCC vector extensions, and the passes
 # along the leading axes of N-D kernels), and the column tails the vector kernels leave
 # (fewer columns than one block). The float and double hot loops of the 2-D strips are the
-# vector kernels in _separable_kernels.h.
+# vector kernels in _kernels.h.
 
 
 cdef inline void _vblock(conv_t* dst, const conv_t* src, Py_ssize_t stride,

@@ -28,8 +28,8 @@ from convcore._boundary import extension_tables
 from convcore._registry import Backend
 from convcore._threads import get_num_threads
 
-from . import _im2col_cy
-from ._im2col_plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
+from . import _cy
+from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
 
 FORMS = ("banded", "patch")
 SHARED_WORK_SECONDS = 1e-3
@@ -170,7 +170,7 @@ def _run_layer(x, w, p, out):
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         nchw_out = np.empty((p.N, p.K, p.out_h, p.out_w), p.dtype)
     with serial_blas:
-        _im2col_cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
+        _cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
                                  p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
                                  blocks.rows, scratch, threads)
     if p.layout == "NHWC":
@@ -197,7 +197,7 @@ def _run_signal(x, taps, p, out, fill, form):
     tail = (out.reshape(-1), tables, blocks.starts[-1], fill, blocks.rows, blocks.seg)
     with serial_blas:
         if form == "banded":
-            finite = _im2col_cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail,
+            finite = _cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail,
                                                  blocks.chunk, rows_scratch, out_scratch,
                                                  threads)
             if finite:
@@ -207,7 +207,7 @@ def _run_signal(x, taps, p, out, fill, form):
             del rows_scratch, out_scratch
             _run_signal(x, taps, p, out, fill, "patch")
             return
-        _im2col_cy.patch_correlate(*args, taps.reshape(-1), *tail, rows_scratch, out_scratch,
+        _cy.patch_correlate(*args, taps.reshape(-1), *tail, rows_scratch, out_scratch,
                                    threads)
 
 
