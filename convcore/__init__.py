@@ -15,6 +15,7 @@ from ._api import (
     oaconvolve,
 )
 from ._config import show_config
+from ._context import Context
 from ._explain import choose_conv_method, explain
 from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
@@ -29,7 +30,7 @@ from ._threads import get_num_threads, set_num_threads, threads
 from . import nn  # noqa: E402  (after the engine: nn builds on it)
 
 __all__ = [
-    "Backend", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method",
+    "Backend", "Context", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method",
     "convolve", "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve",
     "get_backend", "get_num_threads", "get_options", "list_backends", "nn", "oaconvolve",
     "options", "output_shape", "register_backend", "result_cache_info", "sepconvolve",
