@@ -6,6 +6,7 @@ blocks and column strips (in-place strips and edge tiles), thread counts, concur
 and Ctrl-C.
 """
 
+import contextlib
 import signal
 import threading
 import traceback
@@ -132,22 +133,23 @@ def test_concurrent_python_threads(monkeypatch):
     expected = convcore.convolve(x, w, "same", backend="openmp")
     assert_matches(expected, reference("convolve", x, w, "same"), x, w, np.dtype("float32"))
 
-    compiled = openmp._cy.correlate
+    reserve = openmp.native_threads
     lock = threading.Lock()
     in_use = {"now": 0, "peak": 0}
 
-    def counting(*args):
-        threads = args[-3]
-        with lock:
-            in_use["now"] += threads
-            in_use["peak"] = max(in_use["peak"], in_use["now"])
-        try:
-            return compiled(*args)
-        finally:
+    @contextlib.contextmanager
+    def counting(wanted):
+        with reserve(wanted) as threads:
             with lock:
-                in_use["now"] -= threads
+                in_use["now"] += threads
+                in_use["peak"] = max(in_use["peak"], in_use["now"])
+            try:
+                yield threads
+            finally:
+                with lock:
+                    in_use["now"] -= threads
 
-    monkeypatch.setattr(openmp._cy, "correlate", counting)
+    monkeypatch.setattr(openmp, "native_threads", counting)
     results, errors = [None] * 8, []
     start = threading.Barrier(8)
 

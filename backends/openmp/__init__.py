@@ -115,6 +115,16 @@ class _Correlator:
         else:
             self.fillrows = np.full((1, max(x_shape[-1], 1)), fill, dtype=real)
         self.fill_is_zero = bool(fill == 0)
+        self.loop = None
+        if not self.complex:
+            lay = self.lay
+            n_cchunks, strips_per_chunk = _column_chunks(lay, team)
+            self.loop = _cy.PlaneLoop(
+                lay.type_code, lay.variant, int(np.prod(x_shape)), x_shape[-2], x_shape[-1],
+                lay.plane_src, lay.slice_fill, self.fillrows, self.fill_is_zero,
+                w_shape[-2], w_shape[-1], lay.row_table, lay.col_table, lay.col_run,
+                lay.strip_off, out_shape[-2], out_shape[-1], lay.n_oplanes, n_cchunks,
+                strips_per_chunk)
 
     def __call__(self, x, w, out):
         if self.polyphase is not None and (x.dtype.kind == "u" or np.isfinite(x).all()):
@@ -123,14 +133,21 @@ class _Correlator:
             # signals keep the one-row loop, which multiplies only real taps.)
             self.polyphase(x, w, out, self.team)
             return
+        if self.loop is not None:
+            if w.ndim > 3:
+                w = w.reshape(self.lay.nd_taps, *w.shape[-2:])
+            if self.team == 1:
+                self.loop.run(x, w, out, 1)
+                return
+            with native_threads(self.team) as threads:
+                self.loop.run(x, w, out, threads)
+            return
+        # Complex: four real passes, re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices
+        # per call.
         lay = self.lay
         if x.ndim == 1:
             x, w, out = x[None, :], w[None, :], out[None, :]
         w = w.reshape(lay.nd_taps, *w.shape[-2:])
-        if not self.complex:
-            _run_planes(lay, x, w, self.fillrows, self.fill_is_zero, out, self.team)
-            return
-        # Four real passes: re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices per call.
         planes = np.stack([x.real, x.imag])
         wr, wi = np.ascontiguousarray(w.real), np.ascontiguousarray(w.imag)
         part = np.empty(out.shape, planes.dtype)
@@ -279,13 +296,7 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, xcols=None):
     wp[:, R - 1:R - 1 + kr] = w
     orows, ocols = out.shape[-2:]
     with native_threads(team) as threads:
-        # Enough items for every thread (1-D and short problems split their strips).
-        blocks = lay.n_oplanes * lay.n_rblocks
-        n_cchunks = 1
-        if blocks < 4 * threads and lay.n_strips > 1:
-            n_cchunks = min(lay.n_strips, -(-4 * threads // blocks))
-        strips_per_chunk = -(-lay.n_strips // n_cchunks)
-        n_cchunks = -(-lay.n_strips // strips_per_chunk)
+        n_cchunks, strips_per_chunk = _column_chunks(lay, threads)
         nt = R + kr - 1
         # Per thread: the block's row pointers and three edge tiles with their row pointers.
         rows_scratch = np.empty((threads, 4 * nd * nt), np.intp)
@@ -297,6 +308,17 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, xcols=None):
             lay.row_table.size, lay.col_table, lay.col_table.size, lay.col_run, lay.strip_off,
             out, orows, ocols, lay.n_oplanes, n_cchunks, strips_per_chunk, threads,
             rows_scratch, tile_scratch)
+
+
+def _column_chunks(lay, threads):
+    """(chunks, strips per chunk) of each row block: enough items for every thread (1-D and
+    short problems split their strips)."""
+    blocks = lay.n_oplanes * lay.n_rblocks
+    n_cchunks = 1
+    if blocks < 4 * threads and lay.n_strips > 1:
+        n_cchunks = min(lay.n_strips, -(-4 * threads // blocks))
+    strips_per_chunk = -(-lay.n_strips // n_cchunks)
+    return -(-lay.n_strips // strips_per_chunk), strips_per_chunk
 
 
 def choose_variant(type_code, orows, ocols):
