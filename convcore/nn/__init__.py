@@ -10,6 +10,8 @@ unshared (locally connected) and tiled convolution, ``relu``, ``linear`` and
 from .._shapes import output_shape
 from ._conv2d import conv2d
 from ._conv_grad import conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from ._local import (tiled_conv2d, tiled_conv2d_backward, unshared_conv2d,
+                     unshared_conv2d_backward)
 from ._pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 
-__all__ = ['avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_transpose2d', 'conv_transpose2d_backward', 'max_pool2d', 'max_pool2d_backward', 'output_shape']
+__all__ = ['avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_transpose2d', 'conv_transpose2d_backward', 'max_pool2d', 'max_pool2d_backward', 'output_shape', 'tiled_conv2d', 'tiled_conv2d_backward', 'unshared_conv2d', 'unshared_conv2d_backward']
