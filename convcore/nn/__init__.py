@@ -10,8 +10,16 @@ unshared (locally connected) and tiled convolution, ``relu``, ``linear`` and
 from .._shapes import output_shape
 from ._conv2d import conv2d
 from ._conv_grad import conv2d_backward, conv_transpose2d, conv_transpose2d_backward
+from ._dense import linear, linear_backward, relu, relu_backward, softmax_cross_entropy
 from ._local import (tiled_conv2d, tiled_conv2d_backward, unshared_conv2d,
                      unshared_conv2d_backward)
+from ._param_count import param_count
 from ._pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 
-__all__ = ['avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_transpose2d', 'conv_transpose2d_backward', 'max_pool2d', 'max_pool2d_backward', 'output_shape', 'tiled_conv2d', 'tiled_conv2d_backward', 'unshared_conv2d', 'unshared_conv2d_backward']
+__all__ = [
+    "avg_pool2d", "avg_pool2d_backward", "conv2d", "conv2d_backward", "conv_transpose2d",
+    "conv_transpose2d_backward", "linear", "linear_backward", "max_pool2d",
+    "max_pool2d_backward", "output_shape", "param_count", "relu", "relu_backward",
+    "softmax_cross_entropy", "tiled_conv2d", "tiled_conv2d_backward", "unshared_conv2d",
+    "unshared_conv2d_backward",
+]
