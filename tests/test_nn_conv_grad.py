@@ -180,3 +180,23 @@ def test_complex_is_refused():
 
 def test_exported_beside_output_shape():
     assert convcore.nn.conv2d_backward is nn.conv2d_backward
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch, rng):
+    """Large layers run chunks of the batch in threads; force that path on a small one."""
+    from convcore.nn import _batch
+
+    monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_batch, "CHUNK_BYTES", 1)  # one image per chunk
+    options = {"stride": 2, "padding": 1, "groups": 2}
+    x, w, b = _conv_args(rng, (5, 4, 9, 8), 6, (3, 3), options)
+    g = rng.standard_normal(nn.conv2d(x, w, b, **options).shape)
+    _, refs = torch_grads(lambda *t: F.conv2d(*t, **options), g, x, w, b)
+    with convcore.threads(threads):
+        got = nn.conv2d_backward(g, x, w, **options)
+        transposed = nn.conv_transpose2d(g, w, stride=2, padding=1, groups=2,
+                                      output_padding=(0, 1))
+    for a, r in zip(got, refs):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(transposed, refs[0], rtol=1e-11, atol=1e-11)

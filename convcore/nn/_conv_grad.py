@@ -19,13 +19,13 @@ backward-weight above with the roles of input and output swapped.
 import numpy as np
 
 from .._layer_problem import build_layer_problem
+from ._batch import chunks, over_batch
 from ._checks import check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._conv2d import conv2d
 from ._unfold import fold, unfold
 
 
-def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
-    """``fold(W^T @ grad_out)``: (N, K, Ho, Wo) -> (N, C, H, W)."""
+def _data_chunk(grad_out, weight, groups, x_hw, stride, pads, dilation):
     n, k, ho, wo = grad_out.shape
     _, cg, kh, kw = weight.shape
     w = weight.reshape(groups, k // groups, cg * kh * kw).transpose(0, 2, 1)
@@ -34,8 +34,7 @@ def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
     return fold(windows, (n, groups * cg) + tuple(x_hw), stride, pads, dilation)
 
 
-def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation):
-    """``grad_out @ unfold(x)^T`` summed over the batch: (K, C/groups, kh, kw)."""
+def _weight_chunk(x, grad_out, groups, kernel, stride, pads, dilation):
     n, c = x.shape[:2]
     k, ho, wo = grad_out.shape[1:]
     cg, (kh, kw) = c // groups, kernel
@@ -44,6 +43,34 @@ def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation):
     cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
     g = grad_out.reshape(n, groups, k // groups, ho * wo)
     return np.matmul(g, cols.transpose(0, 1, 3, 2)).sum(0).reshape(k, cg, kh, kw)
+
+
+def _batch_plan(grad_out, weight, groups):
+    """Chunks of the batch for the threads: work in multiply-adds, windows in bytes."""
+    n, k, ho, wo = grad_out.shape
+    _, cg, kh, kw = weight.shape
+    taps = groups * cg * kh * kw
+    return chunks(n, n * k * cg * kh * kw * ho * wo, taps * ho * wo * grad_out.itemsize)
+
+
+def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
+    """``fold(W^T @ grad_out)``: (N, K, Ho, Wo) -> (N, C, H, W)."""
+    n = grad_out.shape[0]
+    out = np.empty((n, groups * weight.shape[1]) + tuple(x_hw), grad_out.dtype)
+
+    def run(s):
+        out[s] = _data_chunk(grad_out[s], weight, groups, x_hw, stride, pads, dilation)
+    over_batch(run, *_batch_plan(grad_out, weight, groups))
+    return out
+
+
+def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation):
+    """``grad_out @ unfold(x)^T`` summed over the batch: (K, C/groups, kh, kw)."""
+    weight_shape = (grad_out.shape[1], x.shape[1] // groups) + tuple(kernel)
+    slices, threads = _batch_plan(grad_out, np.empty((0,) + weight_shape[1:]), groups)
+    parts = over_batch(lambda s: _weight_chunk(x[s], grad_out[s], groups, kernel, stride, pads,
+                                               dilation), slices, threads)
+    return np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):

@@ -18,8 +18,9 @@ import math
 import numpy as np
 
 from .._shapes import layer_output_size
+from ._batch import chunks, over_batch
 from ._checks import check_fits, check_ndim, check_shape, float_arrays, pads_pair, pair
-from ._unfold import fold_taps, unfold
+from ._unfold import fold_taps, unfold_channels_last
 
 
 class _Tiling:
@@ -39,26 +40,37 @@ class _Tiling:
         return self.a * self.th, self.b * self.tw
 
     def windows(self, x):
-        """(t_h, t_w, N * A * B, C * kh * kw): the windows of every position, by tile class."""
-        v = unfold(x, (self.kh, self.kw), self.stride, self.pads, (1, 1), self.grid)
-        v = v.reshape(self.n, self.c, self.a, self.th, self.b, self.tw, self.kh, self.kw)
-        v = np.ascontiguousarray(v.transpose(3, 5, 0, 2, 4, 1, 6, 7))
-        return v.reshape(self.th, self.tw, -1, self.c * self.kh * self.kw)
+        """(t_h, t_w, N * A * B, kh * kw * C): the windows of every position, by tile class
+        (taps in (kh, kw, C) order, see :meth:`weight_matrix`)."""
+        v = unfold_channels_last(x, (self.kh, self.kw), self.stride, self.pads, self.grid)
+        v = v.reshape(len(x), self.a, self.th, self.b, self.tw, self.kh, self.kw, self.c)
+        v = np.ascontiguousarray(v.transpose(2, 4, 0, 1, 3, 5, 6, 7))
+        return v.reshape(self.th, self.tw, -1, self.kh * self.kw * self.c)
+
+    def weight_matrix(self, weight):
+        """(t_h, t_w, kh * kw * C, K): each kernel set as the matrix the windows multiply."""
+        return weight.transpose(0, 1, 4, 5, 3, 2).reshape(self.th, self.tw, -1, self.k)
 
     def by_class(self, y):
         """(N, K, Ho, Wo) -> (t_h, t_w, N * A * B, K), zeros past the output."""
         rows, cols = self.grid
-        padded = np.zeros((self.n, self.k, rows, cols), y.dtype)
+        padded = np.zeros((len(y), self.k, rows, cols), y.dtype)
         padded[:, :, :self.ho, :self.wo] = y
-        padded = padded.reshape(self.n, self.k, self.a, self.th, self.b, self.tw)
+        padded = padded.reshape(len(y), self.k, self.a, self.th, self.b, self.tw)
         return np.ascontiguousarray(padded.transpose(3, 5, 0, 2, 4, 1)).reshape(
             self.th, self.tw, -1, self.k)
 
     def positions(self, z):
         """(t_h, t_w, N * A * B, F) -> (N, F, Ho, Wo)."""
-        f = z.shape[-1]
-        z = z.reshape(self.th, self.tw, self.n, self.a, self.b, f).transpose(2, 5, 3, 0, 4, 1)
-        return z.reshape(self.n, f, *self.grid)[:, :, :self.ho, :self.wo]
+        f, n = z.shape[-1], z.shape[2] // (self.a * self.b)
+        z = z.reshape(self.th, self.tw, n, self.a, self.b, f).transpose(2, 5, 3, 0, 4, 1)
+        return z.reshape(n, f, *self.grid)[:, :, :self.ho, :self.wo]
+
+    def batch_plan(self, itemsize):
+        """Chunks of the batch for the threads (see ``_batch.py``)."""
+        taps = self.c * self.kh * self.kw
+        positions = self.a * self.th * self.b * self.tw
+        return chunks(self.n, self.n * positions * taps * self.k, positions * taps * itemsize)
 
 
 def _prepare(x, weight, bias, stride, padding, unshared):
@@ -93,24 +105,37 @@ def _prepare(x, weight, bias, stride, padding, unshared):
 
 
 def _forward(x, weight, bias, tiling):
-    w = weight.reshape(tiling.th, tiling.tw, tiling.k, -1)
-    out = np.matmul(tiling.windows(x), w.transpose(0, 1, 3, 2))
-    if bias is not None:
-        out += bias[:, :, None, :]
-    return tiling.positions(out)
+    w = tiling.weight_matrix(weight)
+    out = np.empty((tiling.n, tiling.k, tiling.ho, tiling.wo), x.dtype)
+
+    def run(s):
+        product = np.matmul(tiling.windows(x[s]), w)
+        if bias is not None:
+            product += bias[:, :, None, :]
+        out[s] = tiling.positions(product)
+    over_batch(run, *tiling.batch_plan(x.itemsize))
+    return out
 
 
 def _backward(grad_out, x, weight, tiling):
     check_shape(grad_out, (tiling.n, tiling.k, tiling.ho, tiling.wo), "grad_out")
-    g = tiling.by_class(grad_out)
-    w = weight.reshape(tiling.th, tiling.tw, tiling.k, -1)
-    grad_weight = np.matmul(g.transpose(0, 1, 3, 2), tiling.windows(x)).reshape(weight.shape)
-    grad_windows = tiling.positions(np.matmul(g, w))
-    grad_windows = grad_windows.reshape(tiling.n, tiling.c, tiling.kh, tiling.kw,
-                                        tiling.ho, tiling.wo)
-    grad_x = fold_taps(lambda i, j: grad_windows[:, :, i, j], x.shape, (tiling.kh, tiling.kw),
-                       tiling.stride, tiling.pads, (1, 1), (tiling.ho, tiling.wo), x.dtype)
-    return grad_x, grad_weight, g.sum(2)
+    w = tiling.weight_matrix(weight)
+    grad_x = np.empty(x.shape, x.dtype)
+    kernel, out_hw = (tiling.kh, tiling.kw), (tiling.ho, tiling.wo)
+
+    def run(s):
+        g = tiling.by_class(grad_out[s])
+        grad_w = np.matmul(tiling.windows(x[s]).transpose(0, 1, 3, 2), g)
+        grad_windows = tiling.positions(np.matmul(g, w.transpose(0, 1, 3, 2))).reshape(
+            -1, tiling.kh, tiling.kw, tiling.c, tiling.ho, tiling.wo)
+        grad_x[s] = fold_taps(lambda i, j: grad_windows[:, i, j], grad_x[s].shape, kernel,
+                              tiling.stride, tiling.pads, (1, 1), out_hw, x.dtype)
+        return grad_w, g.sum(2)
+    parts = over_batch(run, *tiling.batch_plan(x.itemsize))
+    grad_w = sum(p[0] for p in parts).reshape(tiling.th, tiling.tw, tiling.kh, tiling.kw,
+                                               tiling.c, tiling.k)
+    return grad_x, np.ascontiguousarray(grad_w.transpose(0, 1, 5, 4, 2, 3)), \
+        sum(p[1] for p in parts)
 
 
 def unshared_conv2d(x, weight, bias=None, stride=1, padding=0):
