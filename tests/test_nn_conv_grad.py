@@ -200,3 +200,17 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
     for a, r in zip(got, refs):
         np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
     np.testing.assert_allclose(transposed, refs[0], rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: nn.conv_transpose2d(np.zeros((1, 1, 40, 40)), np.zeros((1, 4, 3, 3)), stride=3),
+    lambda: nn.conv2d_backward(np.zeros((1, 4, 38, 38)), np.zeros((1, 4, 40, 40)),
+                               np.zeros((4, 4, 3, 3))),
+    lambda: nn.max_pool2d(np.zeros((1, 8, 40, 40)), 1),
+    lambda: nn.avg_pool2d(np.zeros((1, 8, 40, 40)), 1),
+    lambda: nn.tiled_conv2d(np.zeros((1, 1, 40, 40)), np.zeros((1, 1, 8, 1, 1, 1))),
+])
+def test_results_over_max_memory_are_refused_before_allocating(call):
+    with convcore.options(max_memory=40_000):
+        with pytest.raises(convcore.ConvMemoryError, match="over max_memory=40,000"):
+            call()

@@ -1,8 +1,12 @@
 """Argument checks shared by the layers of ``convcore.nn``: one message style everywhere."""
 
+import math
+
 import numpy as np
 
+from .._dispatch import ConvMemoryError
 from .._layer_problem import _layer_pair
+from .._options import get_option
 from .._problem import as_input_array
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -57,3 +61,13 @@ def check_fits(x_hw, pads, kernel, dilation=(1, 1), name="padding"):
     if any(s > p for s, p in zip(span, padded)):
         raise ValueError(f"{name}: the input {tuple(x_hw)} padded to {padded} is smaller than "
                          f"the (dilated) kernel {span}")
+
+
+def check_memory(shapes, dtype, what):
+    """Refuse, before allocating, results that together exceed ``max_memory``."""
+    needed = sum(math.prod(shape) for shape in shapes) * np.dtype(dtype).itemsize
+    limit = get_option("max_memory")
+    if needed > limit:
+        raise ConvMemoryError(f"{what}: the result{'s' if len(shapes) > 1 else ''} "
+                              f"{', '.join(str(tuple(s)) for s in shapes)} of {np.dtype(dtype)} "
+                              f"need {needed:,} bytes, over max_memory={limit:,}")

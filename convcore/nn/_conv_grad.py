@@ -20,7 +20,7 @@ import numpy as np
 
 from .._layer_problem import build_layer_problem
 from ._batch import chunks, over_batch
-from ._checks import check_ndim, check_shape, float_arrays, pads_pair, pair
+from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._conv2d import conv2d
 from ._unfold import fold, unfold
 
@@ -123,6 +123,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     check_ndim(x, 4, "x", "(N, C, H, W)")
     x, weight, p = build_layer_problem(x, weight, stride, padding, dilation, groups)
     check_shape(grad_out, p.out_shape, "grad_out", "conv2d's output")
+    check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward")
     grad_x = backward_data(grad_out, weight, p.groups, (p.H, p.W), p.stride, p.padding,
                            p.dilation)
     grad_weight = backward_weight(x, grad_out, p.groups, (p.kh, p.kw), p.stride, p.padding,
@@ -204,6 +205,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     """
     x, weight, bias, out_shape, _, stride, pads, dilation = _transpose_geometry(
         x, weight, bias, stride, padding, output_padding, groups, dilation)
+    check_memory((out_shape,), x.dtype, "conv_transpose2d")
     out = backward_data(x, weight, groups, out_shape[2:], stride, pads, dilation)
     if bias is not None:
         out += bias[:, None, None]
@@ -238,6 +240,7 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
         x, weight, None, stride, padding, output_padding, groups, dilation)
     grad_out, x, weight = float_arrays(("grad_out", "x", "weight"), grad_out, x, weight)
     check_shape(grad_out, out_shape, "grad_out", "conv_transpose2d's output")
+    check_memory((x.shape, weight.shape), x.dtype, "conv_transpose2d_backward")
     padding = (pads[0][0], pads[1][0])
     grad_x = conv2d(grad_out, weight, None, stride, padding, dilation, groups)
     grad_x = grad_x[:, :, :x.shape[2], :x.shape[3]]

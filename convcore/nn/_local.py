@@ -19,7 +19,8 @@ import numpy as np
 
 from .._shapes import layer_output_size
 from ._batch import chunks, over_batch
-from ._checks import check_fits, check_ndim, check_shape, float_arrays, pads_pair, pair
+from ._checks import (check_fits, check_memory, check_ndim, check_shape, float_arrays,
+                      pads_pair, pair)
 from ._unfold import fold_taps, unfold_channels_last
 
 
@@ -101,6 +102,7 @@ def _prepare(x, weight, bias, stride, padding, unshared):
     if bias is not None:
         check_shape(arrays[2], weight.shape[:3], "bias", "weight.shape[:3]")
         bias = arrays[2]
+    check_memory(((tiling.n, tiling.k) + out_hw,), x.dtype, layer)
     return x, weight, bias, tiling
 
 

@@ -10,7 +10,7 @@ spread evenly over it).
 import numpy as np
 
 from .._shapes import layer_output_size
-from ._checks import check_ndim, check_shape, float_arrays, pads_pair, pair
+from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._unfold import fold_taps, unfold
 
 
@@ -29,6 +29,7 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     if min(out_hw) < 1:
         raise ValueError(f"kernel_size {kernel} (dilation {dilation}) is larger than the input "
                          f"{(h, w)} padded by {padding}")
+    check_memory((x.shape[:2] + out_hw,), x.dtype, "pooling")
     return kernel, stride, pads, dilation, out_hw
 
 
