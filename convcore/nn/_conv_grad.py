@@ -45,12 +45,11 @@ def _weight_chunk(x, grad_out, groups, kernel, stride, pads, dilation):
     return np.matmul(g, cols.transpose(0, 1, 3, 2)).sum(0).reshape(k, cg, kh, kw)
 
 
-def _batch_plan(grad_out, weight, groups):
+def _batch_plan(grad_out, in_channels, groups, kernel):
     """Chunks of the batch for the threads: work in multiply-adds, windows in bytes."""
     n, k, ho, wo = grad_out.shape
-    _, cg, kh, kw = weight.shape
-    taps = groups * cg * kh * kw
-    return chunks(n, n * k * cg * kh * kw * ho * wo, taps * ho * wo * grad_out.itemsize)
+    taps = in_channels * kernel[0] * kernel[1]
+    return chunks(n, n * k * taps // groups * ho * wo, taps * ho * wo * grad_out.itemsize)
 
 
 def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
@@ -60,16 +59,16 @@ def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
 
     def run(s):
         out[s] = _data_chunk(grad_out[s], weight, groups, x_hw, stride, pads, dilation)
-    over_batch(run, *_batch_plan(grad_out, weight, groups))
+    over_batch(run, *_batch_plan(grad_out, groups * weight.shape[1], groups,
+                                 weight.shape[2:]))
     return out
 
 
 def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation):
     """``grad_out @ unfold(x)^T`` summed over the batch: (K, C/groups, kh, kw)."""
-    weight_shape = (grad_out.shape[1], x.shape[1] // groups) + tuple(kernel)
-    slices, threads = _batch_plan(grad_out, np.empty((0,) + weight_shape[1:]), groups)
-    parts = over_batch(lambda s: _weight_chunk(x[s], grad_out[s], groups, kernel, stride, pads,
-                                               dilation), slices, threads)
+    def run(s):
+        return _weight_chunk(x[s], grad_out[s], groups, kernel, stride, pads, dilation)
+    parts = over_batch(run, *_batch_plan(grad_out, x.shape[1], groups, kernel))
     return np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
 
 

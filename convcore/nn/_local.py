@@ -8,8 +8,9 @@ size it is unshared, so one implementation serves both.
 
 The output positions of one tile class form a batch of windows that meet the same kernel:
 unfold once, regroup the windows by class, and every class is one matrix product
-``(N * positions) x (C * kh * kw)`` by ``(C * kh * kw) x K``, all classes in one batched
-``numpy.matmul``. The book gives each unit its own bias in a locally connected layer and
+``(N * positions) x (kh * kw * C)`` by ``(kh * kw * C) x K``, all classes in one batched
+``numpy.matmul``. The windows are gathered from a channels-last copy of the input, where
+each window row is contiguous (see ``unfold_channels_last``). The book gives each unit its own bias in a locally connected layer and
 shares biases with the kernels' tiling pattern in a tiled one: `bias` is ``weight.shape[:3]``.
 """
 
@@ -166,7 +167,7 @@ def unshared_conv2d(x, weight, bias=None, stride=1, padding=0):
     Notes
     -----
     Same multiply-adds as a convolution, ``Ho * Wo`` times the parameters. Computed as one
-    batched matrix product, a ``N x (C kh kw)`` by ``(C kh kw) x K`` product per position.
+    batched matrix product, a ``N x (kh kw C)`` by ``(kh kw C) x K`` product per position.
 
     Examples
     --------
