@@ -120,8 +120,11 @@ def report(rounds=5):
         other_label = next(k for k in calls if k != "convcore")
         other = np.median(times[other_label])
         spread = {k: (min(v) / np.median(v), max(v) / np.median(v)) for k, v in times.items()}
+        # Per-round ratios too: both contenders of a round met about the same machine load.
+        rounds_ratio = np.array(times[other_label]) / np.array(times["convcore"])
         print(f"{name:<18} convcore {mine * 1e3:8.2f} ms  {other_label} {other * 1e3:8.2f} ms  "
-              f"ratio {other / mine:5.2f}x (target >= {target})  round spread "
+              f"ratio {other / mine:5.2f}x (target >= {target}; rounds "
+              f"{rounds_ratio.min():.2f}-{rounds_ratio.max():.2f})  round spread "
               + ", ".join(f"{k} {lo:.2f}-{hi:.2f}" for k, (lo, hi) in spread.items()))
 
 

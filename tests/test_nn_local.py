@@ -121,3 +121,21 @@ def test_torch_reference_is_independent_of_the_loop(rng):
     t = [torch.from_numpy(a) for a in (x, w, b)]
     np.testing.assert_allclose(torch_tiled(*t, (1, 1), (0, 0)).numpy(),
                                loop_tiled(x, w, b, (1, 1), (0, 0)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 9])  # K <= N: threads split the batch; K > N: the classes
+def test_threaded_paths_match_the_loop(k, monkeypatch, rng):
+    import convcore
+    from convcore.nn import _batch
+
+    monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_batch, "CHUNK_BYTES", 1)
+    x, w, b = _args(rng, (3, 2, 6, 7), k, (3, 3), None, (1, 2), (1, 0))
+    g = rng.standard_normal((3, k) + w.shape[:2])
+    with convcore.threads(2):
+        out = nn.unshared_conv2d(x, w, b, (1, 2), (1, 0))
+        grads = nn.unshared_conv2d_backward(g, x, w, (1, 2), (1, 0))
+    np.testing.assert_allclose(out, loop_tiled(x, w, b, (1, 2), (1, 0)), rtol=1e-12, atol=1e-12)
+    _, refs = torch_grads(lambda *t: torch_tiled(*t, (1, 2), (1, 0)), g, x, w, b)
+    for a, r in zip(grads, refs):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)

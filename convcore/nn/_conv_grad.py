@@ -52,8 +52,29 @@ def _batch_plan(grad_out, in_channels, groups, kernel):
     return chunks(n, n * k * taps // groups * ho * wo, taps * ho * wo * grad_out.itemsize)
 
 
+def _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation):
+    """With stride 1 the transposed convolution is an ordinary one: the kernel flipped, its
+    two channel axes swapped (per group), and ``dilation * (k - 1) - padding`` of padding.
+    Then convcore's conv2d backends (blocked unfolding + GEMM in cache) compute it. Returns
+    None where that does not apply (strides, uneven padding, output_padding)."""
+    if stride != (1, 1) or any(p[0] != p[1] for p in pads):
+        return None
+    k, cg, kh, kw = weight.shape
+    spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+    padding = tuple(span - p[0] for span, p in zip(spans, pads))
+    if min(padding) < 0 or any(o + 2 * q - span != n for o, q, span, n in
+                               zip(grad_out.shape[2:], padding, spans, x_hw)):
+        return None
+    flipped = weight[:, :, ::-1, ::-1].reshape(groups, k // groups, cg, kh, kw)
+    flipped = flipped.transpose(0, 2, 1, 3, 4).reshape(groups * cg, k // groups, kh, kw)
+    return conv2d(grad_out, flipped, None, 1, padding, dilation, groups)
+
+
 def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
     """``fold(W^T @ grad_out)``: (N, K, Ho, Wo) -> (N, C, H, W)."""
+    out = _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation)
+    if out is not None:
+        return out
     n = grad_out.shape[0]
     out = np.empty((n, groups * weight.shape[1]) + tuple(x_hw), grad_out.dtype)
 

@@ -50,8 +50,9 @@ class _Tiling:
         return v.reshape(self.th, self.tw, -1, self.kh * self.kw * self.c)
 
     def weight_matrix(self, weight):
-        """(t_h, t_w, kh * kw * C, K): each kernel set as the matrix the windows multiply."""
-        return weight.transpose(0, 1, 4, 5, 3, 2).reshape(self.th, self.tw, -1, self.k)
+        """(t_h, t_w, kh * kw * C, K): each kernel set as the matrix the windows multiply
+        (`weight` may be some rows of tile classes)."""
+        return weight.transpose(0, 1, 4, 5, 3, 2).reshape(weight.shape[:2] + (-1, self.k))
 
     def by_class(self, y):
         """(N, K, Ho, Wo) -> (t_h, t_w, N * A * B, K), zeros past the output."""
@@ -73,6 +74,13 @@ class _Tiling:
         taps = self.c * self.kh * self.kw
         positions = self.a * self.th * self.b * self.tw
         return chunks(self.n, self.n * positions * taps * self.k, positions * taps * itemsize)
+
+    @property
+    def weights_dominate(self):
+        """More kernel numbers than window numbers (unshared layers with K > N): reading and
+        reordering the weights is the cost, so threads split the tile classes, not the batch
+        (each thread then reads only its share of the weights)."""
+        return self.k > self.n * self.a * self.b
 
 
 def _prepare(x, weight, bias, stride, padding, unshared):
@@ -107,7 +115,23 @@ def _prepare(x, weight, bias, stride, padding, unshared):
     return x, weight, bias, tiling
 
 
+def _forward_by_class(x, weight, bias, tiling):
+    windows = tiling.windows(x)
+    product = np.empty(windows.shape[:3] + (tiling.k,), x.dtype)
+
+    def run(rows):
+        np.matmul(windows[rows], tiling.weight_matrix(weight[rows]), out=product[rows])
+    macs = tiling.n * tiling.ho * tiling.wo * tiling.k * windows.shape[-1]
+    rows, threads = chunks(tiling.th, macs, 0)
+    over_batch(run, rows, threads)
+    if bias is not None:
+        product += bias[:, :, None, :]
+    return np.ascontiguousarray(tiling.positions(product))
+
+
 def _forward(x, weight, bias, tiling):
+    if tiling.weights_dominate:
+        return _forward_by_class(x, weight, bias, tiling)
     w = tiling.weight_matrix(weight)
     out = np.empty((tiling.n, tiling.k, tiling.ho, tiling.wo), x.dtype)
 
