@@ -6,7 +6,9 @@ convolutions (PyTorch's conventions: cross-correlation, NCHW, weight (K, C/group
 - backward-data: ``grad_x = fold(W^T @ grad_out)``, the windows' gradients added back where
   they were read from. That operation *is* the transposed convolution: ``conv_transpose2d``
   runs exactly this code forward, which is why it upsamples (stride s spreads each input
-  pixel over an s-times larger output).
+  pixel over an s-times larger output). With stride 1 it is itself an ordinary convolution
+  (the kernel flipped, its channel axes swapped, ``dilation * (k - 1) - padding`` of
+  padding), and convcore's ``conv2d`` backends run it.
 - backward-weight: ``grad_W = grad_out @ unfold(x)^T``, a correlation of the input with the
   output gradient, summed over the batch.
 - ``grad_bias``: ``grad_out`` summed over batch and positions.
