@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from . import _dispatch, _long_double, _options, _result_cache, _threads
+from . import _bands, _dispatch, _long_double, _options, _result_cache, _threads
 from ._context import Context
 from ._dispatch import ConvMemoryError, check_method
 from ._problem import _max_abs, _split_axes, as_compute, as_input_array, build_problem
@@ -192,6 +192,11 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
         return _scalar_product(a, b, operation == "correlate")
     if nd_rules:
         _check_empty(a, b, mode)
+    if _bands.applies(a, b, mode, boundary, fillvalue, method):
+        # A large strided signal: band by band, never copied whole (peak memory as SciPy's).
+        return _bands.run(lambda band, kernel, valid: _signal_call(
+            operation, band, kernel, valid, method, backend, "fill", 0, plan, max_memory,
+            backend_options), a, b, mode, boundary, late_centre)
     out = _call(arguments, a, b, max_memory, plan, backend_options, build)
     if method == "fft" and not (_finite(a) and _finite(b)):
         # SciPy's warning, in its words: an FFT spreads a NaN or inf over the whole result.

@@ -157,3 +157,40 @@ def test_errors_start_with_scipy_words(call, words):
         call(scipy.signal)
     with pytest.raises(ValueError, match="^" + words):
         call(convcore)
+
+
+@pytest.fixture
+def small_bands(monkeypatch):
+    from convcore import _bands
+
+    monkeypatch.setattr(_bands, "MIN_BYTES", 1)
+    monkeypatch.setattr(_bands, "BAND_BYTES", 2000)  # a few rows per band: many bands
+    return _bands
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("name", ["convolve2d", "correlate2d"])
+@pytest.mark.parametrize("k_shape", [(3, 3), (4, 2), (1, 5)])
+def test_strided_signals_in_bands_equal_scipy(small_bands, rng, mode, boundary, name, k_shape):
+    base = rng.integers(-1000, 1000, (61, 94))
+    x = base[:, ::2]  # strided: the banded path
+    k = rng.integers(-9, 9, k_shape)
+    got = getattr(convcore, name)(x, k, mode, boundary=boundary)
+    want = getattr(scipy.signal, name)(x, k, mode, boundary=boundary)
+    assert got.dtype == want.dtype and small_bands.applies(x, k, mode, boundary, 0, "direct")
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("name", ["convolve", "correlate"])
+def test_strided_nd_signals_in_bands_equal_scipy(small_bands, rng, mode, name):
+    x = (rng.standard_normal((30, 12, 14)) + 1j * rng.standard_normal((30, 12, 14)))[:, ::2].T
+    k = rng.standard_normal((3, 2, 4)) - 0.5j
+    got = getattr(convcore, name)(x, k, mode, method="direct")
+    want = getattr(scipy.signal, name)(x, k, mode, method="direct")
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert not small_bands.applies(x, k, mode, "fill", 2.0, "direct")  # a fill value: no bands
+    np.testing.assert_allclose(convcore.convolve2d(x[:, :, 0], k[:, :, 0], mode, fillvalue=2.0),
+                               scipy.signal.convolve2d(x[:, :, 0], k[:, :, 0], mode, fillvalue=2.0),
+                               rtol=1e-12, atol=1e-12)
