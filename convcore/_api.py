@@ -67,24 +67,37 @@ def _empty_result(x, k, problem):
 class _Call:
     """What a repeated call needs: the problem, its plan, and how to hand over the arrays."""
 
-    __slots__ = ("problem", "plan", "swap", "dtype", "auto", "pooled", "plain_finish")
+    __slots__ = ("problem", "plan", "swap", "dtype", "out_shape", "auto", "pooled",
+                 "plain_finish", "runner")
 
     def __init__(self, problem, plan, auto):
         self.problem = problem
         self.plan = plan
         self.swap = problem.swapped
         self.dtype = problem.dtype
+        self.out_shape = problem.out_shape
         self.auto = auto
         # Small results come from NumPy directly: the pool pays only for pages it saves.
         self.pooled = problem.out_bytes >= _result_cache.MIN_BLOCK
         self.plain_finish = (not (problem.swapped and problem.operation == "correlate")
                              and problem.crop is None and problem.dtype == problem.out_dtype)
+        # Most calls need nothing between the arrays and the runner: no kernel values to
+        # look at, no finiteness check, no pool, no cast.
+        self.runner = None
+        if (self.plain_finish and not self.pooled and not plan.value_dependent
+                and not (auto and plan.backend.spreads_nonfinite)):
+            self.runner = plan.runner
 
     def __call__(self, a, b):
         if self.swap:
             a, b = b, a
         dtype = self.dtype
         x, k = as_compute(a, dtype), as_compute(b, dtype)
+        runner = self.runner
+        if runner is not None:
+            out = np.empty(self.out_shape, dtype)
+            runner(x, k, out)
+            return out
         return _run(self.plan, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
 
 
@@ -138,14 +151,13 @@ def _scalar_product(a, b, conjugate):
 def _signature(a, b, arguments, max_memory, plan, backend_options):
     """The fast path's key: everything the problem and its plan depend on, or None when an
     argument cannot be part of a key (an unhashable fill value, say)."""
-    max_memory, plan = _options.current(max_memory, plan)
-    options = tuple(sorted(backend_options.items())) if backend_options else ()
     magnitude = None
     if a.dtype.kind in "biu" and b.dtype.kind in "biu":
         # Exactness bounds of FFT and BLAS plans depend on the inputs' magnitudes.
         magnitude = (_max_abs(a).bit_length(), _max_abs(b).bit_length())
-    key = (arguments, a.shape, a.dtype, b.shape, b.dtype, magnitude,
-           _threads.get_num_threads(), max_memory, plan, options)
+    key = (arguments, a.shape, a.dtype, b.shape, b.dtype, magnitude, _threads.get_num_threads(),
+           _options.current(max_memory, plan),
+           tuple(sorted(backend_options.items())) if backend_options else None)
     try:
         hash(key)
     except TypeError:
@@ -153,12 +165,11 @@ def _signature(a, b, arguments, max_memory, plan, backend_options):
     return key
 
 
-def _call(arguments, in1, in2, max_memory, plan, backend_options, build):
-    """Run one API call: through the fast path when its signature was seen, else `build()`
-    (which validates, returns (x, k, problem, backend, method)) and the slow path."""
-    a, b = as_input_array(in1, "in1"), as_input_array(in2, "in2")
-    key = _signature(a, b, arguments, max_memory, plan, backend_options) \
-        if a.ndim and b.ndim else None
+def _call(arguments, a, b, max_memory, plan, backend_options, build):
+    """Run one API call on arrays `a`, `b` (at least 1-D): through the fast path when its
+    signature was seen, else `build(a, b)` (which validates and returns (x, k, problem,
+    backend, method)) and the slow path, which remembers the signature."""
+    key = _signature(a, b, arguments, max_memory, plan, backend_options)
     if key is not None:
         known = _dispatch.calls.get(key)
         if known is not None:
@@ -177,8 +188,13 @@ def _call(arguments, in1, in2, max_memory, plan, backend_options, build):
 
 def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue, plan,
                  max_memory, backend_options, late_centre=False, nd_rules=True):
-    arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
-                 late_centre)
+    a = in1 if type(in1) is np.ndarray else as_input_array(in1, "in1")
+    b = in2 if type(in2) is np.ndarray else as_input_array(in2, "in2")
+    if a.ndim == 0 or b.ndim == 0:
+        check_method(method, backend)
+        if a.ndim == 0 and b.ndim == 0:
+            return _scalar_product(a, b, operation == "correlate")
+        return build_problem(a, b, mode, operation)  # raises: ranks differ
 
     def build(a, b):
         check_method(method, backend)
@@ -186,10 +202,6 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
                                       late_centre=late_centre)
         return x, k, problem, backend, method
 
-    a, b = as_input_array(in1, "in1"), as_input_array(in2, "in2")
-    if a.ndim == 0 and b.ndim == 0:
-        check_method(method, backend)
-        return _scalar_product(a, b, operation == "correlate")
     if nd_rules:
         _check_empty(a, b, mode)
     if _bands.applies(a, b, mode, boundary, fillvalue, method):
@@ -197,6 +209,8 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
         return _bands.run(lambda band, kernel, valid: _signal_call(
             operation, band, kernel, valid, method, backend, "fill", 0, plan, max_memory,
             backend_options), a, b, mode, boundary, late_centre)
+    arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
+                 late_centre)
     out = _call(arguments, a, b, max_memory, plan, backend_options, build)
     if method == "fft" and not (_finite(a) and _finite(b)):
         # SciPy's warning, in its words: an FFT spreads a NaN or inf over the whole result.

