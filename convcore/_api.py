@@ -10,12 +10,15 @@ boundary, fill value, axes, threads and options) is one dictionary lookup to a
 :class:`_Call` holding the problem and its plan (docs/design.md, "The fast path").
 """
 
+import warnings
+
 import numpy as np
 
-from . import _dispatch, _options, _result_cache, _threads
+from . import _bands, _dispatch, _long_double, _options, _result_cache, _threads
 from ._context import Context
 from ._dispatch import ConvMemoryError, check_method
-from ._problem import _max_abs, as_input_array, build_problem
+from ._problem import _max_abs, _split_axes, as_compute, as_input_array, build_problem
+from ._shapes import check_mode
 
 _COMMON_DOC = """
     backend : str, optional
@@ -44,7 +47,8 @@ def _finish(out, problem):
     if out.dtype != problem.out_dtype:
         if problem.out_dtype.kind == "i":
             out = out.view(np.int64)  # uint64 bits -> signed, then wrap to the width
-        out = out.astype(problem.out_dtype)
+        # int64 results are the view itself: no second full copy of the result.
+        out = out.astype(problem.out_dtype, copy=False)
     return out
 
 
@@ -88,8 +92,7 @@ class _Call:
         if self.swap:
             a, b = b, a
         dtype = self.dtype
-        x = a if (a.dtype == dtype and a.flags.c_contiguous) else np.ascontiguousarray(a, dtype)
-        k = b if (b.dtype == dtype and b.flags.c_contiguous) else np.ascontiguousarray(b, dtype)
+        x, k = as_compute(a, dtype), as_compute(b, dtype)
         runner = self.runner
         if runner is not None:
             out = np.empty(self.out_shape, dtype)
@@ -121,9 +124,17 @@ def _execute(x, k, problem, backend, method, ctx):
             f"max_memory={ctx.max_memory:,}; raise max_memory or convcore.set_options(max_memory=...)")
     if problem.out_size == 0 or x.size == 0 or k.size == 0:
         return None, _finish(_empty_result(x, k, problem), problem)
+    if _long_double.is_long_double(problem.dtype):
+        # No compiled backend or FFT here computes in long double: a direct sum does.
+        return None, _finish(_long_double.convolve(x, k, problem, backend), problem)
     chosen = _dispatch.plan(problem, backend, method, ctx)
     call = _Call(problem, chosen, backend == "auto")
     return call, _run(chosen, x, k, problem, call.auto, call.pooled, call.plain_finish)
+
+
+def _finite(array):
+    """No NaN or inf in `array` (integer, bool and object arrays cannot hold them)."""
+    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
 
 
 def _all_finite(x, k):
@@ -141,7 +152,7 @@ def _signature(a, b, arguments, max_memory, plan, backend_options):
     """The fast path's key: everything the problem and its plan depend on, or None when an
     argument cannot be part of a key (an unhashable fill value, say)."""
     magnitude = None
-    if a.dtype.kind in "iu" or b.dtype.kind in "iu":
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
         # Exactness bounds of FFT and BLAS plans depend on the inputs' magnitudes.
         magnitude = (_max_abs(a).bit_length(), _max_abs(b).bit_length())
     key = (arguments, a.shape, a.dtype, b.shape, b.dtype, magnitude, _threads.get_num_threads(),
@@ -176,7 +187,7 @@ def _call(arguments, a, b, max_memory, plan, backend_options, build):
 
 
 def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue, plan,
-                 max_memory, backend_options, late_centre=False):
+                 max_memory, backend_options, late_centre=False, nd_rules=True):
     a = in1 if type(in1) is np.ndarray else as_input_array(in1, "in1")
     b = in2 if type(in2) is np.ndarray else as_input_array(in2, "in2")
     if a.ndim == 0 or b.ndim == 0:
@@ -191,9 +202,22 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
                                       late_centre=late_centre)
         return x, k, problem, backend, method
 
+    if nd_rules:
+        _check_empty(a, b, mode)
+    if _bands.applies(a, b, mode, boundary, fillvalue, method):
+        # A large strided signal: band by band, never copied whole (peak memory as SciPy's).
+        return _bands.run(lambda band, kernel, valid: _signal_call(
+            operation, band, kernel, valid, method, backend, "fill", 0, plan, max_memory,
+            backend_options), a, b, mode, boundary, late_centre)
     arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
                  late_centre)
-    return _call(arguments, a, b, max_memory, plan, backend_options, build)
+    out = _call(arguments, a, b, max_memory, plan, backend_options, build)
+    if method == "fft" and not (_finite(a) and _finite(b)):
+        # SciPy's warning, in its words: an FFT spreads a NaN or inf over the whole result.
+        warnings.warn("Use of fft convolution on input with NAN or inf results in NAN or inf "
+                      "output. Consider using method='direct' instead.", RuntimeWarning,
+                      stacklevel=3)
+    return out
 
 
 def convolve(in1, in2, mode="full", method="auto", *, backend="auto", boundary="fill",
@@ -284,6 +308,29 @@ def correlate(in1, in2, mode="full", method="auto", *, backend="auto", boundary=
                         plan, max_memory, backend_options)
 
 
+def _check_empty(a, b, mode):
+    """Refuse an empty input where SciPy's convolve and correlate refuse it."""
+    if a.size and b.size:
+        return
+    check_mode(mode)
+    if mode == "valid" and a.ndim > 1:
+        return  # SciPy answers zeros of the containment rule's shape
+    if b.size == 0:
+        raise ValueError(f"in2 cannot be empty in {mode!r} mode (as in SciPy), got shape "
+                         f"{b.shape}")
+    if mode != "same":
+        raise ValueError(f"in1 cannot be empty in {mode!r} mode (as in SciPy; 'same' gives an "
+                         f"empty result), got shape {a.shape}")
+
+
+def _refuse_bool(in1, in2, function):
+    """SciPy's convolve2d and correlate2d refuse bool (its N-D functions take it)."""
+    if np.result_type(as_input_array(in1, "in1"), as_input_array(in2, "in2")) == np.bool_:
+        raise ValueError(f"{function} not available for this type: in1 and in2 are bool "
+                         "(as in SciPy); convert with .astype(int), or use convolve, which "
+                         "returns bool")
+
+
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, backend="auto",
                plan=None, max_memory=None, backend_options=None):
     """Convolve two 2-D arrays, as ``scipy.signal.convolve2d``.
@@ -315,8 +362,11 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, backend="
            [2., 1.]])
     """
     _check_2d(in1, in2, "convolve2d")
-    return _signal_call("convolve", in1, in2, mode, "auto", backend, boundary, fillvalue,
-                        plan, max_memory, backend_options)
+    _refuse_bool(in1, in2, "convolve2d")
+    # SciPy's convolve2d is a direct sum: so is auto's choice here (method='direct').
+    return _signal_call("convolve", in1, in2, mode, "direct" if backend == "auto" else "auto",
+                        backend, boundary, fillvalue, plan, max_memory, backend_options,
+                        nd_rules=False)
 
 
 def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, backend="auto",
@@ -341,9 +391,11 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, backend=
     array([[3, 5]])
     """
     _check_2d(in1, in2, "correlate2d")
+    _refuse_bool(in1, in2, "correlate2d")
     # SciPy's correlate2d centres 'same' one sample later than correlate for even kernels.
-    return _signal_call("correlate", in1, in2, mode, "auto", backend, boundary, fillvalue,
-                        plan, max_memory, backend_options, late_centre=True)
+    return _signal_call("correlate", in1, in2, mode, "direct" if backend == "auto" else "auto",
+                        backend, boundary, fillvalue, plan, max_memory, backend_options,
+                        late_centre=True, nd_rules=False)
 
 
 def _check_2d(in1, in2, function):
@@ -360,10 +412,15 @@ def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, 
     if a.ndim == b.ndim == 0:
         return a * b
     if a.ndim != b.ndim:
-        raise ValueError(f"in1 and in2 must have the same number of dimensions, got "
-                         f"{a.ndim} and {b.ndim}")
+        raise ValueError(f"in1 and in2 should have the same dimensionality: in1 is {a.ndim}-D, "
+                         f"in2 is {b.ndim}-D")
     if a.size == 0 or b.size == 0:
         return np.array([])  # SciPy's answer for an empty input
+    check_mode(mode)
+    if not _split_axes(a.shape, b.shape, range(a.ndim) if axes is None else axes, a.ndim)[0]:
+        # Every axis has length 1 in one input: SciPy returns the broadcast product, in the
+        # product's dtype (integers stay integers).
+        return a * b
 
     def build(a, b):
         x, k, problem = build_problem(a, b, mode, "convolve", axes=axes, fft_dtypes=True,

@@ -212,6 +212,12 @@ def _choose(problem, method, ctx):
         if method != "auto" and candidate.kind != method:
             assessed.append((candidate.name, None, f"not a {method!r} backend"))
             continue
+        if method == "direct" and not getattr(candidate, "sums_directly", True):
+            # SciPy's direct method (and convolve2d) is accurate element by element; a
+            # low-rank sum is accurate relative to the largest output only: named, it runs.
+            assessed.append((candidate.name, None, "not a sum of every product, as "
+                             "method='direct' and convolve2d promise; name it to use it"))
+            continue
         cost, why = _assess(candidate, problem, ctx)
         assessed.append((candidate.name, cost, why))
     supported = sorted((a for a in assessed if a[2] is None), key=lambda a: a[1])

@@ -15,6 +15,7 @@ import hashlib
 import numpy as np
 
 from ._boundary import normalize_boundary
+from ._long_double import is_long_double
 from ._shapes import axis_output_size, axis_start, check_mode, valid_needs_swap
 
 # Compute dtype for each input kind: integers become uint64, whose products and sums wrap
@@ -39,26 +40,38 @@ def as_input_array(value, name):
     return array
 
 
+def as_compute(array, dtype):
+    """`array` C-contiguous in the compute dtype, copied only when it must be.
+
+    int64 is uint64's bit pattern (the wrapping sums are the same), so an int64 array is
+    viewed, not converted: a contiguous one costs no copy, a strided one one copy, as in SciPy.
+    """
+    if array.dtype == dtype and array.flags.c_contiguous:
+        return array
+    if dtype == _UINT64 and array.dtype.kind in "iu" and array.dtype.itemsize == 8:
+        return np.ascontiguousarray(array).view(_UINT64)
+    return np.ascontiguousarray(array, dtype)
+
+
 def resolve_dtypes(dtype, function="convolve"):
     """Return (compute dtype, result dtype) for the common dtype of the inputs.
 
-    Follows SciPy's direct method: integers stay integers (exact, wrapping), float16 is
-    computed in float32 and returned as float16, bool and exotic types are refused.
+    Follows SciPy's direct method: integers stay integers (exact, wrapping), bool is computed
+    as an integer and returned as bool (any nonzero sum is True, as SciPy 1.17), float16 is
+    computed in float32 and returned as float16, long double stays long double, exotic types
+    are refused.
     """
     kind = dtype.kind
-    if dtype in _COMPUTE_TYPES:
+    if dtype in _COMPUTE_TYPES or is_long_double(dtype):
         return dtype, dtype
-    if kind in "iu":
+    if kind in "biu":
         return _UINT64, dtype
     if dtype == np.float16:
         return _FLOAT32, dtype
     if kind == "O":
         return dtype, dtype
-    if kind == "b":
-        raise ValueError(f"in1 and in2: {function} does not take bool arrays (SciPy's direct "
-                         "method refuses them too); convert with .astype(int) or .astype(float)")
-    raise ValueError(f"in1 and in2: unsupported dtype {dtype} for {function}; expected an "
-                     "integer, float16/32/64, complex64/128 or object array")
+    raise ValueError(f"in1 and in2: unsupported dtype {dtype} for {function}; expected a "
+                     "bool, integer, float, complex or object array")
 
 
 def resolve_fft_dtypes(dtype):
@@ -67,7 +80,7 @@ def resolve_fft_dtypes(dtype):
         return np.dtype(np.float64), np.dtype(np.float64)
     if dtype == np.float16:
         return _FLOAT32, _FLOAT32
-    if dtype in _COMPUTE_TYPES:
+    if dtype in _COMPUTE_TYPES or is_long_double(dtype):
         return dtype, dtype
     raise ValueError(f"in1 and in2: unsupported dtype {dtype} for an FFT convolution; expected "
                      "a bool, integer, float or complex array")
@@ -83,11 +96,16 @@ def _fill_in(fillvalue, out_dtype, compute_dtype):
             zero = _ZEROS[compute_dtype] = compute_dtype.type(0)
         return zero
     fill = np.asarray(fillvalue)
+    if fill.size == 0:
+        raise ValueError("`fillvalue` cannot be an empty array: it must be a scalar or an "
+                         "array with one element")
     if fill.size != 1:
-        raise ValueError(f"fillvalue must be a scalar or an array with one element, got shape {fill.shape}")
+        raise ValueError("`fillvalue` must be scalar or an array with one element, got shape "
+                         f"{fill.shape}")
     fill = fill.reshape(())
     if fill.dtype.kind == "c" and out_dtype.kind != "c" and fill.imag != 0:
-        raise ValueError(f"fillvalue {fillvalue!r} is complex but the result dtype is {out_dtype}")
+        raise ValueError(f"could not cast `fillvalue` directly to the output type ({out_dtype}): "
+                         f"fillvalue {fillvalue!r} is complex but the result is real")
     if fill.dtype.kind == "c" and out_dtype.kind != "c":
         fill = fill.real
     if out_dtype.kind == "O":
@@ -251,8 +269,8 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
     b = as_input_array(in2, "in2")
     check_mode(mode)
     if a.ndim != b.ndim:
-        raise ValueError(f"in1 and in2 must have the same number of dimensions, got "
-                         f"{a.ndim} and {b.ndim}")
+        raise ValueError(f"in1 and in2 should have the same dimensionality: in1 is {a.ndim}-D, "
+                         f"in2 is {b.ndim}-D")
     common = np.result_type(a, b)
     compute, out_dtype = resolve_fft_dtypes(common) if fft_dtypes else resolve_dtypes(common, operation)
     boundary = normalize_boundary(boundary)
@@ -284,8 +302,7 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
             starts.append(axis_start(n, m, mode, late_centre))
     out_shape, starts = tuple(out_shape), tuple(starts)
     fill = _fill_in(fillvalue, out_dtype, compute)
-    max_abs = (_max_abs(a), _max_abs(b)) if a.dtype.kind in "iu" or b.dtype.kind in "iu" \
-        else None
+    max_abs = (_max_abs(a), _max_abs(b)) if compute == _UINT64 else None
     magnitude = tuple(v.bit_length() for v in max_abs) if max_abs else None
     p = ConvProblem(
         operation=operation, flip=operation == "convolve",
@@ -298,8 +315,7 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
         max_abs=max_abs, kernel=None, factors=None,
         _key=(operation, magnitude, a.shape, b.shape, mode, starts, compute.str,
               out_dtype.str, boundary, conv_axes, prefer_overlap_add, _fill_key(fill)))
-    x = a if (a.dtype == compute and a.flags.c_contiguous) else np.ascontiguousarray(a, compute)
-    k = b if (b.dtype == compute and b.flags.c_contiguous) else np.ascontiguousarray(b, compute)
+    x, k = as_compute(a, compute), as_compute(b, compute)
     if kernel_values:
         p = p.with_kernel(k)
     return x, k, p
@@ -314,6 +330,8 @@ def _max_abs(array):
     """Largest magnitude as a Python int (no overflow at the type's minimum); 0 when empty."""
     if array.size == 0:
         return 0
+    if array.dtype.kind == "b":
+        return int(array.any())
     if array.dtype.kind not in "iu":
         return int(np.ceil(np.abs(array).max()))
     return max(-int(array.min()), int(array.max()), 0)
@@ -335,20 +353,21 @@ def _split_axes(shape1, shape2, axes, ndim):
     normalized = []
     for axis in axes:
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-            raise TypeError(f"axes must be an int or a sequence of ints, got {axes!r}")
+            raise ValueError(f"axes must be a scalar or iterable of integers, got {axes!r}")
         if not -ndim <= axis < ndim:
-            raise ValueError(f"axes: axis {axis} is out of range for {ndim}-D inputs")
+            raise ValueError(f"axes exceeds dimensionality of input: axis {axis} is out of "
+                             f"range for {ndim}-D inputs")
         normalized.append(int(axis) % ndim)
     if len(set(normalized)) != len(normalized):
-        raise ValueError(f"axes must not repeat an axis, got {axes!r}")
+        raise ValueError(f"all axes must be unique: axes must not repeat an axis, got {axes!r}")
     if not normalized:
-        raise ValueError("axes, when given, cannot be empty")
+        raise ValueError("when provided, axes cannot be empty")
     # A length-1 axis needs no convolution: broadcasting does it (as SciPy does).
     conv = tuple(sorted(a for a in normalized if shape1[a] != 1 and shape2[a] != 1))
     batch = tuple(a for a in range(ndim) if a not in conv)
     for a in batch:
         if not (shape1[a] == shape2[a] or shape1[a] == 1 or shape2[a] == 1):
-            raise ValueError(f"in1 and in2 have incompatible shapes {tuple(shape1)} and "
-                             f"{tuple(shape2)} on axis {a}, which is not convolved "
-                             "(sizes must match or be 1)")
+            raise ValueError(f"incompatible shapes for in1 and in2: {tuple(shape1)} and "
+                             f"{tuple(shape2)}; axis {a} is not convolved, so its sizes "
+                             "must match or be 1")
     return conv, batch

@@ -19,7 +19,9 @@ LAYOUTS = ("HWC", "CHW", "NHWC", "NCHW")
 
 def check_mode(mode):
     if mode not in MODES:
-        raise ValueError(f"mode must be 'full', 'same' or 'valid', got {mode!r}")
+        # SciPy's words first (code matches on them), then which argument and what it got.
+        raise ValueError("acceptable mode flags are 'valid', 'same', or 'full': "
+                         f"mode must be 'full', 'same' or 'valid', got {mode!r}")
     return mode
 
 
@@ -37,8 +39,8 @@ def valid_needs_swap(shape1, shape2):
     in2_contains = all(b >= a for a, b in zip(shape1, shape2))
     if not (in1_contains or in2_contains):
         raise ValueError(
-            "in1 and in2: for 'valid' mode one must be at least as large as the other in "
-            f"every axis, got shapes {tuple(shape1)} and {tuple(shape2)}"
+            "For 'valid' mode, one must be at least as large as the other in every "
+            f"dimension: in1 and in2 have shapes {tuple(shape1)} and {tuple(shape2)}"
         )
     return not in1_contains
 

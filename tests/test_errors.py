@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.signal
 
 import convcore
 
@@ -12,7 +13,7 @@ K = np.ones((2, 2))
 @pytest.mark.parametrize("function", [convcore.convolve, convcore.correlate])
 class TestSignalFunctions:
     def test_bad_mode(self, function):
-        with pytest.raises(ValueError, match=r"mode must be 'full', 'same' or 'valid', got 'sme'"):
+        with pytest.raises(ValueError, match=r"^acceptable mode flags are 'valid', 'same', or 'full': mode must be 'full', 'same' or 'valid', got 'sme'$"):
             function(X, K, mode="sme")
 
     def test_bad_method(self, function):
@@ -32,11 +33,11 @@ class TestSignalFunctions:
             function(X, K, method="fft", backend="naive")
 
     def test_mismatched_ranks(self, function):
-        with pytest.raises(ValueError, match="in1 and in2 must have the same number of dimensions"):
+        with pytest.raises(ValueError, match="^in1 and in2 should have the same dimensionality: in1 is 2-D, in2 is 1-D$"):
             function(X, np.ones(3))
 
     def test_valid_without_containment(self, function):
-        with pytest.raises(ValueError, match="in1 and in2: for 'valid' mode"):
+        with pytest.raises(ValueError, match="^For 'valid' mode, one must be at least as large as the other in every dimension: in1 and in2 have shapes"):
             function(np.ones((3, 5)), np.ones((5, 3)), mode="valid")
 
     @pytest.mark.parametrize("bad", [None, "abc"])
@@ -54,21 +55,17 @@ class TestSignalFunctions:
         with pytest.raises(ValueError, match="boundary must be 'fill', 'wrap'.*got 'xx'"):
             function(X, K, boundary="xx")
 
-    def test_bool_is_refused(self, function):
-        with pytest.raises(ValueError, match="bool"):
-            function(X > 3, K > 0)
-
-    @pytest.mark.parametrize("dtype", ["datetime64[s]", "timedelta64[s]", np.longdouble])
+    @pytest.mark.parametrize("dtype", ["datetime64[s]", "timedelta64[s]"])
     def test_unsupported_dtype(self, function, dtype):
         with pytest.raises(ValueError, match="dtype"):
             function(X.astype(dtype), K.astype(dtype))
 
     def test_fillvalue_not_scalar(self, function):
-        with pytest.raises(ValueError, match="fillvalue must be a scalar"):
+        with pytest.raises(ValueError, match="^`fillvalue` must be scalar or an array with one element, got shape"):
             function(X, K, fillvalue=[1, 2])
 
     def test_complex_fillvalue_for_real_result(self, function):
-        with pytest.raises(ValueError, match="fillvalue .* is complex"):
+        with pytest.raises(ValueError, match=r"^could not cast `fillvalue` directly to the output type \(float64\): fillvalue 1j is complex"):
             function(X, K, fillvalue=1j)
 
     def test_result_too_large_is_refused_before_allocating(self, function):
@@ -92,6 +89,29 @@ class TestSignalFunctions:
 
 
 @pytest.mark.parametrize("function", [convcore.convolve2d, convcore.correlate2d])
+def test_2d_functions_refuse_bool_as_scipy(function):
+    name = function.__name__
+    with pytest.raises(ValueError, match=f"^{name} not available for this type: in1 and in2 are bool"):
+        function(X > 3, K > 0)
+    with pytest.raises(ValueError, match="^convolve2d not available for this type"):
+        getattr(scipy.signal, name)(X > 3, K > 0)  # (SciPy's correlate2d says convolve2d)
+
+
+@pytest.mark.parametrize("function", [convcore.convolve, convcore.correlate])
+@pytest.mark.parametrize("mode,in1,in2", [
+    ("full", (0,), (3,)), ("valid", (0,), (3,)), ("full", (3,), (0,)), ("same", (3,), (0,)),
+    ("valid", (3,), (0,)), ("full", (0,), (0,)), ("full", (0, 2), (3, 3)),
+    ("same", (3, 3), (0, 2))])
+def test_empty_inputs_refused_where_scipy_refuses(function, mode, in1, in2):
+    with pytest.raises(ValueError):
+        # (method='direct': SciPy's auto also warns on log(0) sizing an FFT it never runs)
+        getattr(scipy.signal, function.__name__)(np.ones(in1), np.ones(in2), mode, method="direct")
+    empty = "in2" if 0 in in2 else "in1"
+    with pytest.raises(ValueError, match=f"^{empty} cannot be empty in '{mode}' mode"):
+        function(np.ones(in1), np.ones(in2), mode)
+
+
+@pytest.mark.parametrize("function", [convcore.convolve2d, convcore.correlate2d])
 def test_2d_functions_need_2d(function):
     with pytest.raises(ValueError, match="in1 and in2: .*2d inputs must both be 2-D"):
         function(np.ones(3), np.ones(3))
@@ -101,15 +121,15 @@ def test_2d_functions_need_2d(function):
 
 @pytest.mark.parametrize("function", [convcore.fftconvolve, convcore.oaconvolve])
 def test_fft_function_errors(function):
-    with pytest.raises(ValueError, match="axes: axis 2 is out of range"):
+    with pytest.raises(ValueError, match="^axes exceeds dimensionality of input: axis 2 is out of range"):
         function(X, K, axes=2, backend="naive")
-    with pytest.raises(ValueError, match="axes must not repeat"):
+    with pytest.raises(ValueError, match="^all axes must be unique"):
         function(X, K, axes=(0, 0), backend="naive")
-    with pytest.raises(ValueError, match="axes, when given, cannot be empty"):
+    with pytest.raises(ValueError, match="^when provided, axes cannot be empty"):
         function(X, K, axes=[], backend="naive")
-    with pytest.raises(TypeError, match="axes must be an int"):
+    with pytest.raises(ValueError, match="^axes must be a scalar or iterable of integers"):
         function(X, K, axes=1.5, backend="naive")
-    with pytest.raises(ValueError, match="in1 and in2 must have the same number"):
+    with pytest.raises(ValueError, match="^in1 and in2 should have the same dimensionality"):
         function(X, np.ones(2), backend="naive")
     with pytest.raises(ValueError, match="mode must be"):
         function(X, K, mode="nope", backend="naive")

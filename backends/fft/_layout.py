@@ -24,11 +24,12 @@ Boundaries other than zero fill: a constant fill ``f`` is handled by linearity
 'wrap' on slow lengths) build the extended signal once and then take the 'valid' window.
 """
 
+import functools
 import math
 
 import numpy as np
 
-from ._plans import FFTW_THREAD_MIN_ELEMENTS
+from ._plans import FFTW_THREAD_MIN_ELEMENTS, planned_lengths
 
 # Seconds per unit of predicted transform work (elements * radix cost), per byte of a memory
 # pass, per block and per call; fitted on this machine (2 cores, single-thread timings of
@@ -44,6 +45,15 @@ SECONDS_PER_CALL = 30e-6
 # CACHE_BYTES (1-D 2^20 points: 1.8x; 2-D 1080^2 float32: 1.6x; 4320^2: 2.4x, measured 2.6x).
 CACHE_BYTES = 1 << 20
 CACHE_SLOPE = 0.2
+# Planning a transform length FFTW has not planned in this process (estimate effort), forward
+# and inverse: about 2.5 ms plus 0.065 us per point here (1260: 2.7 ms, 9216: 5.2 ms,
+# 138240: 11.5 ms, median of 40 lengths 4.9 ms; SciPy's pocketfft pays 0.2-3 ms for its first
+# transform at such a length). Counted as spread over PLAN_AMORTIZED_CALLS calls: a shape met
+# once prefers lengths already planned (overlap-add blocks of a size seen before), a shape
+# called again and again loses little by that choice.
+PLAN_SECONDS = 2.5e-3
+PLAN_SECONDS_PER_POINT = 0.065e-6
+PLAN_AMORTIZED_CALLS = 2
 
 
 # Per-prime cost of one radix pass relative to radix 2 (log2(p) * penalty), by planner
@@ -77,6 +87,7 @@ def smooth_lengths(lo, hi):
     return found
 
 
+@functools.lru_cache(maxsize=8192)  # planning a new shape asks for the same lengths often
 def radix_cost(n, effort="estimate"):
     """Predicted relative work per element of a length-`n` FFT (sum of radix costs)."""
     total = 0.0
@@ -204,6 +215,9 @@ def plan_layout(p, threads, max_memory=None, effort="estimate", options=None):
                 raise ValueError(f"backend_options: block_length={block_length} must be at "
                                  f"least 2 * (kernel length - 1) = {2 * (m - 1)}")
             lengths = [block_length]
+        else:
+            others = math.prod(full_sizes[b] for b in p.axes if b != a)
+            lengths = _shortlist(lengths, m, others, effort)
         for step_size in lengths:
             sizes = dict(full_sizes)
             sizes[a] = step_size
@@ -238,6 +252,33 @@ def _block_lengths(n, m, real):
         lengths.update((size, 3 * size // 2))
         size *= 2
     return sorted(lengths)
+
+
+# Block lengths fully modelled per blocked axis: the best of each band of BANDS_PER_OCTAVE
+# per octave. Modelling every fast length (a hundred or more for a long kernel) cost about
+# 5 ms of Python per new problem, more than FFTW's planning and as much as a whole SciPy
+# call at 100k samples: the first call at a new shape paid it.
+BANDS_PER_OCTAVE = 8
+
+
+def _shortlist(lengths, m, others, effort):
+    """Of the block lengths in each band (a 1/BANDS_PER_OCTAVE octave), the one with the least
+    transform work per output along the axis.
+
+    Within a band, blocks have about the same size, count, cache footprint and threads, so
+    work per output (``N * others`` points times their radix costs over the ``N - m + 1``
+    outputs a block yields) ranks them as the full model (``_make``) would.
+    """
+    if BANDS_PER_OCTAVE is None:
+        return lengths
+    other_cost = radix_cost(others, effort) if others > 1 else 0.0
+    best = {}
+    for n in lengths:
+        band = int(math.log2(n) * BANDS_PER_OCTAVE)
+        work = n * (radix_cost(n, effort) + other_cost) / (n - m + 1)
+        if band not in best or work < best[band][0]:
+            best[band] = (work, n)
+    return sorted(n for _, n in best.values())
 
 
 def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads, effort,
@@ -305,8 +346,16 @@ def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
         speedup = lay.threads ** 0.6
         penalty = _cache_penalty(2 * spectrum * x_batch)
     passes = spectrum * (3 * o_batch + x_batch) + p.out_bytes
-    return (SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
+    return (_planning_seconds(lay) + SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
             + (work * SECONDS_PER_FFT_WORK * penalty + passes * SECONDS_PER_BYTE) / speedup)
+
+
+def _planning_seconds(lay):
+    """FFTW planning this layout needs (lengths not yet planned), per amortized call."""
+    if lay.effort != "estimate":
+        return 0.0  # measured plans are asked for explicitly, and kept as wisdom on disk
+    new = [n for n in set(lay.sizes.values()) if n not in planned_lengths]
+    return sum(PLAN_SECONDS + n * PLAN_SECONDS_PER_POINT for n in new) / PLAN_AMORTIZED_CALLS
 
 
 def _cache_penalty(nbytes):

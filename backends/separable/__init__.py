@@ -54,6 +54,9 @@ class SeparableBackend(Backend):
     name = "separable"
     kind = "direct"
     reads_kernel_values = True
+    # A low-rank sum is accurate relative to the largest output, not element by element:
+    # calls that promise SciPy's direct sums (convolve2d, method='direct') pass it over.
+    sums_directly = False
 
     def __init__(self):
         # supports, cost and prepare all need the factorization: one per problem and options.
