@@ -42,8 +42,9 @@ import numpy as np
 
 from convcore import _options
 from convcore._boundary import extension_table
+from convcore._contention import team_size
 from convcore._registry import Backend
-from convcore._threads import get_num_threads
+from convcore._threads import get_num_threads, native_threads
 
 from . import _cy
 from ._layout import chunked, plan_layout
@@ -142,13 +143,15 @@ class FFTBackend(Backend):
 
     def run(self, x, k, p, out):
         _check_options(self, p.backend_options)
-        threads = get_num_threads()
-        lay = layout_for(p, threads)
-        effort = lay.effort
-        if lay.path == "circular":
-            _run_circular(x, k, p, lay, out, effort)
-        else:
-            _run_transform(x, k, p, lay, out, effort)
+        # Threads for FFTW and the chunk pipeline: fewer while other processes hold the
+        # cores (one layout, and FFTW plan, per team size; both memoized).
+        with native_threads(team_size(get_num_threads()), key=p.key) as threads:
+            lay = layout_for(p, threads)
+            effort = lay.effort
+            if lay.path == "circular":
+                _run_circular(x, k, p, lay, out, effort)
+            else:
+                _run_transform(x, k, p, lay, out, effort)
         if effort == "measure":
             save_wisdom()
 

@@ -24,15 +24,15 @@ import threading
 
 import numpy as np
 
+from convcore import _contention
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
-from convcore._threads import get_num_threads
+from convcore._threads import get_num_threads, native_threads
 
 from . import _cy
 from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
 
 FORMS = ("banded", "patch")
-SHARED_WORK_SECONDS = 1e-3
 EXACT_LIMIT = 2 ** 53
 
 
@@ -139,10 +139,10 @@ class Im2colBackend(Backend):
             _run_signal(x, problem.taps(k), problem, out, problem.fillvalue, form)
 
 
-def team_size(problem, form=None):
-    """convcore's thread count, or 1 for problems too small to share: waking a second thread
-    costs more than it saves below about a millisecond of work (and several milliseconds on
-    a loaded machine, where it must wait for a core)."""
+def team_size(problem, form=None, live=False):
+    """convcore's thread count, or fewer where another thread would not pay for itself
+    (``_contention.worth``); ``live=True`` (a call, not a plan) also leaves the cores that
+    other processes hold right now (``_contention.team_size``)."""
     threads = get_num_threads()
     if threads == 1:
         return 1
@@ -150,7 +150,7 @@ def team_size(problem, form=None):
         alone = signal_cost(problem, 1, form or backend._form(problem))
     else:
         alone = layer_cost(problem, 1)
-    return 1 if alone < SHARED_WORK_SECONDS else threads
+    return _contention.team_size(threads, alone) if live else _contention.worth(threads, alone)
 
 
 def _integer_bound(problem):
@@ -161,18 +161,18 @@ def _integer_bound(problem):
 
 
 def _run_layer(x, w, p, out):
-    threads = team_size(p)
-    blocks = LayerBlocks(p, threads)
-    scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
     nchw_out = out
     if p.layout == "NHWC":
         # The kernels read channel planes: transpose in, compute, transpose out.
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         nchw_out = np.empty((p.N, p.K, p.out_h, p.out_w), p.dtype)
-    with serial_blas:
-        _cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
-                                 p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
-                                 blocks.rows, scratch, threads)
+    with native_threads(team_size(p, live=True), key=p.key) as threads:
+        blocks = LayerBlocks(p, threads)
+        scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
+        with serial_blas:
+            _cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
+                              p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
+                              blocks.rows, scratch, threads)
     if p.layout == "NHWC":
         out[...] = nchw_out.transpose(0, 2, 3, 1)
 
@@ -188,7 +188,16 @@ def _toeplitz(taps, blocks):
 
 
 def _run_signal(x, taps, p, out, fill, form):
-    threads = team_size(p, form)
+    with native_threads(team_size(p, form, live=True), key=(p.key, form)) as threads:
+        finite = _signal_pass(x, taps, p, out, fill, form, threads)
+    if not finite:
+        # NaN or inf in the signal: a banded product multiplies each by the Toeplitz
+        # zeros of its chunk (NaN * 0 = NaN). Recompute with patches, which keep them local.
+        _run_signal(x, taps, p, out, fill, "patch")
+
+
+def _signal_pass(x, taps, p, out, fill, form, threads):
+    """One pass of `form` on `threads` threads; False if the banded form met NaN or inf."""
     blocks = SignalBlocks(p, threads, form)
     tables = extension_tables(blocks.xs, blocks.ks, blocks.os, blocks.starts, p.boundary)
     rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
@@ -197,18 +206,11 @@ def _run_signal(x, taps, p, out, fill, form):
     tail = (out.reshape(-1), tables, blocks.starts[-1], fill, blocks.rows, blocks.seg)
     with serial_blas:
         if form == "banded":
-            finite = _cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail,
-                                                 blocks.chunk, rows_scratch, out_scratch,
-                                                 threads)
-            if finite:
-                return
-            # NaN or inf in the signal: a banded product multiplies each by the Toeplitz
-            # zeros of its chunk (NaN * 0 = NaN). Recompute with patches, which keep them local.
-            del rows_scratch, out_scratch
-            _run_signal(x, taps, p, out, fill, "patch")
-            return
+            return _cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail, blocks.chunk,
+                                        rows_scratch, out_scratch, threads)
         _cy.patch_correlate(*args, taps.reshape(-1), *tail, rows_scratch, out_scratch,
-                                   threads)
+                            threads)
+        return True
 
 
 def _run_integer(x, k, p, out, form):

@@ -20,12 +20,12 @@ integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's onc
 
 import collections
 import functools
-import os
 
 import numpy as np
 
 from convcore._batching import run_batched
 from convcore._boundary import extension_tables
+from convcore._contention import cpu_budget
 from convcore._registry import Backend
 from convcore._threads import get_num_threads, native_threads, threads
 
@@ -50,8 +50,8 @@ class OpenMPBackend(Backend):
         return True
 
     def cost(self, problem):
-        available = min(get_num_threads(), os.cpu_count() or 1)
-        return predict_seconds(problem, threads_to_use(problem, available))
+        available = min(get_num_threads(), cpu_budget())
+        return predict_seconds(problem, threads_to_use(problem, available, live=False))
 
     def workspace(self, problem):
         """Bytes allocated per call beyond the result (all as NumPy arrays)."""
@@ -253,7 +253,8 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
     wp = np.zeros((nd, kr + 2 * (R - 1), kc), x.dtype)
     wp[:, R - 1:R - 1 + kr] = w
     orows, ocols = out.shape[-2:]
-    with native_threads(get_num_threads()) as threads:
+    with native_threads(get_num_threads(), key=(x.shape, w.shape, out.shape, x.dtype.str,
+                                                lay.variant)) as threads:
         # Enough items for every thread (1-D and short problems split their strips).
         blocks = lay.n_oplanes * lay.n_rblocks
         n_cchunks = 1

@@ -20,6 +20,8 @@ import collections
 
 import numpy as np
 
+from convcore._contention import team_size, worth
+
 from . import _cy
 
 # Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs), by
@@ -43,11 +45,6 @@ CACHED_BYTES = 32 << 20
 # (waking the second thread costs ~20 us when the calls are not back to back).
 SECONDS_PER_CALL = 11.0e-6
 SECONDS_PER_EXTRA_THREAD = 20.0e-6
-# Problems below this many multiply-add bytes (macs x itemsize) run on one thread: they take
-# under ~50 us there, less than waking a second thread saves. A count, not predict_seconds:
-# run() decides per call, and the model costs ~20 us to evaluate.
-SINGLE_THREAD_BELOW_MAC_BYTES = 2_000_000
-
 # The rates above are for 64-byte vectors (AVX-512); narrower builds (AVX2, SSE) issue the
 # same lane count with proportionally more instructions.
 _WIDTH_SCALE = 16 / (_cy.geometry(0, 2)[1] // 8)
@@ -122,8 +119,19 @@ def predict_seconds(problem, threads):
     return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
 
 
-def threads_to_use(problem, available):
-    """How many threads a call should use: one when the problem is too small to pay for more."""
-    if available > 1 and problem.macs * problem.dtype.itemsize < SINGLE_THREAD_BELOW_MAC_BYTES:
+def threads_to_use(problem, available, live=True):
+    """How many threads a call should use: ``_contention.team_size`` of `available`, weighed
+    against the predicted one-thread time of the work (memoized per problem: the model
+    costs ~20 us to evaluate). ``live=False`` leaves out the machine's current contention
+    (cost models: a plan outlives the moment it was made in)."""
+    if available <= 1:
         return 1
-    return available
+    serial = _serial_seconds.get(problem.key)
+    if serial is None:
+        if len(_serial_seconds) >= 512:
+            _serial_seconds.clear()
+        serial = _serial_seconds[problem.key] = predict_seconds(problem, 1) - SECONDS_PER_CALL
+    return team_size(available, serial) if live else worth(available, serial)
+
+
+_serial_seconds = {}

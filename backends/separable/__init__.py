@@ -22,6 +22,7 @@ import threading
 import numpy as np
 
 from convcore._boundary import extension_table
+from convcore._contention import team_size
 from convcore._registry import Backend
 from convcore._threads import get_num_threads, native_threads
 
@@ -43,8 +44,6 @@ SECONDS_PER_CALL = 20e-6
 
 _CACHE_SIZE = 256
 _PREPARED_CACHE_SIZE = 32
-# Below this many multiply-adds waking a second thread costs more than it saves.
-MIN_PARALLEL_MACS = 1 << 22
 
 
 class SeparableBackend(Backend):
@@ -143,8 +142,8 @@ class SeparableBackend(Backend):
         self.check_options(problem.backend_options, known=OPTIONS)
         prep = self._prepared(problem, k)
         signal = x
-        wanted = get_num_threads() if prep.macs >= MIN_PARALLEL_MACS else 1
-        with native_threads(wanted) as threads:
+        wanted = team_size(get_num_threads(), prep.serial_seconds)
+        with native_threads(wanted, key=problem.key) as threads:
             # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
             for taps, table, outer, n, inner, o, fill in prep.lead:
                 result = np.empty(outer * o * inner, problem.dtype)
@@ -225,6 +224,14 @@ class _Prepared:
         self.fill = np.asarray(fill, dtype)[()]
         self.strips = self.planes * padded_rows // strip
         self.macs = self.planes * padded_rows * o_cols * self.us.shape[0] * (kh + kw)
+        # One thread's time, for _contention's "is another thread worth it".
+        lead_macs = sum(outer * o * inner * taps.size
+                        for taps, _, outer, _, inner, o, _ in self.lead)
+        per_mac = SECONDS_PER_MAC.get(dtype.itemsize, SECONDS_PER_MAC[8])
+        if dtype.kind == "c":
+            per_mac = 4 * SECONDS_PER_MAC[dtype.itemsize // 2]
+        self.serial_seconds = (self.macs + lead_macs) * per_mac + (
+            _prod(problem.x_shape) + problem.out_size) * dtype.itemsize * SECONDS_PER_BYTE
         self.scratch_size = _cy.scratch_size(o_cols, kw)
 
 
