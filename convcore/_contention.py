@@ -17,7 +17,8 @@ Three limits, applied by :func:`team_size` to the thread count a backend was giv
 
    - the *CPU signal*: every ``SAMPLE_SECONDS`` at most, the busy time of our CPUs in
      ``/proc/stat`` (steal included) minus this process's own CPU time gives how many cores
-     others used over the last interval; an extra thread needs ``FREE_CORE`` of a core;
+     others used over the last interval; an extra thread needs ``FREE_CORE`` of a core,
+     free through every interval of the last ``CALM_SECONDS``;
    - the *stall rule*: a parallel call that took ``STALL_RATIO`` times (and ``STALL_SECONDS``
      more than) the best time seen for the same work on the same team marks the machine
      contended for ``HOLD_SECONDS``: calls run on one thread, then probe with more again.
@@ -38,6 +39,7 @@ FREE_CORE = 0.75
 STALL_RATIO = 2.0
 STALL_SECONDS = 1.5e-3
 HOLD_SECONDS = 1.0
+CALM_SECONDS = 1.0
 # Before the measurement (and where it cannot run): starting and joining a second thread
 # after a millisecond of other work, measured on the development machine (openmp's model).
 DEFAULT_DISPATCH_SECONDS = 20e-6
@@ -45,7 +47,8 @@ DISPATCH_RETRY_SECONDS = 10.0
 
 _lock = threading.Lock()
 _state = {"budget": None, "dispatch": None, "dispatch_retry": 0.0, "adaptive": None,
-          "stalled_until": 0.0}
+          "stalled_until": 0.0, "peak": (0.0, -math.inf)}
+_now = time.monotonic
 _best = {}
 _BEST_SIZE = 1024
 
@@ -122,7 +125,7 @@ def dispatch_seconds():
     seconds = _state["dispatch"]
     if seconds is not None:
         return seconds
-    now = time.monotonic()
+    now = _now()
     if now < _state["dispatch_retry"]:
         return DEFAULT_DISPATCH_SECONDS
     _state["dispatch_retry"] = now + DISPATCH_RETRY_SECONDS
@@ -277,13 +280,24 @@ def set_adaptive(on):
 
 
 def free_cores():
-    """Cores left for this process now: its budget minus what other processes use."""
+    """Cores left for this process now: its budget minus what other processes used lately.
+
+    "Lately" is the most they used in any sampling interval of the last ``CALM_SECONDS``:
+    on a machine whose load comes and goes (other users' builds and tests), a call takes
+    more threads only after a calm second, not in the first quiet 50 ms between two bursts.
+    """
     budget = cpu_budget()
-    if time.monotonic() < _state["stalled_until"]:
+    now = _now()
+    if now < _state["stalled_until"]:
         return 1.0
     others = _signal.others() if _signal is not None else None
     if others is None:
         return float(budget)
+    peak, when = _state["peak"]
+    if others >= peak or now - when > CALM_SECONDS:
+        _state["peak"] = (others, now)
+    else:
+        others = peak
     return max(1.0, budget - others)
 
 
@@ -335,13 +349,13 @@ def observe(key, threads, seconds):
         _best[slot] = seconds
         return
     if seconds > STALL_RATIO * best and seconds - best > STALL_SECONDS and adaptive():
-        _state["stalled_until"] = time.monotonic() + HOLD_SECONDS
+        _state["stalled_until"] = _now() + HOLD_SECONDS
 
 
 def reading():
     """What the signals say now (for benchmarks and bug reports)."""
     others = _signal.others() if _signal is not None else None
-    stalled = max(0.0, _state["stalled_until"] - time.monotonic())
+    stalled = max(0.0, _state["stalled_until"] - _now())
     return {"cpu_budget": cpu_budget(), "others": None if others is None else round(others, 2),
             "stalled_for": round(stalled, 3), "adaptive": adaptive(),
             "dispatch_us": round(1e6 * dispatch_seconds(), 1)}
@@ -352,6 +366,6 @@ def reset():
     global _signal
     with _lock:
         _state.update(budget=None, dispatch=None, dispatch_retry=0.0, adaptive=None,
-                      stalled_until=0.0)
+                      stalled_until=0.0, peak=(0.0, -math.inf))
         _best.clear()
         _signal = _make_signal()

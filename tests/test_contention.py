@@ -22,7 +22,7 @@ def fresh(monkeypatch):
     """A clean decision state, restored afterwards; dispatch cost fixed at 20 us."""
     monkeypatch.setattr(_contention, "_state", dict(_contention._state, budget=None,
                                                    dispatch=20e-6, adaptive=True,
-                                                   stalled_until=0.0))
+                                                   stalled_until=0.0, peak=(0.0, -math.inf)))
     monkeypatch.setattr(_contention, "_best", {})
     return monkeypatch
 
@@ -145,6 +145,7 @@ def test_team_follows_the_cores_others_leave(fresh, tmp_path):
     signal = stat.signal()
     signal.others()
     fresh.setattr(_contention, "_signal", signal)
+    fresh.setattr(_contention, "_now", lambda: stat.now)
     fresh.setitem(_contention._state, "budget", 2)
     stat.advance(0.1, busy_cores=0.05, own_cores=1.0)
     assert _contention.team_size(2, serial_seconds=1.0) == 2
@@ -155,8 +156,12 @@ def test_team_follows_the_cores_others_leave(fresh, tmp_path):
         assert _contention.team_size(2, serial_seconds=1.0) == 2
     finally:
         _contention.set_adaptive(True)
-    stat.advance(0.1, busy_cores=0.0, own_cores=0.5)   # the competitor left
-    assert _contention.team_size(2, serial_seconds=1.0) == 2
+    stat.advance(0.1, busy_cores=0.0, own_cores=0.5)   # the competitor left ...
+    assert _contention.team_size(2, serial_seconds=1.0) == 1  # ... but may be back soon
+    for _ in range(12):                                 # a calm second later: two threads
+        stat.advance(0.1, busy_cores=0.0, own_cores=0.5)
+        last = _contention.team_size(2, serial_seconds=1.0)
+    assert last == 2
 
 
 def test_unreadable_signal_leaves_the_full_team(fresh):
@@ -170,6 +175,7 @@ def test_unreadable_signal_leaves_the_full_team(fresh):
 
 def test_a_stalled_call_makes_later_calls_serial(fresh):
     fresh.setattr(_contention, "_signal", None)
+    fresh.setattr(_contention, "_now", lambda: 50.0)
     fresh.setitem(_contention._state, "budget", 2)
     key = ("some work",)
     _contention.observe(key, 2, 1.0e-3)
