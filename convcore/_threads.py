@@ -4,12 +4,19 @@ Every parallel part of the engine reads :func:`get_num_threads`: OpenMP ``num_th
 Cython loops (taken from one process-wide budget, :func:`native_threads`), pyFFTW's
 ``threads``, and the BLAS pool (through threadpoolctl). The value comes from, in order: an
 enclosing :func:`threads` block in the calling Python thread, the last :func:`set_num_threads`,
-the ``CONVCORE_NUM_THREADS`` environment variable, ``os.cpu_count()``.
+the ``CONVCORE_NUM_THREADS`` environment variable, the CPUs this process may use
+(``_contention.cpu_budget``: its affinity mask and a container's CPU quota).
+
+That count is an upper bound: how many threads one parallel call actually starts is
+``_contention.team_size`` (does the work pay for another thread, are the cores free now).
 """
 
 import contextlib
 import os
 import threading
+import time
+
+from . import _contention
 
 _local = threading.local()
 _process_default = None
@@ -26,7 +33,7 @@ def _validate(n, name="n"):
 def _from_environment():
     raw = os.environ.get("CONVCORE_NUM_THREADS")
     if raw is None or raw.strip() == "":
-        return os.cpu_count() or 1
+        return _contention.cpu_budget()
     try:
         return _validate(int(raw), "CONVCORE_NUM_THREADS")
     except (TypeError, ValueError):
@@ -129,18 +136,24 @@ class _NativeThreadBudget:
             self._cond.notify_all()
 
 
-_budget = _NativeThreadBudget(os.cpu_count() or 1)
+_budget = _NativeThreadBudget(_contention.cpu_budget())
 
 
 @contextlib.contextmanager
-def native_threads(wanted):
+def native_threads(wanted, key=None):
     """Reserve up to `wanted` native threads for one parallel loop; yields how many to use.
 
     Every OpenMP region of the engine runs inside this, so Python threads calling at once
-    share the machine's cores instead of multiplying the thread count.
+    share the machine's cores instead of multiplying the thread count. With a `key` naming
+    the work (same key, same work), the call's time feeds the stall rule of
+    ``_contention.observe``: a parallel call far slower than its best marks the machine
+    contended.
     """
     taken = _budget.acquire(max(1, wanted))
+    start = time.perf_counter()
     try:
         yield taken
     finally:
         _budget.release(taken)
+    if key is not None:
+        _contention.observe(key, taken, time.perf_counter() - start)

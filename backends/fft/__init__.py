@@ -41,8 +41,10 @@ import math
 import numpy as np
 
 from convcore._boundary import extension_table
+from convcore._contention import team_size
 from convcore._memo import ProblemMemo
 from convcore._registry import Backend
+from convcore._threads import native_threads
 
 from . import _cy
 from ._layout import chunked, plan_layout
@@ -129,15 +131,21 @@ class FFTBackend(Backend):
         return layout_for(p, ctx).bytes
 
     def prepare(self, p, ctx):
-        """The layout (sizes, path, threads, planner effort); FFTW plan sets come from the
-        shared plan cache on each call (``_plans``), since problems of other shapes reuse
-        them."""
+        """The layout (sizes, path, threads, planner effort) per team size; FFTW plan sets
+        come from the shared plan cache on each call (``_plans``), since problems of other
+        shapes reuse them."""
         _check_options(self, ctx.backend_options)
-        lay = layout_for(p, ctx)
-        run = _run_circular if lay.path == "circular" else _run_transform
+        layouts = {ctx.threads: layout_for(p, ctx)}
 
         def runner(x, k, out):
-            run(x, k, p, lay, out, lay.effort)
+            # Threads for FFTW and the chunk pipeline: fewer while other processes hold the
+            # cores (``_contention.team_size``), with the layout made for that many.
+            with native_threads(team_size(ctx.threads), key=p.key) as threads:
+                lay = layouts.get(threads)
+                if lay is None:
+                    lay = layouts[threads] = layout_for(p, ctx.replace(threads=threads))
+                run = _run_circular if lay.path == "circular" else _run_transform
+                run(x, k, p, lay, out, lay.effort)
             if lay.effort == "measure":
                 save_wisdom()
 

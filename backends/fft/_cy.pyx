@@ -31,6 +31,8 @@ def multiply_spectra(real_t[:, :, ::1] a, const real_t[:, :, ::1] b, int threads
     if b.shape[0] != outer or b.shape[2] != a.shape[2] or not (b.shape[1] == rows
                                                                or b.shape[1] == 1):
         raise ValueError("multiply_spectra: shapes do not broadcast")
+    if threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads}")
     cdef bint same = b.shape[1] == rows
     with nogil:
         for q in prange(outer * rows, num_threads=threads, schedule="static"):
@@ -61,6 +63,16 @@ def overlap_add(const real_t[:, :, ::1] blocks, Py_ssize_t step, Py_ssize_t firs
     cdef const real_t* head
     cdef const real_t* prev
     cdef real_t* dst
+    if threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads}")
+    if step < 1 or step > width:
+        raise ValueError(f"overlap_add: step must be in [1, {width}] (the block length), "
+                         f"got {step}")
+    if nblocks < 1:
+        raise ValueError("overlap_add: no blocks")
+    if first < 0 or col0 < 0:
+        raise ValueError(f"overlap_add: first and col0 must be non-negative, got {first}, "
+                         f"{col0}")
     if tail > step:
         raise ValueError("overlap_add: blocks overlap more than one neighbour")
     if col0 + cols > blocks.shape[2]:

@@ -208,7 +208,10 @@ def _share_out(count, workers, task):
         loop()
     finally:
         for future in helpers:
-            future.result()
+            # A helper the OS has not run yet would find no chunk left: withdraw it rather
+            # than wait for a core to start it on (cancel() fails once it runs).
+            if not future.cancel():
+                future.result()
     return results
 
 

@@ -24,14 +24,15 @@ import threading
 
 import numpy as np
 
+from convcore import _contention
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
+from convcore._threads import native_threads
 
 from . import _cy
 from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
 
 FORMS = ("banded", "patch")
-SHARED_WORK_SECONDS = 1e-3
 EXACT_LIMIT = 2 ** 53
 
 
@@ -128,31 +129,37 @@ class Im2colBackend(Backend):
     # --- running ------------------------------------------------------------------------
 
     def prepare(self, problem, ctx):
-        """Block sizes, team size and boundary tables, decided once for the plan."""
-        threads = team_size(problem, ctx)
+        """Block sizes and boundary tables, decided once for the plan's team; each call
+        sizes its own team from it, live (``_contention.team_size``)."""
+        threads, alone = team_size(problem, ctx), _one_thread_seconds(problem, ctx)
         if problem.kind == "layer":
             self.check_options(ctx.backend_options)
             blocks = LayerBlocks(problem, threads, ctx.max_memory)
-            return lambda x, k, out: _run_layer(x, k, problem, out, blocks, threads)
+            return lambda x, k, out: _run_layer(x, k, problem, out, blocks, threads, alone)
         form = self._form(ctx)
-        signal = _SignalRun(problem, threads, form, ctx.max_memory)
+        signal = _SignalRun(problem, threads, alone, form, ctx.max_memory)
         if problem.dtype == np.uint64:
             return lambda x, k, out: _run_integer(x, k, problem, out, signal)
         return lambda x, k, out: signal(x, problem.taps(k), out, problem.fillvalue)
 
 
 def team_size(problem, ctx):
-    """The call's thread count, or 1 for problems too small to share: waking a second thread
-    costs more than it saves below about a millisecond of work (and several milliseconds on
-    a loaded machine, where it must wait for a core)."""
-    threads = ctx.threads
-    if threads == 1:
+    """Threads a plan counts on: the call's thread count, or fewer where another thread would
+    not pay for itself (``_contention.worth``)."""
+    if ctx.threads == 1:
         return 1
+    return _contention.worth(ctx.threads, _one_thread_seconds(problem, ctx))
+
+
+def _one_thread_seconds(problem, ctx):
     if problem.kind == "signal":
-        alone = signal_cost(problem, 1, backend._form(ctx), ctx.max_memory)
-    else:
-        alone = layer_cost(problem, 1, ctx.max_memory)
-    return 1 if alone < SHARED_WORK_SECONDS else threads
+        return signal_cost(problem, 1, backend._form(ctx), ctx.max_memory)
+    return layer_cost(problem, 1, ctx.max_memory)
+
+
+def _live_team(planned, alone):
+    """The cores other processes leave free now, out of the plan's team."""
+    return _contention.team_size(planned, alone) if planned > 1 else 1
 
 
 def _integer_bound(problem):
@@ -162,17 +169,18 @@ def _integer_bound(problem):
     return max(max_x, fill) * max_k * taps
 
 
-def _run_layer(x, w, p, out, blocks, threads):
-    scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
+def _run_layer(x, w, p, out, blocks, planned, alone):
     nchw_out = out
     if p.layout == "NHWC":
         # The kernels read channel planes: transpose in, compute, transpose out.
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         nchw_out = np.empty((p.N, p.K, p.out_h, p.out_w), p.dtype)
-    with serial_blas:
-        _cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
-                          p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
-                          blocks.rows, scratch, threads)
+    with native_threads(_live_team(planned, alone), key=p.key) as threads:
+        scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
+        with serial_blas:
+            _cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
+                              p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
+                              blocks.rows, scratch, threads)
     if p.layout == "NHWC":
         out[...] = nchw_out.transpose(0, 2, 3, 1)
 
@@ -190,35 +198,38 @@ def _toeplitz(taps, blocks):
 class _SignalRun:
     """One signal problem's blocks and boundary tables (built once), run per call."""
 
-    def __init__(self, p, threads, form, max_memory):
-        self.threads, self.form = threads, form
+    def __init__(self, p, threads, alone, form, max_memory):
+        self.planned, self.alone, self.form, self.key = threads, alone, form, (p.key, form)
         self.blocks = SignalBlocks(p, threads, form, max_memory)
         b = self.blocks
         self.tables = extension_tables(b.xs, b.ks, b.os, b.starts, p.boundary)
         # NaN or inf in a banded problem's signal: recomputed with patches (see __call__).
         self.patches = None
         if form == "banded":
-            self.patches = _SignalRun(p, threads, "patch", max_memory)
+            self.patches = _SignalRun(p, threads, alone, "patch", max_memory)
 
     def __call__(self, x, taps, out, fill):
-        blocks, threads = self.blocks, self.threads
+        with native_threads(_live_team(self.planned, self.alone), key=self.key) as threads:
+            finite = self._pass(x, taps, out, fill, threads)
+        if not finite:
+            # NaN or inf in the signal: a banded product multiplies each by the Toeplitz
+            # zeros of its chunk (NaN * 0 = NaN). Patches keep them local.
+            self.patches(x, taps, out, fill)
+
+    def _pass(self, x, taps, out, fill, threads):
+        """One pass on `threads` threads; False if the banded form met NaN or inf."""
+        blocks = self.blocks
         rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
         out_scratch = np.empty((threads, blocks.out_len), taps.dtype)
         args = (x.reshape(-1), blocks.xs, blocks.ks, blocks.os)
         tail = (out.reshape(-1), self.tables, blocks.starts[-1], fill, blocks.rows, blocks.seg)
         with serial_blas:
             if self.form == "banded":
-                finite = _cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail,
-                                              blocks.chunk, rows_scratch, out_scratch, threads)
-                if finite:
-                    return
-                # NaN or inf in the signal: a banded product multiplies each by the Toeplitz
-                # zeros of its chunk (NaN * 0 = NaN). Patches keep them local.
-                del rows_scratch, out_scratch
-                self.patches(x, taps, out, fill)
-                return
+                return _cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail, blocks.chunk,
+                                            rows_scratch, out_scratch, threads)
             _cy.patch_correlate(*args, taps.reshape(-1), *tail, rows_scratch, out_scratch,
                                 threads)
+            return True
 
 
 def _run_integer(x, k, p, out, signal):

@@ -21,6 +21,7 @@ from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 
 from convcore._cy.blas cimport gemm_rowmajor
+from convcore._cy.checks cimport check_at_least, check_table, shape_product
 from convcore._cy.fused cimport real_or_complex
 from convcore._cy.openmp cimport omp_get_thread_num
 
@@ -106,15 +107,36 @@ def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t K = w.shape[0], cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
     cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
-    cdef Py_ssize_t kg = K // groups, ckk = cg * kh * kw
-    cdef Py_ssize_t nblocks = _ceil_div(ho, block_rows)
-    cdef Py_ssize_t ntasks = N * groups * nblocks
+    cdef Py_ssize_t kg, ckk = cg * kh * kw, nblocks, ntasks  # after the checks (no / 0)
     cdef bint pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
     cdef Py_ssize_t t, n, g, y0, nrows, tid
     cdef const real_or_complex* b
     cdef real_or_complex* cols
+    check_at_least(groups, 1, "groups")
+    for value, name in ((sh, "sh"), (sw, "sw"), (dh, "dh"), (dw, "dw"),
+                        (block_rows, "block_rows"), (nthreads, "nthreads")):
+        check_at_least(value, 1, name)
+    if C != cg * groups or K % groups:
+        raise ValueError(f"w has {cg} channels per group and {K} filters: x must have "
+                         f"{cg} * groups = {cg * groups} channels (got {C}) and K divisible "
+                         f"by groups = {groups}")
+    if out.shape[0] != N or out.shape[1] != K:
+        raise ValueError(f"out must have shape ({N}, {K}, Ho, Wo), got "
+                         f"({out.shape[0]}, {out.shape[1]}, {out.shape[2]}, {out.shape[3]})")
     if N == 0 or K == 0 or ho == 0 or wo == 0:
         return
+    kg = K // groups
+    nblocks = _ceil_div(ho, block_rows)
+    ntasks = N * groups * nblocks
+    if pointwise:
+        if ho * wo != H * W:
+            raise ValueError(f"a 1x1 stride-1 unpadded layer keeps the image size: out "
+                             f"{ho}x{wo}, x {H}x{W}")
+    elif kh < 1 or kw < 1:
+        raise ValueError(f"w must have at least one tap per axis, got {kh}x{kw}")
+    elif scratch.shape[0] < nthreads or scratch.shape[1] < ckk * min(block_rows, ho) * wo:
+        raise ValueError(f"scratch must have shape (>= {nthreads}, >= "
+                         f"{ckk * min(block_rows, ho) * wo})")
     # One parallel region for the whole call: on a loaded 2-core machine, waking the team
     # for many short regions cost more than the work (depthwise layers: 50x). The calling
     # thread (OpenMP thread 0) looks for Ctrl-C between its tasks.
@@ -227,10 +249,29 @@ cdef bint _build_extended_rows(const real_or_complex* x, const Py_ssize_t* xs,
 
 cdef int _setup(Geometry* geo, xs, ks, os, Py_ssize_t rows, Py_ssize_t seg, Py_ssize_t chunk,
                 Py_ssize_t last_start, Py_ssize_t* cxs, Py_ssize_t* cks,
-                Py_ssize_t* cos) except -1:
+                Py_ssize_t* cos, Py_ssize_t x_size, Py_ssize_t out_size,
+                const Py_ssize_t[:, ::1] tables, int nthreads) except -1:
+    """Fill `geo`, checking everything the loops will index by (shapes, tables, sizes)."""
     cdef Py_ssize_t d, D = len(xs)
     if D < 2 or D > 64:
         raise ValueError("im2col kernels take 2 to 64 dimensions")
+    if x_size != shape_product(xs, D, "xs"):
+        raise ValueError(f"x holds {x_size} values, not the product of xs {tuple(xs)}")
+    if out_size != shape_product(os, D, "os"):
+        raise ValueError(f"out holds {out_size} values, not the product of os {tuple(os)}")
+    shape_product(ks, D, "ks")
+    check_at_least(rows, 1, "rows")
+    check_at_least(seg, 1, "seg")
+    check_at_least(chunk, 1, "chunk")
+    check_at_least(nthreads, 1, "nthreads")
+    if tables.shape[0] != D:
+        raise ValueError(f"tables must have one row per axis ({D}), got {tables.shape[0]}")
+    for d in range(D):
+        if os[d] and ks[d] < 1:
+            raise ValueError(f"ks[{d}] is 0 for a non-empty output")
+        if os[d]:
+            check_at_least(tables.shape[1], os[d] + ks[d] - 1, f"tables.shape[1] (axis {d})")
+            check_table(&tables[d, 0], os[d] + ks[d] - 1, xs[d], f"tables[{d}]")
     geo.ndim = D
     geo.n_lead_out = 1
     geo.n_lead_taps = 1
@@ -253,6 +294,14 @@ cdef int _setup(Geometry* geo, xs, ks, os, Py_ssize_t rows, Py_ssize_t seg, Py_s
     geo.last_start = last_start
     geo.n_row_blocks = _ceil_div(geo.ho, rows)
     geo.n_segs = _ceil_div(geo.wo, seg)
+    return 0
+
+
+cdef int _check_scratch(Py_ssize_t n, Py_ssize_t length, int nthreads, Py_ssize_t needed,
+                        str name) except -1:
+    if n < nthreads or length < needed:
+        raise ValueError(f"{name} must have shape (>= {nthreads}, >= {needed}), "
+                         f"got ({n}, {length})")
     return 0
 
 
@@ -286,10 +335,22 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef Py_ssize_t cxs[64]
     cdef Py_ssize_t cks[64]
     cdef Py_ssize_t cos[64]
-    _setup(&geo, xs, ks, os, rows, seg, chunk, last_start, cxs, cks, cos)
+    _setup(&geo, xs, ks, os, rows, seg, chunk, last_start, cxs, cks, cos, x.shape[0],
+           out.shape[0], tables, nthreads)
     cdef Py_ssize_t ntasks = geo.n_lead_out * geo.n_row_blocks * geo.n_segs
     cdef Py_ssize_t width = tables.shape[1]
     cdef Py_ssize_t t, lead, r0, rb, c0, sb, nb, row_len, tid, kr, p, kp, r, q
+    cdef Py_ssize_t longest = _ceil_div(min(seg, geo.wo) + geo.kw - 1, chunk) * chunk
+    if ntasks:
+        if (toeplitz.shape[0] != geo.n_lead_taps * geo.kh
+                or toeplitz.shape[1] != geo.pieces * chunk or toeplitz.shape[2] != chunk):
+            raise ValueError(f"toeplitz must have shape ({geo.n_lead_taps * geo.kh}, "
+                             f"{geo.pieces * chunk}, {chunk})")
+        _check_scratch(rows_scratch.shape[0], rows_scratch.shape[1], nthreads,
+                       geo.n_lead_taps * (min(rows, geo.ho) + geo.kh - 1) * longest
+                       + geo.pieces * chunk, "rows_scratch")
+        _check_scratch(out_scratch.shape[0], out_scratch.shape[1], nthreads,
+                       min(rows, geo.ho) * longest, "out_scratch")
     cdef Py_ssize_t B = chunk, n_kr = geo.n_lead_taps * geo.kh
     cdef real_or_complex* e
     cdef real_or_complex* cbuf
@@ -347,9 +408,20 @@ def patch_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef Py_ssize_t cxs[64]
     cdef Py_ssize_t cks[64]
     cdef Py_ssize_t cos[64]
-    _setup(&geo, xs, ks, os, rows, seg, 1, last_start, cxs, cks, cos)
+    _setup(&geo, xs, ks, os, rows, seg, 1, last_start, cxs, cks, cos, x.shape[0],
+           out.shape[0], tables, nthreads)
     cdef Py_ssize_t ntasks = geo.n_lead_out * geo.n_row_blocks * geo.n_segs
     cdef Py_ssize_t width = tables.shape[1], ntaps = taps.shape[0]
+    cdef Py_ssize_t rb_most = min(rows, geo.ho), sb_most = min(seg, geo.wo)
+    if ntasks:
+        if ntaps != geo.n_lead_taps * geo.kh * geo.kw:
+            raise ValueError(f"taps must hold {geo.n_lead_taps * geo.kh * geo.kw} values, "
+                             f"got {ntaps}")
+        _check_scratch(rows_scratch.shape[0], rows_scratch.shape[1], nthreads,
+                       geo.n_lead_taps * (rb_most + geo.kh - 1) * (sb_most + geo.kw - 1),
+                       "rows_scratch")
+        _check_scratch(patch_scratch.shape[0], patch_scratch.shape[1], nthreads,
+                       rb_most * sb_most * (ntaps + 1), "patch_scratch")
     cdef Py_ssize_t t, lead, r0, rb, c0, sb, row_len, tid, r, c, jl, a, b, col
     cdef real_or_complex* e
     cdef real_or_complex* cols

@@ -6,10 +6,10 @@ seconds. ``backends/im2col.py`` runs what these functions plan.
 """
 
 import math
-import os
 
 import numpy as np
 
+from convcore._contention import cpu_budget
 
 # Per-thread workspace budget. A block of this size stays in this machine's 2 MiB L2 cache
 # between the unfolding and the GEMM that reads it. resnet3x3_C64_56 on one thread took
@@ -46,7 +46,7 @@ TWO_THREAD_SPEEDUP = 1.7          # measured on the 2-core machine (1.65-1.72x)
 
 
 def thread_speedup(threads):
-    cores = os.cpu_count() or 1
+    cores = cpu_budget()
     return 1.0 + (TWO_THREAD_SPEEDUP - 1.0) * (min(threads, cores) - 1)
 
 

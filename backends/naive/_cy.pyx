@@ -11,6 +11,7 @@ index) the last two axes are one 2-D correlation accumulated into the output pla
 """
 
 from cpython.exc cimport PyErr_CheckSignals
+from convcore._cy.checks cimport check_at_least, check_table, shape_product
 from convcore._cy.fused cimport conv_t
 
 # Take the GIL to look for Ctrl-C after about this many multiply-adds.
@@ -147,12 +148,27 @@ def correlate(const conv_t[::1] x, x_shape, const conv_t[::1] w, k_shape,
     cdef Py_ssize_t xs[64]
     cdef Py_ssize_t ks[64]
     cdef Py_ssize_t os[64]
-    if ndim > 64:
-        raise ValueError("naive: at most 64 dimensions")
+    if ndim < 1 or ndim > 64:
+        raise ValueError(f"naive: 1 to 64 dimensions, got {ndim}")
+    if x.shape[0] != shape_product(x_shape, ndim, "x_shape"):
+        raise ValueError(f"x holds {x.shape[0]} values, not the product of x_shape {x_shape}")
+    if w.shape[0] != shape_product(k_shape, ndim, "k_shape"):
+        raise ValueError(f"w holds {w.shape[0]} values, not the product of k_shape {k_shape}")
+    if out.shape[0] != shape_product(out_shape, ndim, "out_shape"):
+        raise ValueError(f"out holds {out.shape[0]} values, not the product of out_shape "
+                         f"{out_shape}")
+    if tables.shape[0] != ndim:
+        raise ValueError(f"tables must have one row per axis ({ndim}), got {tables.shape[0]}")
     for d in range(ndim):
         xs[d] = x_shape[d]
         ks[d] = k_shape[d]
         os[d] = out_shape[d]
+        if os[d] and not ks[d]:
+            raise ValueError(f"k_shape[{d}] is 0 for a non-empty output")
+        # Output i with tap j reads extended coordinate i + j through the axis' table.
+        if os[d] and ks[d]:
+            check_at_least(tables.shape[1], os[d] + ks[d] - 1, f"tables.shape[1] (axis {d})")
+            check_table(&tables[d, 0], os[d] + ks[d] - 1, xs[d], f"tables[{d}]")
     cdef bint fill_is_zero = _is_zero(fill)
     cdef Py_ssize_t width = tables.shape[1]
     with nogil:

@@ -19,17 +19,17 @@ integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's onc
 """
 
 import collections
-import os
 
 import numpy as np
 
 from convcore._batching import run_batched
 from convcore._boundary import extension_tables
+from convcore._contention import cpu_budget, team_size
 from convcore._registry import Backend
 from convcore._threads import native_threads
 
 from . import _cy
-from ._model import predict_seconds, threads_to_use, work_shape
+from ._model import predict_seconds, serial_seconds, threads_to_use, work_shape
 
 _REAL = {np.dtype(np.complex64): np.dtype(np.float32),
          np.dtype(np.complex128): np.dtype(np.float64)}
@@ -77,10 +77,13 @@ class OpenMPBackend(Backend):
         """Layouts (block shape, boundary tables, strip offsets) built once for the plan."""
         self.check_options(ctx.backend_options)
         axes = problem.axes
+        out_shape = tuple(problem.out_shape[a] for a in axes)
+        slices = max(problem.out_size // max(int(np.prod(out_shape)), 1), 1)  # batch axes
         correlator = _Correlator(
             tuple(problem.x_shape[a] for a in axes), tuple(problem.k_shape[a] for a in axes),
-            tuple(problem.out_shape[a] for a in axes), tuple(problem.starts[a] for a in axes),
-            problem.boundary, problem.fillvalue, problem.dtype, _team(problem, ctx))
+            out_shape, tuple(problem.starts[a] for a in axes), problem.boundary,
+            problem.fillvalue, problem.dtype, _team(problem, ctx),
+            serial_seconds(problem) / slices, problem.key)
         if problem.is_batched:
             return lambda x, k, out: run_batched(x, problem.taps(k), problem, out, correlator)
         if problem.dtype.kind != "c":
@@ -92,16 +95,19 @@ class OpenMPBackend(Backend):
 
 
 def _team(problem, ctx):
-    """Threads for this problem: small problems run on one (``_model.threads_to_use``)."""
-    return threads_to_use(problem, min(ctx.threads, os.cpu_count() or 1))
+    """Threads a plan of this problem counts on (``_model.threads_to_use``)."""
+    return threads_to_use(problem, min(ctx.threads, cpu_budget()))
 
 
 class _Correlator:
     """out = correlation of x with taps w (same rank), extended by `boundary`: everything
     that depends on shapes only is built once, here."""
 
-    def __init__(self, x_shape, w_shape, out_shape, starts, boundary, fill, dtype, team):
+    def __init__(self, x_shape, w_shape, out_shape, starts, boundary, fill, dtype, team,
+                 serial, key):
+        # `team` is what the plan counts on; each call sizes its own from it, live.
         self.fill, self.team, self.dtype = fill, team, dtype
+        self.serial, self.key = serial, key
         self.complex = dtype.kind == "c"
         real = _REAL[dtype] if self.complex else dtype
         out_size = int(np.prod(out_shape))
@@ -132,19 +138,22 @@ class _Correlator:
                 strips_per_chunk)
 
     def __call__(self, x, w, out):
+        # The cores other processes leave free now (``_contention.team_size``); a plan for
+        # one thread (tiny problems) goes straight to the loop.
+        team = team_size(self.team, self.serial) if self.team > 1 else 0
         if self.polyphase is not None and (x.dtype.kind == "u" or np.isfinite(x).all()):
             # (The zero-padded taps of the last kernel row meet real signal values: a NaN or
             # inf there would leak as 0 * inf into outputs it must not reach, so non-finite
             # signals keep the one-row loop, which multiplies only real taps.)
-            self.polyphase(x, w, out, self.team)
+            self.polyphase(x, w, out, max(team, 1), self.key)
             return
         if self.loop is not None:
             if w.ndim > 3:
                 w = w.reshape(self.lay.nd_taps, *w.shape[-2:])
-            if self.team == 1:
+            if team == 0:
                 self.loop.run(x, w, out, 1)
                 return
-            with native_threads(self.team) as threads:
+            with native_threads(team, key=self.key) as threads:
                 self.loop.run(x, w, out, threads)
             return
         # Complex: four real passes, re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices
@@ -158,7 +167,7 @@ class _Correlator:
         part = np.empty(out.shape, planes.dtype)
         for taps, target in (((wr, -wi), out.real), ((wi, wr), out.imag)):
             _run_planes(lay, planes, np.concatenate(taps), self.fillrows, self.fill_is_zero,
-                        part, self.team)
+                        part, max(team, 1), self.key)
             target[...] = part
 
 
@@ -194,7 +203,7 @@ class _Polyphase:
         self.lay = _polyphase_layout(type_code, variant, self.n_rows, self.n_taps_rows)
         self.fillrows = np.zeros((1, P), dtype)
 
-    def __call__(self, x, w, out, team):
+    def __call__(self, x, w, out, team, key):
         P, m, count, lo, hi = self.P, self.m, self.count, self.lo, self.hi
         extended = np.zeros((self.n_rows + self.n_taps_rows) * P + P, self.dtype)
         extended[lo:hi] = x[lo + self.start:hi + self.start]
@@ -206,7 +215,7 @@ class _Polyphase:
         taps[:m] = w
         done = self.n_rows * P
         _run_planes(self.lay, extended, taps.reshape(1, self.n_taps_rows, P), self.fillrows,
-                    True, out[:done].reshape(self.n_rows, P), team, xcols=P)
+                    True, out[:done].reshape(self.n_rows, P), team, key, xcols=P)
         if done < self.length:
             windows = np.lib.stride_tricks.sliding_window_view(extended[done:count], m)
             out[done:] = windows @ w
@@ -290,8 +299,9 @@ def _plane_sources(x_shape, k_shape, out_shape, tables):
         n_out, n_taps)
 
 
-def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, xcols=None):
-    """Run the compiled loop on stacked planes (see _cy.correlate) with up to `team` threads.
+def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, key, xcols=None):
+    """Run the compiled loop on stacked planes (see _cy.correlate) with up to `team` threads
+    (`key` names the work for ``_contention``'s stall rule).
 
     `xcols` overrides the signal's row stride (the 1-D polyphase rows overlap).
     """
@@ -300,7 +310,7 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, xcols=None):
     wp = np.zeros((nd, kr + 2 * (R - 1), kc), x.dtype)
     wp[:, R - 1:R - 1 + kr] = w
     orows, ocols = out.shape[-2:]
-    with native_threads(team) as threads:
+    with native_threads(team, key=key) as threads:
         n_cchunks, strips_per_chunk = _column_chunks(lay, threads)
         nt = R + kr - 1
         # Per thread: the block's row pointers and three edge tiles with their row pointers.

@@ -42,6 +42,7 @@ from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from convcore._cy.checks cimport check_at_least, check_table
 from convcore._cy.openmp cimport CONVCORE_HAVE_OPENMP, omp_get_thread_num
 
 cnp.import_array()
@@ -95,21 +96,168 @@ cdef inline void* _data(cnp.ndarray a):
     return cnp.PyArray_DATA(a)
 
 
-def correlate(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ssize_t xcols,
-              cnp.ndarray plane_src, cnp.ndarray slice_fill, cnp.ndarray fillrows,
-              bint fill_is_zero, cnp.ndarray wp, Py_ssize_t kr, Py_ssize_t kc,
-              cnp.ndarray row_table, Py_ssize_t row_count,
-              cnp.ndarray col_table, Py_ssize_t col_count, cnp.ndarray col_run,
-              cnp.ndarray strip_off, cnp.ndarray out, Py_ssize_t orows, Py_ssize_t ocols,
+cdef int _TYPENUMS[3]
+_TYPENUMS[:] = [cnp.NPY_FLOAT32, cnp.NPY_FLOAT64, cnp.NPY_UINT64]
+
+
+cdef Py_ssize_t _array(cnp.ndarray a, int typenum, bint writable, Py_ssize_t min_size,
+                       str name) except -1:
+    """Check one array argument: dtype, C order, writability, size; return its size."""
+    if cnp.PyArray_TYPE(a) != typenum:
+        raise TypeError(f"{name} must have dtype {cnp.PyArray_DescrFromType(typenum)}, "
+                        f"got {a.dtype}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError(f"{name} must be C-contiguous")
+    if writable and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError(f"{name} must be writable")
+    if cnp.PyArray_SIZE(a) < min_size:
+        raise ValueError(f"{name} must hold at least {min_size} elements, got {a.size}")
+    return cnp.PyArray_SIZE(a)
+
+
+cdef int _check(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ssize_t xcols,
+                cnp.ndarray plane_src, cnp.ndarray slice_fill, cnp.ndarray fillrows,
+                bint fill_is_zero, cnp.ndarray wp, Py_ssize_t kr, Py_ssize_t kc,
+                cnp.ndarray row_table, Py_ssize_t row_count,
+                cnp.ndarray col_table, Py_ssize_t col_count, cnp.ndarray col_run,
+                cnp.ndarray strip_off, cnp.ndarray out, Py_ssize_t orows, Py_ssize_t ocols,
+                Py_ssize_t n_oplanes, Py_ssize_t n_cchunks, Py_ssize_t strips_per_chunk,
+                int threads, cnp.ndarray rows_scratch, cnp.ndarray tile_scratch) except -1:
+    """Every read and write of the loop stays inside the arrays it was given."""
+    cdef Py_ssize_t reach = _check_layout(
+        type_code, variant, xrows, xcols, plane_src, slice_fill, fillrows, fill_is_zero, kr,
+        kc, row_table, row_count, col_table, col_count, col_run, strip_off, orows, ocols,
+        n_oplanes, n_cchunks, strips_per_chunk)
+    check_at_least(threads, 1, "threads")
+    cdef int typenum = _TYPENUMS[type_code]
+    cdef Py_ssize_t R = CC_ROWS[variant], JB = CC_VECTORS[variant] * cc_lanes(type_code)
+    cdef Py_ssize_t nd = plane_src.shape[1], nt = R + kr - 1, tw = JB + kc - 1
+    cdef Py_ssize_t x_size = _array(x, typenum, False, 0, "x")
+    if reach > x_size:
+        raise ValueError(f"the tables read x up to element {reach}, but x holds {x_size}")
+    _array(wp, typenum, False, 0, "wp")
+    if wp.ndim != 3 or wp.shape[0] != nd or wp.shape[1] != kr + 2 * (R - 1) or wp.shape[2] != kc:
+        raise ValueError(f"wp must have shape ({nd}, {kr + 2 * (R - 1)}, {kc}) (padded taps), "
+                         f"got {(<object>wp).shape}")
+    _array(out, typenum, True, n_oplanes * orows * ocols, "out")
+    _array(rows_scratch, cnp.NPY_INTP, True, 0, "rows_scratch")
+    _array(tile_scratch, typenum, True, 0, "tile_scratch")
+    if (rows_scratch.ndim != 2 or rows_scratch.shape[0] < threads
+            or rows_scratch.shape[1] < 4 * nd * nt):
+        raise ValueError(f"rows_scratch must have shape ({threads}, >= {4 * nd * nt})")
+    if (tile_scratch.ndim != 2 or tile_scratch.shape[0] < threads
+            or tile_scratch.shape[1] < 3 * nd * nt * tw):
+        raise ValueError(f"tile_scratch must have shape ({threads}, >= {3 * nd * nt * tw})")
+    return 0
+
+
+cdef Py_ssize_t _check_layout(int type_code, int variant, Py_ssize_t xrows, Py_ssize_t xcols,
+                              cnp.ndarray plane_src, cnp.ndarray slice_fill,
+                              cnp.ndarray fillrows, bint fill_is_zero, Py_ssize_t kr,
+                              Py_ssize_t kc, cnp.ndarray row_table, Py_ssize_t row_count,
+                              cnp.ndarray col_table, Py_ssize_t col_count, cnp.ndarray col_run,
+                              cnp.ndarray strip_off, Py_ssize_t orows, Py_ssize_t ocols,
+                              Py_ssize_t n_oplanes, Py_ssize_t n_cchunks,
+                              Py_ssize_t strips_per_chunk) except -1:
+    """Check a layout's extents and tables; return how many elements of x it reads."""
+    if type_code < 0 or type_code > 2:
+        raise ValueError(f"type_code must be 0, 1 or 2, got {type_code}")
+    if variant < 0 or variant > 3:
+        raise ValueError(f"variant must be 0 .. 3, got {variant}")
+    check_at_least(xrows, 0, "xrows")
+    check_at_least(xcols, 0, "xcols")
+    check_at_least(kr, 1, "kr")
+    check_at_least(kc, 1, "kc")
+    check_at_least(orows, 0, "orows")
+    check_at_least(ocols, 0, "ocols")
+    check_at_least(n_oplanes, 0, "n_oplanes")
+    check_at_least(n_cchunks, 1, "n_cchunks")
+    check_at_least(strips_per_chunk, 1, "strips_per_chunk")
+    check_at_least(row_count, 0, "row_count")
+    check_at_least(col_count, 0, "col_count")
+    cdef int typenum = _TYPENUMS[type_code]
+    cdef Py_ssize_t R = CC_ROWS[variant], JB = CC_VECTORS[variant] * cc_lanes(type_code)
+    if plane_src.ndim != 2:
+        raise ValueError(f"plane_src must be 2-D (n_oplanes, nd), got {plane_src.ndim}-D")
+    cdef Py_ssize_t nd = plane_src.shape[1], nt = R + kr - 1, tw = JB + kc - 1
+    cdef Py_ssize_t n_strips = (ocols + JB - 1) // JB, i, e, hi
+    _array(plane_src, cnp.NPY_INTP, False, 0, "plane_src")
+    if plane_src.shape[0] < n_oplanes:
+        raise ValueError(f"plane_src has {plane_src.shape[0]} rows for {n_oplanes} planes")
+    _array(fillrows, typenum, False, 1, "fillrows")
+    _array(slice_fill, cnp.NPY_INTP, False, nd, "slice_fill")
+    check_table(<const Py_ssize_t*>_data(slice_fill), nd, fillrows.size, "slice_fill")
+    _array(row_table, cnp.NPY_INTP, False, row_count, "row_table")
+    _array(col_table, cnp.NPY_INTP, False, col_count, "col_table")
+    _array(col_run, cnp.NPY_INTP, False, col_count, "col_run")
+    _array(strip_off, cnp.NPY_INTP, False, n_strips, "strip_off")
+    # How far into a row the loop reads: in-place strips read JB + kc - 1 columns from their
+    # offset; tiles copy runs of col_run entries from a table's column.
+    cdef const Py_ssize_t* ct = <const Py_ssize_t*>_data(col_table)
+    cdef const Py_ssize_t* cr = <const Py_ssize_t*>_data(col_run)
+    cdef const Py_ssize_t* so = <const Py_ssize_t*>_data(strip_off)
+    cdef Py_ssize_t width = 0
+    for e in range(col_count):
+        if ct[e] < -1:
+            raise ValueError(f"col_table[{e}] = {ct[e]} is below -1")
+        if ct[e] >= 0:
+            if cr[e] < 1:
+                raise ValueError(f"col_run[{e}] must be at least 1, got {cr[e]}")
+            width = max(width, ct[e] + cr[e])
+    for i in range(n_strips):
+        if so[i] < -1:
+            raise ValueError(f"strip_off[{i}] = {so[i]} is below -1")
+        if so[i] >= 0:
+            width = max(width, so[i] + tw)
+    # Fill rows are found at slice_fill * xcols (the row stride of x) and read like rows of x;
+    # with zero fill only their first value is (edge tiles).
+    cdef const Py_ssize_t* sf = <const Py_ssize_t*>_data(slice_fill)
+    cdef Py_ssize_t top_fill = 0
+    for i in range(nd):
+        top_fill = max(top_fill, sf[i])
+    hi = top_fill * xcols + (1 if fill_is_zero else max(width, 1))
+    if hi > fillrows.size:
+        raise ValueError(f"fillrows must hold at least {hi} values (rows of xcols), "
+                         f"got {fillrows.size}")
+    # The last element read from x: the highest plane, row and column the tables name.
+    cdef const Py_ssize_t* rt = <const Py_ssize_t*>_data(row_table)
+    cdef const Py_ssize_t* ps = <const Py_ssize_t*>_data(plane_src)
+    cdef Py_ssize_t top_row = -1, top_plane = -1
+    for e in range(row_count):
+        if rt[e] < -1:
+            raise ValueError(f"row_table[{e}] = {rt[e]} is below -1")
+        top_row = max(top_row, rt[e])
+    for i in range(n_oplanes * nd):
+        if ps[i] < -1:
+            raise ValueError(f"plane_src entry {i} = {ps[i]} is below -1")
+        top_plane = max(top_plane, ps[i])
+    if top_row >= 0 and top_plane >= 0 and width > 0:
+        return top_plane * xrows * xcols + top_row * xcols + width
+    return 0
+
+
+def correlate(int type_code, int variant, cnp.ndarray x not None, Py_ssize_t xrows,
+              Py_ssize_t xcols, cnp.ndarray plane_src not None, cnp.ndarray slice_fill not None,
+              cnp.ndarray fillrows not None,
+              bint fill_is_zero, cnp.ndarray wp not None, Py_ssize_t kr, Py_ssize_t kc,
+              cnp.ndarray row_table not None, Py_ssize_t row_count,
+              cnp.ndarray col_table not None, Py_ssize_t col_count, cnp.ndarray col_run not None,
+              cnp.ndarray strip_off not None, cnp.ndarray out not None, Py_ssize_t orows,
+              Py_ssize_t ocols,
               Py_ssize_t n_oplanes, Py_ssize_t n_cchunks, Py_ssize_t strips_per_chunk,
-              int threads, cnp.ndarray rows_scratch, cnp.ndarray tile_scratch):
+              int threads, cnp.ndarray rows_scratch not None, cnp.ndarray tile_scratch not None):
     """Fill `out` with the stacked-plane correlation described in the module docstring.
 
-    Every array must be C-contiguous of the right type (checked by the caller,
-    ``backends/openmp.py``, which builds them): signal, fill rows, padded taps and out in the
-    compute type; tables, offsets and plane indices intp; ``rows_scratch`` intp of shape
-    (threads, 4 * nd * nt); ``tile_scratch`` of the compute type, (threads, 3 * nd * nt * tw).
+    Every array must be C-contiguous of the right type: signal, fill rows, padded taps and
+    out in the compute type; tables, offsets and plane indices intp; ``rows_scratch`` intp of
+    shape (threads, 4 * nd * nt); ``tile_scratch`` of the compute type,
+    (threads, 3 * nd * nt * tw). All of it is checked here, with every index the tables
+    hold, before the loop starts: a bad call raises ValueError or TypeError.
     """
+    _check(type_code, variant, x, xrows, xcols, plane_src, slice_fill, fillrows, fill_is_zero,
+           wp, kr, kc, row_table, row_count, col_table, col_count, col_run, strip_off, out,
+           orows, ocols, n_oplanes, n_cchunks, strips_per_chunk, threads, rows_scratch,
+           tile_scratch)
     cdef cc_problem P
     cdef Py_ssize_t R = CC_ROWS[variant]
     cdef Py_ssize_t JB = CC_VECTORS[variant] * cc_lanes(type_code)
@@ -197,28 +345,23 @@ cdef class PlaneLoop:
     cdef object keep
 
     def __init__(self, int type_code, int variant, Py_ssize_t x_size, Py_ssize_t xrows,
-                 Py_ssize_t xcols, cnp.ndarray plane_src, cnp.ndarray slice_fill,
-                 cnp.ndarray fillrows, bint fill_is_zero, Py_ssize_t kr, Py_ssize_t kc,
-                 cnp.ndarray row_table, cnp.ndarray col_table, cnp.ndarray col_run,
-                 cnp.ndarray strip_off, Py_ssize_t orows, Py_ssize_t ocols,
+                 Py_ssize_t xcols, cnp.ndarray plane_src not None,
+                 cnp.ndarray slice_fill not None, cnp.ndarray fillrows not None,
+                 bint fill_is_zero, Py_ssize_t kr, Py_ssize_t kc,
+                 cnp.ndarray row_table not None, cnp.ndarray col_table not None,
+                 cnp.ndarray col_run not None, cnp.ndarray strip_off not None,
+                 Py_ssize_t orows, Py_ssize_t ocols,
                  Py_ssize_t n_oplanes, Py_ssize_t n_cchunks, Py_ssize_t strips_per_chunk):
-        if type_code not in (0, 1, 2) or not 0 <= variant < 4:
-            raise ValueError(f"type_code {type_code} / variant {variant} out of range")
+        cdef Py_ssize_t reach = _check_layout(
+            type_code, variant, xrows, xcols, plane_src, slice_fill, fillrows, fill_is_zero,
+            kr, kc, row_table, row_table.size, col_table, col_table.size, col_run, strip_off,
+            orows, ocols, n_oplanes, n_cchunks, strips_per_chunk)
+        if reach > x_size:
+            raise ValueError(f"the tables read x up to element {reach}, but x holds {x_size}")
+        if row_table.size < orows + kr - 1 or col_table.size < ocols + kc - 1:
+            raise ValueError("the row and column tables must cover every output and tap")
+        nd = plane_src.shape[1]
         dtype = _DTYPES[type_code]
-        for name, a in (("plane_src", plane_src), ("slice_fill", slice_fill),
-                        ("row_table", row_table), ("col_table", col_table),
-                        ("col_run", col_run), ("strip_off", strip_off)):
-            if a.dtype != _INTP or not a.flags.c_contiguous:
-                raise TypeError(f"{name} must be a C-contiguous intp array")
-        if fillrows.dtype != dtype or not fillrows.flags.c_contiguous:
-            raise TypeError(f"fillrows must be a C-contiguous {dtype} array")
-        if min(kr, kc, xrows, xcols, orows, ocols, n_oplanes, n_cchunks, strips_per_chunk) < 1:
-            raise ValueError("every extent must be at least 1")
-        nd = plane_src.shape[1] if plane_src.ndim == 2 else -1
-        if (plane_src.ndim != 2 or plane_src.shape[0] != n_oplanes or slice_fill.size != nd
-                or row_table.size < orows + kr - 1 or col_table.size < ocols + kc - 1
-                or col_run.size != col_table.size or fillrows.shape[fillrows.ndim - 1] < xcols):
-            raise ValueError("the layout's tables do not match its extents")
         self.type_code, self.variant = type_code, variant
         self.R = CC_ROWS[variant]
         cdef Py_ssize_t JB = CC_VECTORS[variant] * cc_lanes(type_code)
@@ -226,8 +369,6 @@ cdef class PlaneLoop:
         self.x_size, self.out_size = x_size, n_oplanes * orows * ocols
         self.itemsize = dtype.itemsize
         self.tile_width = JB + kc - 1
-        if strip_off.size != (ocols + JB - 1) // JB:
-            raise ValueError("strip_off must hold one entry per column strip")
         self.keep = (plane_src, slice_fill, fillrows, row_table, col_table, col_run, strip_off)
         cdef cc_problem* P = &self.template
         P.x = NULL
@@ -252,7 +393,8 @@ cdef class PlaneLoop:
         P.strips_per_chunk = strips_per_chunk
         P.n_strips = (ocols + JB - 1) // JB
 
-    def run(self, cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, int threads):
+    def run(self, cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray out not None,
+            int threads):
         """out = the layout's correlation of `x` with taps `w` ((nd, kr, kc) values in any
         strides), on up to `threads` threads."""
         dtype = _DTYPES[self.type_code]

@@ -65,6 +65,15 @@ typedef struct {
         }                                                                                      \
     }                                                                                          \
     break;
+/* The cases below cover output rows 0..5 of a block: a block shape of more than
+   CC_MAX_ROWS rows would fall through to `default` and silently skip taps. Each block shape
+   asserts it at compile time (CC_VARIANT). */
+#define CC_MAX_ROWS 6
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define CC_STATIC_ASSERT(cond, name) _Static_assert(cond, #name)
+#else  /* before C11: an array of negative size when `cond` fails */
+#define CC_STATIC_ASSERT(cond, name) typedef char name[(cond) ? 1 : -1]
+#endif
 #define CC_C(T, VT, R, NV, A, B) case A * 8 + B: CC_PART(T, VT, R, NV, A, B)
 #define CC_PARTIAL_CASES(T, VT, R, NV)                                                         \
     CC_C(T, VT, R, NV, 0, 0) CC_C(T, VT, R, NV, 0, 1) CC_C(T, VT, R, NV, 0, 2) CC_C(T, VT, R, NV, 0, 3) \
@@ -111,6 +120,7 @@ static void cc_tile_##SUF(const cc_problem* P, const T* const* rows, cc_ssize nd
    one block shape R x NV. Generated per (type, R, NV) because the accumulator array must
    have compile-time bounds to live in registers. */
 #define CC_VARIANT(T, VT, SUF, ID, R, NV)                                                      \
+CC_STATIC_ASSERT((R) >= 1 && (R) <= CC_MAX_ROWS, cc_block_height_fits_##SUF##_##ID);         \
 static void cc_micro_##SUF##_##ID(                                                             \
         const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                          \
         const T* wp, cc_ssize kc, cc_ssize wplane,                                             \

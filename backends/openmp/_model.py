@@ -20,6 +20,8 @@ import collections
 
 import numpy as np
 
+from convcore._contention import worth
+
 from . import _cy
 
 # Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs), by
@@ -42,11 +44,6 @@ CACHED_BYTES = 32 << 20
 # the calls are not back to back).
 SECONDS_PER_CALL = 1.8e-6
 SECONDS_PER_EXTRA_THREAD = 20.0e-6
-# Problems below this many multiply-add bytes (macs x itemsize) run on one thread: they take
-# under ~50 us there, less than waking a second thread saves. A count, not predict_seconds:
-# run() decides per call, and the model costs ~20 us to evaluate.
-SINGLE_THREAD_BELOW_MAC_BYTES = 2_000_000
-
 # The rates above are for 64-byte vectors (AVX-512); narrower builds (AVX2, SSE) issue the
 # same lane count with proportionally more instructions.
 _WIDTH_SCALE = 16 / (_cy.geometry(0, 2)[1] // 8)
@@ -121,8 +118,15 @@ def predict_seconds(problem, threads):
     return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
 
 
+def serial_seconds(problem):
+    """Predicted one-thread time of the loop itself (what another thread could share)."""
+    return predict_seconds(problem, 1) - SECONDS_PER_CALL
+
+
 def threads_to_use(problem, available):
-    """How many threads a call should use: one when the problem is too small to pay for more."""
-    if available > 1 and problem.macs * problem.dtype.itemsize < SINGLE_THREAD_BELOW_MAC_BYTES:
+    """Threads a plan counts on: `available`, or fewer where another thread would not pay for
+    itself (``_contention.worth``). The runner sizes each call's team again, live
+    (``_contention.team_size``): a plan outlives the moment it was made in."""
+    if available <= 1:
         return 1
-    return available
+    return worth(available, serial_seconds(problem))

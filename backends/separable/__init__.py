@@ -23,6 +23,7 @@ import threading
 import numpy as np
 
 from convcore._boundary import extension_table
+from convcore._contention import team_size
 from convcore._memo import ProblemMemo
 from convcore._problem import kernel_values_matter
 from convcore._registry import Backend
@@ -44,8 +45,6 @@ SECONDS_PER_MAC = {4: 0.025e-9, 8: 0.05e-9}
 SECONDS_PER_BYTE = 0.05e-9
 SECONDS_PER_CALL = 20e-6
 
-# Below this many multiply-adds waking a second thread costs more than it saves.
-MIN_PARALLEL_MACS = 1 << 22
 
 
 class SeparableBackend(Backend):
@@ -152,12 +151,13 @@ class SeparableBackend(Backend):
             raise ValueError(f"backend 'separable' cannot run this problem: "
                              f"{found or 'the kernel values are needed'}")
         prep = _Prepared(problem, found)
-        wanted = ctx.threads if prep.macs >= MIN_PARALLEL_MACS else 1
         dtype, out_shape, start = problem.dtype, problem.out_shape[-2:], problem.starts[-1]
 
         def run(x, k, out):
             signal = x
-            with native_threads(wanted) as threads:
+            # The team: what pays for itself, on the cores other processes leave free now.
+            wanted = team_size(ctx.threads, prep.serial_seconds)
+            with native_threads(wanted, key=problem.key) as threads:
                 # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
                 for taps, table, outer, n, inner, o, fill in prep.lead:
                     result = np.empty(outer * o * inner, dtype)
@@ -216,6 +216,14 @@ class _Prepared:
         self.fill = np.asarray(fill, dtype)[()]
         self.strips = self.planes * padded_rows // strip
         self.macs = self.planes * padded_rows * o_cols * self.us.shape[0] * (kh + kw)
+        # One thread's time, for _contention's "is another thread worth it".
+        lead_macs = sum(outer * o * inner * taps.size
+                        for taps, _, outer, _, inner, o, _ in self.lead)
+        per_mac = SECONDS_PER_MAC.get(dtype.itemsize, SECONDS_PER_MAC[8])
+        if dtype.kind == "c":
+            per_mac = 4 * SECONDS_PER_MAC[dtype.itemsize // 2]
+        self.serial_seconds = (self.macs + lead_macs) * per_mac + (
+            _prod(problem.x_shape) + problem.out_size) * dtype.itemsize * SECONDS_PER_BYTE
         self.scratch_size = _cy.scratch_size(o_cols, kw)
 
 

@@ -33,6 +33,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
 from cpython.exc cimport PyErr_CheckSignals
 
+from convcore._cy.checks cimport check_at_least, check_table, shape_product
 from convcore._cy.fused cimport conv_t
 from convcore._cy.openmp cimport omp_get_thread_num
 
@@ -256,6 +257,9 @@ cdef class StripJob:
         The caller's thread checks Ctrl-C between claims; after it, nobody claims more.
         """
         cdef int i
+        check_at_least(threads, 1, "threads")
+        if self.keep is None:
+            raise ValueError("this StripJob has run already (or was not made by separable_2d)")
         try:
             with nogil:
                 for i in prange(threads, num_threads=threads, schedule="static", chunksize=1):
@@ -297,11 +301,23 @@ def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_s
     cdef Py_ssize_t strips = (o_rows + STRIP - 1) // STRIP
     cdef StripJob job = StripJob()
     cdef Job* j = &job.job
+    cdef Py_ssize_t c, low, high
+    check_at_least(kh, 1, "kh (us.shape[1])")
+    check_at_least(kw, 1, "kw (vs.shape[1])")
+    check_at_least(us.shape[0], 1, "terms (us.shape[0])")
     if (us.shape[0] != vs.shape[0] or upads.shape[0] != us.shape[0]
             or row_table.shape[0] < strips * STRIP + kh - 1 or col_table.shape[0] < ext
-            or upads.shape[1] != kh + 2 * STRIP - 2 or x.shape[0] < planes * x_rows * x_cols
-            or out.shape[0] < planes * o_rows * o_cols):
+            or upads.shape[1] != kh + 2 * STRIP - 2
+            or x.shape[0] < shape_product((planes, x_rows, x_cols), 3, "x planes")
+            or out.shape[0] < shape_product((planes, o_rows, o_cols), 3, "out planes")):
         raise ValueError("separable_2d: inconsistent shapes or tables")
+    check_table(&row_table[0], strips * STRIP + kh - 1, x_rows, "row_table")
+    # The vertical pass computes signal columns [low, high); edge entries copy from them.
+    low, high = max(0, col_start), min(x_cols, col_start + ext)
+    for c in range(ext):
+        if col_table[c] != -1 and not low <= col_table[c] < high:
+            raise ValueError(f"col_table[{c}] = {col_table[c]} is neither -1 nor a computed "
+                             f"column in [{low}, {high})")
     job.keep = (x, us, upads, vs, row_table, col_table, out, scratch)
     j.scratch_stride = scratch_size(o_cols, kw)
     j.slots = scratch.shape[0] // j.scratch_stride
@@ -346,6 +362,14 @@ def axis_pass(const conv_t[::1] x, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t in
     (length ``o + len(taps) - 1``); vectorized over the contiguous inner axis.
     """
     cdef Py_ssize_t m = taps.shape[0]
+    check_at_least(m, 1, "len(taps)")
+    check_at_least(threads, 1, "threads")
+    if x.shape[0] < shape_product((outer, n, inner), 3, "(outer, n, inner)"):
+        raise ValueError(f"axis_pass: x holds {x.shape[0]} values, not outer * n * inner")
+    if out.shape[0] < shape_product((outer, o, inner), 3, "(outer, o, inner)"):
+        raise ValueError(f"axis_pass: out holds {out.shape[0]} values, not outer * o * inner")
+    check_at_least(table.shape[0], o + m - 1, "len(table)")
+    check_table(&table[0], o + m - 1, n, "table")
     cdef Py_ssize_t items = outer * o
     cdef Py_ssize_t chunk = max(<Py_ssize_t>threads, SIGNAL_CHECK_MACS // (inner * m + 1))
     cdef Py_ssize_t first, last, item, a, i, j

@@ -1,0 +1,268 @@
+"""The thread budget and the "how many threads now" decision (convcore/_contention.py).
+
+No timing here: the CPU signal reads a /proc/stat stand-in written by the test, the clocks
+are fakes, and the stall rule is fed the times it is to judge.
+"""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.signal
+
+import convcore
+from convcore import _contention, _threads
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """A clean decision state, restored afterwards; dispatch cost fixed at 20 us."""
+    monkeypatch.setattr(_contention, "_state", dict(_contention._state, budget=None,
+                                                   dispatch=20e-6, adaptive=True,
+                                                   stalled_until=0.0, peak=(0.0, -math.inf)))
+    monkeypatch.setattr(_contention, "_best", {})
+    return monkeypatch
+
+
+class FakeStat:
+    """A /proc/stat stand-in: busy ticks per CPU, rewritten as the test advances time."""
+
+    def __init__(self, path, cpus=(0, 1)):
+        self.path, self.cpus, self.busy, self.now, self.own = path, cpus, 0, 100.0, 0.0
+        self.write()
+
+    def write(self):
+        lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
+        for c in self.cpus:
+            # user nice system idle iowait irq softirq steal guest guest_nice
+            lines.append(f"cpu{c} {self.busy} 0 0 999999 7 0 0 0 0 0")
+        lines.append("intr 1 2 3")
+        self.path.write_text("\n".join(lines) + "\n")
+
+    def advance(self, seconds, busy_cores, own_cores):
+        """`seconds` pass while others use `busy_cores` and we use `own_cores`."""
+        tick = 1.0 / os.sysconf("SC_CLK_TCK")
+        per_cpu = (busy_cores + own_cores) * seconds / len(self.cpus)
+        self.busy += round(per_cpu / tick)
+        self.now += seconds
+        self.own += own_cores * seconds
+        self.write()
+
+    def signal(self):
+        return _contention.CpuSignal(self.cpus, stat_path=str(self.path),
+                                     own_seconds=lambda: self.own, clock=lambda: self.now)
+
+
+# --- the machine's share -----------------------------------------------------------------
+
+@pytest.mark.parametrize("files, expected", [
+    ({"cpu.max": "150000 100000\n"}, 2),
+    ({"cpu.max": "50000 100000\n"}, 1),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_cgroup_quota_is_read(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert _contention._cgroup_cpus(str(tmp_path)) == expected
+
+
+def test_budget_is_the_smaller_of_affinity_and_quota(fresh):
+    fresh.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    fresh.setattr(_contention, "_cgroup_cpus", lambda: 3)
+    assert _contention.cpu_budget() == 3
+    fresh.setitem(_contention._state, "budget", None)
+    fresh.setattr(_contention, "_cgroup_cpus", lambda: None)
+    assert _contention.cpu_budget() == 4
+    fresh.setitem(_contention._state, "budget", None)
+    fresh.setattr(os, "sched_getaffinity", lambda pid: {5}, raising=False)
+    assert _contention.cpu_budget() == 1
+    assert _contention.team_size(8, serial_seconds=10.0) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux affinity API")
+def test_default_threads_follow_the_affinity_mask():
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "import convcore; print(convcore.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "CONVCORE_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "1"
+
+
+# --- is another thread worth it ----------------------------------------------------------------
+
+def test_worth_weighs_work_against_dispatch(fresh):
+    fresh.setitem(_contention._state, "dispatch", 1e-3)
+    assert _contention.worth(2, 1.9e-3) == 1      # 0.95 ms saved < 1 ms to start a thread
+    assert _contention.worth(2, 2.1e-3) == 2
+    assert _contention.worth(4, 11e-3) == 3       # the 4th thread saves t/12 < 1 ms
+    assert _contention.worth(4, 13e-3) == 4
+    assert _contention.worth(1, 1.0) == 1
+
+
+def test_dispatch_is_not_measured_on_a_busy_machine(fresh, tmp_path):
+    fresh.setitem(_contention._state, "dispatch", None)
+    stat = FakeStat(tmp_path / "stat")
+    signal = stat.signal()
+    signal.others()
+    stat.advance(0.1, busy_cores=1.5, own_cores=0.2)
+    fresh.setattr(_contention, "_signal", signal)
+    fresh.setattr(_contention, "_measure_dispatch", lambda: pytest.fail("measured while busy"))
+    assert _contention.dispatch_seconds() == _contention.DEFAULT_DISPATCH_SECONDS
+    assert _contention._state["dispatch"] is None  # still to be measured, later
+
+
+# --- the CPU signal ----------------------------------------------------------------------------
+
+def test_cpu_signal_counts_other_processes_only(tmp_path):
+    stat = FakeStat(tmp_path / "stat")
+    signal = stat.signal()
+    assert signal.others() is None                 # the first read only starts the interval
+    stat.advance(0.2, busy_cores=1.0, own_cores=0.8)
+    assert signal.others() == pytest.approx(1.0, abs=0.1)
+    stat.advance(0.01, busy_cores=0.0, own_cores=0.0)
+    assert signal.others() == pytest.approx(1.0, abs=0.1)  # within the period: not re-read
+    stat.advance(0.2, busy_cores=0.0, own_cores=1.0)
+    assert signal.others() == pytest.approx(0.0, abs=0.15)
+
+
+def test_cpu_signal_watches_only_the_affinity_cpus(tmp_path):
+    stat = FakeStat(tmp_path / "stat", cpus=(0, 1, 2, 3))
+    signal = _contention.CpuSignal([7], stat_path=str(stat.path), own_seconds=lambda: 0.0,
+                                   clock=lambda: stat.now)
+    assert signal.others() is None                 # no cpu7 line: unreadable, not zero
+
+
+def test_team_follows_the_cores_others_leave(fresh, tmp_path):
+    stat = FakeStat(tmp_path / "stat")
+    signal = stat.signal()
+    signal.others()
+    fresh.setattr(_contention, "_signal", signal)
+    fresh.setattr(_contention, "_now", lambda: stat.now)
+    fresh.setitem(_contention._state, "budget", 2)
+    stat.advance(0.1, busy_cores=0.05, own_cores=1.0)
+    assert _contention.team_size(2, serial_seconds=1.0) == 2
+    stat.advance(0.1, busy_cores=1.0, own_cores=1.0)   # one competitor on two cores
+    assert _contention.team_size(2, serial_seconds=1.0) == 1
+    _contention.set_adaptive(False)
+    try:
+        assert _contention.team_size(2, serial_seconds=1.0) == 2
+    finally:
+        _contention.set_adaptive(True)
+    stat.advance(0.1, busy_cores=0.0, own_cores=0.5)   # the competitor left ...
+    assert _contention.team_size(2, serial_seconds=1.0) == 1  # ... but may be back soon
+    for _ in range(12):                                 # a calm second later: two threads
+        stat.advance(0.1, busy_cores=0.0, own_cores=0.5)
+        last = _contention.team_size(2, serial_seconds=1.0)
+    assert last == 2
+
+
+def test_unreadable_signal_leaves_the_full_team(fresh):
+    fresh.setattr(_contention, "_signal", None)
+    fresh.setitem(_contention._state, "budget", 2)
+    assert _contention.team_size(2, serial_seconds=1.0) == 2
+    assert _contention.team_size(2, serial_seconds=1e-6) == 1  # too little work all the same
+
+
+# --- the stall rule ----------------------------------------------------------------------------
+
+def test_a_stalled_call_makes_later_calls_serial(fresh):
+    fresh.setattr(_contention, "_signal", None)
+    fresh.setattr(_contention, "_now", lambda: 50.0)
+    fresh.setitem(_contention._state, "budget", 2)
+    key = ("some work",)
+    _contention.observe(key, 2, 1.0e-3)
+    _contention.observe(key, 2, 1.4e-3)           # noise: not a stall
+    _contention.observe(key, 1, 50e-3)            # one thread cannot be held up by a team
+    assert _contention.team_size(2, serial_seconds=1.0) == 2
+    _contention.observe(key, 2, 9.0e-3)           # waited a time slice for its second thread
+    assert _contention.team_size(2, serial_seconds=1.0) == 1
+    assert _contention.reading()["stalled_for"] > 0
+    fresh.setitem(_contention._state, "stalled_until", 0.0)  # the hold is over: probe again
+    assert _contention.team_size(2, serial_seconds=1.0) == 2
+
+
+def test_stall_rule_is_off_when_not_adaptive(fresh):
+    fresh.setattr(_contention, "_signal", None)
+    _contention.set_adaptive(False)
+    try:
+        _contention.observe("k", 2, 1e-3)
+        _contention.observe("k", 2, 50e-3)
+        assert _contention._state["stalled_until"] == 0.0
+    finally:
+        _contention.set_adaptive(True)
+
+
+def test_environment_turns_the_contention_limit_off():
+    code = "from convcore import _contention; print(_contention.adaptive())"
+    env = dict(os.environ, CONVCORE_ADAPTIVE_THREADS="0")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "False"
+
+
+# --- the native thread budget ----------------------------------------------------------------
+
+def test_budget_shares_threads_between_callers():
+    budget = _threads._NativeThreadBudget(4)
+    assert budget.acquire(3) == 3
+    assert budget.acquire(3) == 1                 # what is left, not three more
+    budget.release(1)
+    budget.release(3)
+    assert budget.acquire(8) == 8                 # alone: what it asks (a cap comes earlier)
+    budget.release(8)
+
+
+def test_native_threads_reports_to_the_stall_rule(fresh):
+    seen = []
+    fresh.setattr(_contention, "observe", lambda key, n, seconds: seen.append((key, n)))
+    with _threads.native_threads(1, key="k") as n:
+        assert n == 1
+    with _threads.native_threads(1):
+        pass
+    assert seen == [("k", 1)]
+
+
+# --- every backend asks the decision -----------------------------------------------------------
+
+CASES = {
+    "openmp": (np.float32, (300, 300), (7, 7), {}),
+    "separable": (np.float32, (300, 300), "rank1", {}),
+    "im2col": (np.float64, (300, 300), (7, 7), {}),
+    "fft": (np.float64, (4000,), (301,), {"overlap_add": True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("contended", [False, True])
+def test_backends_run_the_team_the_decision_gives(fresh, name, contended):
+    dtype, x_shape, k_shape, options = CASES[name]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    if k_shape == "rank1":
+        k = np.outer(rng.standard_normal(9), rng.standard_normal(9)).astype(dtype)
+    else:
+        k = rng.standard_normal(k_shape).astype(dtype)
+    teams = []
+    real_observe = _contention.observe
+    fresh.setattr(_contention, "observe",
+                  lambda key, n, seconds: (teams.append(n), real_observe(key, n, seconds)))
+    fresh.setattr(_contention, "_signal", None)
+    fresh.setitem(_contention._state, "stalled_until", math.inf if contended else 0.0)
+    with convcore.threads(2):
+        got = convcore.convolve(x, k, mode="same", backend=name, backend_options=options)
+    expected = scipy.signal.convolve(x.astype(np.float64), k.astype(np.float64), mode="same",
+                                     method="direct")
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert teams, f"{name} ran no parallel region through the native thread budget"
+    if contended:
+        assert set(teams) == {1}
+    elif _contention.cpu_budget() >= 2:
+        assert max(teams) == 2
