@@ -1,13 +1,25 @@
-"""``convcore`` / ``python -m convcore``: a short tour on this machine."""
+"""``convcore`` / ``python -m convcore``: a short tour on this machine, or a subcommand.
+
+``convcore bench ...`` runs the benchmark suite (``convcore bench --help``), ``convcore plot``
+draws a saved run; anything else is the tour's options.
+"""
 
 import sys
 
 
 def main(argv=None):
     """Entry point of the ``convcore`` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from ._bench.cli import bench_main
+
+        return bench_main(argv[1:])
+    if argv[:1] == ["plot"]:
+        from ._bench.cli import plot_main
+
+        return plot_main(argv[1:])
     from ._tour import run_tour
 
-    argv = sys.argv[1:] if argv is None else argv
     return run_tour(argv)
 
 
