@@ -18,6 +18,8 @@ def main(argv=None):
     parser.add_argument("--profile", choices=[grid.QUICK, grid.FULL], default=grid.QUICK)
     parser.add_argument("--groups", default="", help="comma-separated substrings of groups")
     parser.add_argument("--calls", type=int, default=7, help="timed calls per row")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="time the rows with this many convcore threads (row@N)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     import convcore
@@ -28,6 +30,9 @@ def main(argv=None):
         if problem.family in ("busy", "sgemm"):
             continue  # busy: its own load; sgemm: not convcore
         rows = [r for r in contenders.rows(problem) if contenders.kind(r) != "contender"]
+        if args.threads:
+            rows = [f"{r.split('@')[0]}@{args.threads}" for r in rows]
+            rows = list(dict.fromkeys(rows))
         samples, missing = rounds.measure(problem, rows, rounds=1, calls=args.calls, raw=True)
         for row, values in samples.items():
             times[f"{problem.group}|{row}"] = values

@@ -46,6 +46,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_sessionstart(session):
     from convcore._bench import machine
 
+    _unavailable.clear()  # `convcore bench` may run several sessions in one process
     _start_probe["probe_seconds"] = machine.probe()
     _start_probe["cpu"] = machine.cpu_snapshot()
     _start_probe["load_average"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None

@@ -71,9 +71,7 @@ def kind(row):
 def make_call(problem, row):
     """A zero-argument callable for `row` on `problem` (raises Unavailable)."""
     name, _, threads = row.partition("@")
-    threads = int(threads) if threads else None
-    if problem.family == "busy" and name == "auto" and threads is None:
-        threads = None  # the default thread setting is what this row measures
+    threads = int(threads) if threads else None  # None: the default thread setting
     x, k, extra = grid.inputs(problem)
     if kind(row) == "contender":
         call = _contender(problem, name, x, k, extra, threads or THREADS)

@@ -62,10 +62,15 @@ def test_missing_baseline_exits_2_and_says_what_is_saved(storage, capsys):
     assert "convcore bench --save nothere" in err
 
 
-def test_compare_unchanged_passes(storage, monkeypatch, capsys):
+def test_compare_unchanged_passes_and_writes_the_report(storage, monkeypatch, capsys):
     code, out = _bench(monkeypatch, capsys, storage, _document())
     assert code == 0, out.out
     assert "no regression beyond 10%" in out.out and "openmp" in out.out
+    with open(os.path.join(storage, "report", "speedup.json")) as f:
+        groups = json.load(f)["groups"]
+    assert {g["group"] for g in groups} == {GROUP.format(k) for k in (7, 15, 31)}
+    with open(os.path.join(storage, "report", "speedup.md")) as f:
+        assert "| cv2.filter2D |" in f.read()
 
 
 def test_compare_names_the_slowed_rows_and_exits_1(storage, monkeypatch, capsys):
@@ -135,3 +140,17 @@ def test_slowdown_hook_wraps_only_the_named_backend(monkeypatch):
     assert contenders._slowed(call, "fft") is call
     monkeypatch.delenv(contenders.SLOWDOWN_VARIABLE)
     assert contenders._slowed(call, "openmp") is call
+
+
+def test_ab_worker_times_checked_rows_on_one_thread(tmp_path):
+    out = tmp_path / "times.json"
+    result = subprocess.run([sys.executable, "-m", "convcore.benchmarks.ab_worker", "--groups",
+                             "overhead-1d", "--threads", "1", "--calls", "2", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(out.read_text())
+    group = "overhead-1d-64-k5-float64-same"
+    assert set(document["times"]) == {f"{group}|{r}@1" for r in ("naive", "openmp", "fft",
+                                                                 "im2col", "auto")}
+    assert all(t > 0 for times in document["times"].values() for t in times)
+    assert "declines" in document["unavailable"][f"{group}|separable@1"]

@@ -5,7 +5,8 @@ REF is exported with ``git archive`` and built into a temporary virtual environm
 and only convcore differs). This build's suite is copied next to it and both builds run that
 same copy (``ab_worker``) in fresh processes, alternately A B, B A, A B, ... so slow drifts of
 a shared machine fall on both. Per row, the ratio is the geometric mean over process pairs of
-``median(this build) / median(REF)``, with a t confidence interval over the pairs.
+the ratio of the two processes' lower quartiles (``compare.py`` says why not medians), with a
+t confidence interval over the pairs.
 """
 
 import math
@@ -60,7 +61,7 @@ def pair_ratios(a_runs, b_runs):
     rows = set.intersection(*(set(run) for run in a_runs + b_runs)) if a_runs else set()
     result = {}
     for row in sorted(rows):
-        logs = np.array([math.log(np.median(b[row]) / np.median(a[row]))
+        logs = np.array([math.log(np.percentile(b[row], 25) / np.percentile(a[row], 25))
                          for a, b in zip(a_runs, b_runs)])
         mean = float(logs.mean())
         if logs.size > 1:
@@ -116,13 +117,18 @@ def main(args):
                            "--out", out]
                 if args.keyword:
                     command += ["--groups", args.keyword]
+                if getattr(args, "ab_threads", None):
+                    command += ["--threads", str(args.ab_threads)]
                 done = subprocess.run(command, cwd=suite_copy, env=env, capture_output=True,
                                       text=True)
                 if done.returncode != 0:
                     log(f"convcore bench --ab: the worker failed:\n{done.stderr[-3000:]}")
                     return 1
                 with open(out) as f:
-                    runs[side].append(json.load(f)["times"])
+                    document = json.load(f)
+                runs[side].append(document["times"])
+                if i == 0:
+                    log(f"  convcore {document['convcore']} from {document['file']}")
         ratios = pair_ratios(runs["a"], runs["b"])
         marks = verdicts(ratios, args.threshold)
         print(f"A/B: {b_name} over {args.ab}, {args.rounds} process pairs, alternating; "

@@ -6,6 +6,7 @@ baseline; 3 the runs are not comparable (the machine was busier during the new r
 
 import argparse
 import json
+import os
 import sys
 
 from . import compare, report, suite
@@ -18,7 +19,8 @@ def bench_parser():
                     "speedup table; save, compare or A/B runs.")
     parser.add_argument("--quick", action="store_true",
                         help="the quick profile (a few minutes on 2 cores); default: full")
-    parser.add_argument("-k", dest="keyword", help="pytest -k expression to narrow the grid")
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression to narrow the grid "
+                        "(with --ab: comma-separated substrings of group names)")
     parser.add_argument("--save", metavar="NAME", help="store this run (raw times and the "
                         "machine's facts) under NAME")
     parser.add_argument("--compare", metavar="NAME", help="rerun the baseline NAME's profile "
@@ -29,6 +31,10 @@ def bench_parser():
                         "using the installed convcore (A/B of two refs)")
     parser.add_argument("--repo", default=".", help="with --ab: the git repository (default .)")
     parser.add_argument("--rounds", type=int, default=4, help="with --ab: process pairs")
+    parser.add_argument("--ab-threads", type=int, default=None, metavar="N",
+                        help="with --ab: time convcore's rows with N threads (1 is the most "
+                             "robust on a busy machine: no parallel region waits for a "
+                             "descheduled thread)")
     parser.add_argument("--threshold", type=float, default=compare.THRESHOLD,
                         help="slowdown that counts as a regression (default 0.10)")
     parser.add_argument("--storage", help=f"where runs are saved (default "
@@ -67,6 +73,10 @@ def bench_main(argv):
         return code or 2
     groups = report.build(run["benchmarks"], run.get("convcore_unavailable"))
     print(report.text(groups))
+    paths = report.write(groups, args.report or os.path.join(
+        args.storage or suite.default_storage(), "report"),
+        machine=run.get("machine_info", {}).get("convcore"))
+    print("written: " + ", ".join(paths))
     if args.save:
         print(f"saved as {args.save!r} in {args.storage or suite.default_storage()}")
     if failures:

@@ -1,21 +1,22 @@
 """Noise-aware comparison of two benchmark runs (or two builds, row by row).
 
-A row regresses when all three hold:
+On a shared machine noise is one-sided: a call descheduled, a parallel region waiting for a
+thread the scheduler took away (PERF-NOTES.md), so a row's times are often bimodal, and the
+median of a few rounds jumps between the modes from run to run. Slower code moves every
+quantile. So a row is gated on its lower quartile; it regresses when
 
-* its median is slower by more than the threshold (``new / old > 1 + threshold``);
-* its lower quartile is slower by more than half the threshold: on a shared machine noise
-  comes as slow outliers, which move the median of a few rounds but rarely the lower
-  quartile, while slower code moves every quantile;
-* the slowdown is more than both runs' spread explains: the 95% bootstrap interval of the
-  ratio of medians, resampling both runs' raw times, lies above 1.
+* its lower quartile is slower by more than the threshold (``new / old > 1 + threshold``);
+* by more than both runs' spread explains: the 95% bootstrap interval of that ratio,
+  resampling both runs' raw times, lies above 1;
+* by more than the machine explains: the contenders (SciPy, OpenCV, NumPy, torch rows) are
+  the controls, since convcore's code does not change them; the row's ratio over the median
+  of its group's contender ratios (of all contenders, for groups without any) is over
+  ``1 + threshold``;
+* and a second measurement finds it again (``confirm``, done by ``convcore bench``).
 
-The contenders (SciPy, OpenCV, NumPy, torch rows) are the controls: convcore's code does not
-change them, so their ratios measure how much slower the machine itself was. A convcore row
-regresses only when it is also slower than its group's controls explain (its ratio over the
-median of its group's contender ratios, or of all contenders for groups without any, is over
-``1 + threshold``). When the controls themselves are slower by more than ``BUSIER_RATIO``, or
-other processes took a larger share of the CPUs (``/proc/stat`` around the run), the run is
-refused as not comparable, never passed. Runs on different machines or settings are
+When the controls themselves ran slower by more than ``BUSIER_RATIO``, or other processes
+took a larger share of the CPUs than during the baseline (``/proc/stat`` around the run), the
+run is refused as not comparable, never passed. Runs on different machines or settings are
 compared, with a warning naming the differences.
 """
 
@@ -29,8 +30,8 @@ BUSIER = 0.25           # extra share of the machine taken by other processes: n
 BUSIER_RATIO = 0.20     # the contenders (controls) slower by this much: not comparable
 
 
-def ratio_interval(old, new, resamples=BOOTSTRAP, seed=0, level=0.95):
-    """Bootstrap interval of ``median(new) / median(old)``, both samples resampled.
+def ratio_interval(old, new, q=25, resamples=BOOTSTRAP, seed=0, level=0.95):
+    """Bootstrap interval of ``percentile(new, q) / percentile(old, q)``, both resampled.
 
     Examples
     --------
@@ -40,8 +41,8 @@ def ratio_interval(old, new, resamples=BOOTSTRAP, seed=0, level=0.95):
     """
     rng = np.random.default_rng(seed)
     old, new = np.asarray(old, float), np.asarray(new, float)
-    a = np.median(rng.choice(old, (resamples, old.size)), axis=1)
-    b = np.median(rng.choice(new, (resamples, new.size)), axis=1)
+    a = np.percentile(rng.choice(old, (resamples, old.size)), q, axis=1)
+    b = np.percentile(rng.choice(new, (resamples, new.size)), q, axis=1)
     tail = (1 - level) / 2 * 100
     return tuple(float(v) for v in np.percentile(b / a, [tail, 100 - tail]))
 
@@ -52,8 +53,8 @@ def compare_samples(old, new, threshold=THRESHOLD):
     Returns
     -------
     dict
-        ``ratio`` (new median / old median), ``low_ratio`` (lower quartiles), ``interval``
-        and ``verdict``: 'slower', 'faster' or 'same'.
+        ``ratio`` (new median / old median, reported), ``low_ratio`` (lower quartiles,
+        gated), ``interval`` (of ``low_ratio``) and ``verdict``: 'slower', 'faster' or 'same'.
 
     Examples
     --------
@@ -66,10 +67,10 @@ def compare_samples(old, new, threshold=THRESHOLD):
     if old.size >= 2 and new.size >= 2:
         lo, hi = ratio_interval(old, new)
     else:  # no spread saved: the ratio alone
-        lo = hi = ratio
-    if ratio > 1 + threshold and low_ratio > 1 + threshold / 2 and lo > 1:
+        lo = hi = low_ratio
+    if low_ratio > 1 + threshold and lo > 1:
         verdict = "slower"
-    elif ratio < 1 / (1 + threshold) and low_ratio < 1 / (1 + threshold / 2) and hi < 1:
+    elif low_ratio < 1 / (1 + threshold) and hi < 1:
         verdict = "faster"
     else:
         verdict = "same"
@@ -106,7 +107,7 @@ def compare_runs(old_run, new_run, threshold=THRESHOLD):
     controls = _controls(rows)
     for group, _, verdict in rows:
         machine_factor = controls.get(group, controls.get(None, 1.0))
-        verdict["adjusted"] = verdict["ratio"] / machine_factor
+        verdict["adjusted"] = verdict["low_ratio"] / machine_factor
         if verdict["verdict"] == "slower" and (
                 verdict["control"] or group.startswith("busy")
                 or verdict["adjusted"] <= 1 + threshold):
@@ -127,7 +128,7 @@ def _controls(rows):
     by_group = {}
     for group, _, verdict in rows:
         if verdict["control"] and not group.startswith("busy"):
-            by_group.setdefault(group, []).append(verdict["ratio"])
+            by_group.setdefault(group, []).append(verdict["low_ratio"])
     controls = {group: float(np.median(r)) for group, r in by_group.items()}
     every = [r for ratios in by_group.values() for r in ratios]
     if every:
@@ -153,12 +154,12 @@ def not_comparable(old_info, new_info, machine_factor=None):
 
 def format_result(result, threshold=THRESHOLD):
     """Text lines: the rows (slowest first), then warnings and the verdict."""
-    lines = [f"  {'group':<44}{'row':<26}{'new/old':>9}  {'95% interval':<15}"
-             f"{'/machine':>9}  verdict"]
-    for group, row, v in sorted(result["rows"], key=lambda r: -r[2]["ratio"]):
+    lines = [f"  {'group':<44}{'row':<26}{'median':>8} {'low q.':>8}  {'95% interval':<15}"
+             f"{'/machine':>9}  verdict   (new/old ratios)"]
+    for group, row, v in sorted(result["rows"], key=lambda r: -r[2]["low_ratio"]):
         lo, hi = v["interval"]
-        lines.append(f"  {group:<44}{row:<26}{v['ratio']:>8.3f}x  [{lo:.2f}, {hi:.2f}]"
-                     f"{'':<3}{v['adjusted']:>8.3f}x  {v['verdict']}")
+        lines.append(f"  {group:<44}{row:<26}{v['ratio']:>7.3f}x {v['low_ratio']:>7.3f}x  "
+                     f"[{lo:.2f}, {hi:.2f}]{'':<3}{v['adjusted']:>8.3f}x  {v['verdict']}")
     if result.get("machine_factor"):
         lines.append(f"contenders (the controls) ran {result['machine_factor']:.3f}x their "
                      "baseline times; '/machine' is each row's ratio over its group's controls")
@@ -172,8 +173,8 @@ def format_result(result, threshold=THRESHOLD):
         lines.append(f"REGRESSION: {len(result['regressions'])} row(s) slower by more than "
                      f"{threshold:.0%} beyond the noise:")
         for group, row, v in result["regressions"]:
-            lines.append(f"  {group} {row}: {v['ratio'] - 1:+.1%} (median), "
-                         f"{v['low_ratio'] - 1:+.1%} (lower quartile)")
+            lines.append(f"  {group} {row}: {v['low_ratio'] - 1:+.1%} (lower quartile), "
+                         f"{v['ratio'] - 1:+.1%} (median)")
     elif not result["not_comparable"]:
         lines.append(f"no regression beyond {threshold:.0%} and the noise "
                      f"({len(result['rows'])} rows compared)")

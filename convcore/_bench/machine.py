@@ -69,7 +69,7 @@ def facts():
         "pyfftw": _version("pyfftw"),
         "cv2": _version("cv2"),
         "torch": _version("torch"),
-        "blas": config["blas"],
+        "blas": ", ".join(sorted(str(config["blas"]).split(", "))),  # load order varies
         "openmp": config["openmp"],
         "compile_args": config["compile_args"],
         "portable_build": config["portable_build"],

@@ -97,6 +97,9 @@ def plot_run(document, output):
             axes.annotate(f"{before} -> {after}", (at, 0.02), xycoords=("data", "axes fraction"),
                           rotation=90, fontsize=7, color="grey", ha="right")
         axes.set_xscale("log", base=2)
+        sizes = sorted({k for times in rows.values() for k in times})
+        axes.set_xticks(sizes, [str(k) for k in sizes])
+        axes.minorticks_off()
         axes.set_yscale("log")
         axes.set_xlabel("kernel size k" + (" (k x k)" if family == "signal2d" else ""))
         axes.set_ylabel("median time per call (ms)")

@@ -41,6 +41,10 @@ class Progress:
     def pytest_collection_finish(self, session):
         self.total = len(session.items)
 
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.failures.append((report.nodeid, report.longreprtext))
+
     def pytest_runtest_logreport(self, report):
         if report.failed:
             self.failures.append((report.nodeid, report.longreprtext))
