@@ -78,12 +78,12 @@ class BuildExtWithProbes(build_ext):
 
         native = []
         if not is_msvc and os.environ.get("CONVCORE_PORTABLE") != "1":
-            # PERF-NOTES: -march=native prefers 256-bit vectors; asking for 512 gave 1.15-1.35x
+            # docs/design.md, "Performance notes": -march=native prefers 256-bit vectors; asking for 512 gave 1.15-1.35x
             # on large kernels where AVX-512 exists. Each flag is probed on its own.
             for flag in ("-march=native", "-mprefer-vector-width=512"):
                 if _compiler_accepts(compiler, native + [flag], "int main(void){return 0;}\n"):
                     native.append(flag)
-        # PERF-NOTES trap 2: predictive commoning spills the register accumulators.
+        # docs/design.md, "Performance notes": predictive commoning spills the register accumulators.
         extra = [] if is_msvc else ["-fno-predictive-commoning"]
         if extra and not _compiler_accepts(compiler, extra, "int main(void){return 0;}\n"):
             extra = []

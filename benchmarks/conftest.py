@@ -129,3 +129,11 @@ def median_time(call, repeats):
         call()
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+@pytest.fixture
+def idle_gap():
+    """Let other libraries' thread pools go to sleep before timing (PERF-NOTES.md)."""
+    import time
+
+    time.sleep(0.25)

@@ -15,6 +15,7 @@ from ._api import (
     oaconvolve,
 )
 from ._config import show_config
+from ._context import Context
 from ._explain import choose_conv_method, explain
 from ._dispatch import ConvMemoryError, Plan
 from ._options import get_options, options, set_options
@@ -27,12 +28,13 @@ from ._shapes import output_shape
 from ._threads import get_num_threads, set_num_threads, threads
 
 from . import nn  # noqa: E402  (after the engine: nn builds on it)
+from .nn import param_count  # noqa: E402
 
 __all__ = [
-    "Backend", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method",
+    "Backend", "Context", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method",
     "convolve", "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve",
     "get_backend", "get_num_threads", "get_options", "list_backends", "nn", "oaconvolve",
-    "options", "output_shape", "register_backend", "result_cache_info", "sepconvolve",
+    "options", "output_shape", "param_count", "register_backend", "result_cache_info", "sepconvolve",
     "set_num_threads", "set_options", "set_result_cache", "show_config", "threads",
     "unregister_backend",
 ]

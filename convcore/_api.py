@@ -1,15 +1,21 @@
 """The public functions: SciPy's signatures, then convcore's keyword-only extensions.
 
 Every function does the same four steps: build the problem (validation, shapes, dtypes),
-plan it (a named backend or ``auto``), let the backend fill a freshly allocated result, and
-finish once here (reverse a swapped correlation, crop, cast to SciPy's result dtype).
+plan it under the call's :class:`Context` (a named backend or ``auto``), let the plan's
+prepared runner fill a freshly allocated result, and finish once here (reverse a swapped
+correlation, crop, cast to SciPy's result dtype).
+
+A repeated call skips the first two steps: its signature (operation, mode, shapes, dtypes,
+boundary, fill value, axes, threads and options) is one dictionary lookup to a
+:class:`_Call` holding the problem and its plan (docs/design.md, "The fast path").
 """
 
 import numpy as np
 
 from . import _dispatch, _options, _result_cache, _threads
+from ._context import Context
 from ._dispatch import ConvMemoryError, check_method
-from ._problem import as_input_array, build_problem
+from ._problem import _max_abs, as_input_array, build_problem
 
 _COMMON_DOC = """
     backend : str, optional
@@ -54,40 +60,70 @@ def _empty_result(x, k, problem):
     return out
 
 
-def _execute(x, k, problem, backend, method, max_memory, plan=None):
-    if plan is not None:
-        _options.check_plan(plan)
-    if max_memory is not None:
-        max_memory = _options.check_max_memory(max_memory)
-    overrides = {}
-    if plan is not None and plan != _options.get_option("plan"):
-        overrides["plan"] = plan
-    if max_memory is not None and max_memory != _options.get_option("max_memory"):
-        overrides["max_memory"] = max_memory
-    if overrides:
-        # The call's planner effort and memory budget reach backends (which may plan by
-        # them, e.g. switch to overlap-add) through the thread's options.
-        with _options.options(**overrides):
-            return _execute(x, k, problem, backend, method, max_memory)
-    if max_memory is None:
-        max_memory = _options.get_option("max_memory")
+class _Call:
+    """What a repeated call needs: the problem, its plan, and how to hand over the arrays."""
+
+    __slots__ = ("problem", "plan", "swap", "dtype", "out_shape", "auto", "pooled",
+                 "plain_finish", "runner")
+
+    def __init__(self, problem, plan, auto):
+        self.problem = problem
+        self.plan = plan
+        self.swap = problem.swapped
+        self.dtype = problem.dtype
+        self.out_shape = problem.out_shape
+        self.auto = auto
+        # Small results come from NumPy directly: the pool pays only for pages it saves.
+        self.pooled = problem.out_bytes >= _result_cache.MIN_BLOCK
+        self.plain_finish = (not (problem.swapped and problem.operation == "correlate")
+                             and problem.crop is None and problem.dtype == problem.out_dtype)
+        # Most calls need nothing between the arrays and the runner: no kernel values to
+        # look at, no finiteness check, no pool, no cast.
+        self.runner = None
+        if (self.plain_finish and not self.pooled and not plan.value_dependent
+                and not (auto and plan.backend.spreads_nonfinite)):
+            self.runner = plan.runner
+
+    def __call__(self, a, b):
+        if self.swap:
+            a, b = b, a
+        dtype = self.dtype
+        x = a if (a.dtype == dtype and a.flags.c_contiguous) else np.ascontiguousarray(a, dtype)
+        k = b if (b.dtype == dtype and b.flags.c_contiguous) else np.ascontiguousarray(b, dtype)
+        runner = self.runner
+        if runner is not None:
+            out = np.empty(self.out_shape, dtype)
+            runner(x, k, out)
+            return out
+        return _run(self.plan, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
+
+
+def _run(chosen, x, k, problem, auto, pooled=True, plain_finish=False):
+    if chosen.value_dependent:
+        chosen = chosen.resolve(k)
+    if auto and chosen.backend.spreads_nonfinite and not _all_finite(x, k):
+        # docs/design.md: NaN/inf stay where they are under auto; an FFT would smear them.
+        fallback = chosen.fallback()
+        if fallback is not None:
+            chosen = fallback.resolve(k)
+    p = chosen.problem
+    out = _result_cache.empty(p.out_shape, p.dtype) if pooled else np.empty(p.out_shape, p.dtype)
+    chosen.runner(x, k, out)
+    return out if plain_finish else _finish(out, problem)
+
+
+def _execute(x, k, problem, backend, method, ctx):
+    """Plan `problem` under `ctx` and run it: the slow path, taken once per signature."""
     needed = problem.out_bytes
-    if needed > max_memory:
+    if needed > ctx.max_memory:
         raise ConvMemoryError(
             f"the result {problem.out_shape} of {problem.dtype} needs {needed:,} bytes, over "
-            f"max_memory={max_memory:,}; raise max_memory or convcore.set_options(max_memory=...)")
+            f"max_memory={ctx.max_memory:,}; raise max_memory or convcore.set_options(max_memory=...)")
     if problem.out_size == 0 or x.size == 0 or k.size == 0:
-        return _finish(_empty_result(x, k, problem), problem)
-    threads = _threads.get_num_threads()
-    chosen = _dispatch.plan(problem, backend, method, threads, max_memory)
-    problem.kernel = None  # a memoized plan keeps its problem; it must not keep the kernel
-    runner = chosen.backend
-    if backend == "auto" and runner.spreads_nonfinite and not _all_finite(x, k):
-        # DESIGN.md: NaN/inf stay where they are under auto; an FFT would smear them.
-        runner = chosen.fallback() or runner
-    out = _result_cache.empty(problem.out_shape, problem.dtype)
-    runner.run(x, k, problem, out)
-    return _finish(out, problem)
+        return None, _finish(_empty_result(x, k, problem), problem)
+    chosen = _dispatch.plan(problem, backend, method, ctx)
+    call = _Call(problem, chosen, backend == "auto")
+    return call, _run(chosen, x, k, problem, call.auto, call.pooled, call.plain_finish)
 
 
 def _all_finite(x, k):
@@ -101,15 +137,63 @@ def _scalar_product(a, b, conjugate):
     return a * (np.conj(b) if conjugate else b)
 
 
+def _signature(a, b, arguments, max_memory, plan, backend_options):
+    """The fast path's key: everything the problem and its plan depend on, or None when an
+    argument cannot be part of a key (an unhashable fill value, say)."""
+    magnitude = None
+    if a.dtype.kind in "iu" or b.dtype.kind in "iu":
+        # Exactness bounds of FFT and BLAS plans depend on the inputs' magnitudes.
+        magnitude = (_max_abs(a).bit_length(), _max_abs(b).bit_length())
+    key = (arguments, a.shape, a.dtype, b.shape, b.dtype, magnitude, _threads.get_num_threads(),
+           _options.current(max_memory, plan),
+           tuple(sorted(backend_options.items())) if backend_options else None)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _call(arguments, a, b, max_memory, plan, backend_options, build):
+    """Run one API call on arrays `a`, `b` (at least 1-D): through the fast path when its
+    signature was seen, else `build(a, b)` (which validates and returns (x, k, problem,
+    backend, method)) and the slow path, which remembers the signature."""
+    key = _signature(a, b, arguments, max_memory, plan, backend_options)
+    if key is not None:
+        known = _dispatch.calls.get(key)
+        if known is not None:
+            return known(a, b)
+    x, k, problem, backend, method = build(a, b)
+    ctx = Context(_threads.get_num_threads(), *_options.current(max_memory, plan),
+                  backend_options)
+    call, result = _execute(x, k, problem, backend, method, ctx)
+    if key is not None and call is not None:
+        with _dispatch._plans_lock:
+            if len(_dispatch.calls) >= _dispatch._PLAN_CACHE_SIZE:
+                _dispatch.calls.clear()
+            _dispatch.calls[key] = call
+    return result
+
+
 def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue, plan,
                  max_memory, backend_options, late_centre=False):
-    check_method(method, backend)
-    in1, in2 = as_input_array(in1, "in1"), as_input_array(in2, "in2")
-    if in1.ndim == 0 and in2.ndim == 0:
-        return _scalar_product(in1, in2, operation == "correlate")
-    x, k, problem = build_problem(in1, in2, mode, operation, boundary, fillvalue,
-                                  backend_options=backend_options, late_centre=late_centre)
-    return _execute(x, k, problem, backend, method, max_memory, plan)
+    a = in1 if type(in1) is np.ndarray else as_input_array(in1, "in1")
+    b = in2 if type(in2) is np.ndarray else as_input_array(in2, "in2")
+    if a.ndim == 0 or b.ndim == 0:
+        check_method(method, backend)
+        if a.ndim == 0 and b.ndim == 0:
+            return _scalar_product(a, b, operation == "correlate")
+        return build_problem(a, b, mode, operation)  # raises: ranks differ
+
+    def build(a, b):
+        check_method(method, backend)
+        x, k, problem = build_problem(a, b, mode, operation, boundary, fillvalue,
+                                      late_centre=late_centre)
+        return x, k, problem, backend, method
+
+    arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
+                 late_centre)
+    return _call(arguments, a, b, max_memory, plan, backend_options, build)
 
 
 def convolve(in1, in2, mode="full", method="auto", *, backend="auto", boundary="fill",
@@ -271,7 +355,6 @@ def _check_2d(in1, in2, function):
 def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, overlap_add):
     if backend != "auto":
         from ._registry import get_backend
-
         get_backend(backend)
     a, b = as_input_array(in1, "in1"), as_input_array(in2, "in2")
     if a.ndim == b.ndim == 0:
@@ -281,9 +364,15 @@ def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, 
                          f"{a.ndim} and {b.ndim}")
     if a.size == 0 or b.size == 0:
         return np.array([])  # SciPy's answer for an empty input
-    x, k, problem = build_problem(a, b, mode, "convolve", axes=axes, fft_dtypes=True,
-                                  prefer_overlap_add=overlap_add, backend_options=backend_options)
-    return _execute(x, k, problem, backend, "auto", max_memory, plan)
+
+    def build(a, b):
+        x, k, problem = build_problem(a, b, mode, "convolve", axes=axes, fft_dtypes=True,
+                                      prefer_overlap_add=overlap_add)
+        return x, k, problem, backend, "auto"
+
+    axes_key = axes if axes is None or np.ndim(axes) == 0 else tuple(axes)
+    arguments = ("fftconvolve", mode, axes_key, backend, overlap_add)
+    return _call(arguments, a, b, max_memory, plan, backend_options, build)
 
 
 def fftconvolve(in1, in2, mode="full", axes=None, *, backend="fft", plan=None,

@@ -14,7 +14,6 @@ Rules (SciPy ``convolve2d`` names first, ``scipy.ndimage`` names in brackets)::
     nearest  [nearest]   a a a | a b c d | d d d
 """
 
-import functools
 
 import numpy as np
 
@@ -86,12 +85,11 @@ def extension_table(n, start, count, boundary):
     raise ValueError(f"unknown boundary {boundary!r}")
 
 
-@functools.lru_cache(maxsize=256)
 def extension_tables(x_shape, k_shape, out_shape, starts, boundary):
     """One table per axis, padded into a 2-D intp array (row d = axis d).
 
-    Row d has ``out_shape[d] + k_shape[d] - 1`` meaningful entries; the rest is -1.
-    Memoized (small problems are dominated by this set-up), so the array is read-only.
+    Row d has ``out_shape[d] + k_shape[d] - 1`` meaningful entries; the rest is -1. Backends
+    build it once, in ``prepare``, and share it between calls, so the array is read-only.
     """
     counts = [max(o + m - 1, 0) for o, m in zip(out_shape, k_shape)]
     tables = np.full((len(x_shape), max(counts, default=1) or 1), -1, dtype=np.intp)

@@ -2,22 +2,29 @@
 
 A :class:`Plan` is an object you can print: the chosen backend, why, its predicted time, and
 every alternative with its prediction or the reason it declined. Plans are memoized per
-problem signature, so a repeated call skips every ``supports()`` and ``cost()``.
+(problem signature, backend, method, :class:`Context`), and a plan prepares its backend's
+runner once, on its first call: a repeated call skips every ``supports()``, ``cost()`` and
+``prepare()`` (docs/design.md, "The flow of one call").
 
-Until the calibrated cost models land, ``auto`` is the simple rule: the lowest ``cost()``
-among the backends that support the problem, within the memory budget, and of the kind
-``method=`` asks for.
+``auto`` takes the lowest ``cost()`` among the backends that support the problem, within the
+memory budget, and of the kind ``method=`` asks for. Backends whose verdict depends on the
+kernel's values (``reads_kernel_values``) are first asked about the problem without values,
+for their best case; only a plan they win is *value-dependent*, and :meth:`Plan.resolve`
+plans again with the kernel's values (hashed once per call).
 """
 
 import threading
 
 from . import _registry
+from ._problem import kernel_values_matter
 
 METHODS = ("auto", "direct", "fft")
 _PLAN_CACHE_SIZE = 2048
 
 _plans = {}
 _plans_lock = threading.Lock()
+# The API's fast path: call signature -> everything a repeated call needs (see _api).
+calls = {}
 
 
 class ConvMemoryError(MemoryError):
@@ -25,7 +32,7 @@ class ConvMemoryError(MemoryError):
 
 
 class Plan:
-    """The dispatcher's decision for one problem.
+    """The dispatcher's decision for one problem under one context.
 
     Attributes
     ----------
@@ -37,29 +44,67 @@ class Plan:
         Its predicted seconds.
     alternatives : list of (name, cost or None, reason or None)
         Every backend considered, in order of predicted cost; declined ones carry a reason.
+    problem : ConvProblem or LayerProblem
+    ctx : Context
+    value_dependent : bool
+        The choice was made for the kernel's best case (see the module docstring): call
+        :meth:`resolve` with the kernel before running.
     """
 
-    __slots__ = ("backend", "reason", "cost", "alternatives", "problem")
+    __slots__ = ("backend", "reason", "cost", "alternatives", "problem", "ctx", "method",
+                 "requested", "value_dependent", "_runner", "_fallback", "_lock")
 
-    def __init__(self, backend, reason, cost, alternatives, problem):
+    def __init__(self, backend, reason, cost, alternatives, problem, ctx, method="auto",
+                 requested="auto"):
         self.backend = backend
         self.reason = reason
         self.cost = cost
         self.alternatives = alternatives
         self.problem = problem
+        self.ctx = ctx
+        self.method = method
+        self.requested = requested
+        self.value_dependent = bool(getattr(backend, "reads_kernel_values", False)
+                                    and problem.kind == "signal" and problem.kernel is None
+                                    and kernel_values_matter(problem))
+        self._runner = None
+        self._fallback = None
+        self._lock = threading.Lock()
 
     @property
     def name(self):
         return self.backend.name
 
-    def fallback(self, exclude_spreading=True):
-        """The cheapest supported alternative that keeps NaN/inf local, or None."""
-        for name, cost, why in self.alternatives:
-            if why is None:
+    def resolve(self, k):
+        """The plan for these kernel values (this plan unless it is value-dependent)."""
+        if not self.value_dependent:
+            return self
+        return plan(self.problem.with_kernel(k), self.requested, self.method, self.ctx)
+
+    @property
+    def runner(self):
+        """The backend's prepared ``runner(x, k, out)``, built on first use."""
+        runner = self._runner
+        if runner is None:
+            with self._lock:
+                if self._runner is None:
+                    self._runner = self.backend.prepare(self.problem, self.ctx)
+                runner = self._runner
+        return runner
+
+    def fallback(self):
+        """The plan of the cheapest supported alternative that keeps NaN/inf local, or None."""
+        if self._fallback is None:
+            found = False
+            for name, cost, why in self.alternatives:
                 backend = _registry.get_backend(name)
-                if not (exclude_spreading and getattr(backend, "spreads_nonfinite", False)):
-                    return backend
-        return None
+                if why is None and not getattr(backend, "spreads_nonfinite", False):
+                    found = Plan(backend, "keeps NaN/inf local (the input is not finite)",
+                                 cost, self.alternatives, self.problem, self.ctx, self.method,
+                                 name)
+                    break
+            self._fallback = found
+        return self._fallback or None
 
     def explain(self):
         """A table of every backend: supported or why not, predicted time, chosen."""
@@ -89,9 +134,11 @@ def _format_seconds(seconds):
 
 
 def clear_plan_cache():
-    """Forget memoized plans (after a backend is registered or a setting changes)."""
+    """Forget memoized plans and call signatures (after a backend is registered or a
+    setting changes)."""
     with _plans_lock:
         _plans.clear()
+        calls.clear()
 
 
 def check_method(method, backend):
@@ -105,53 +152,53 @@ def check_method(method, backend):
                          f"{kind!r} backend; give one of them")
 
 
-def _assess(backend, problem, max_memory):
+def _assess(backend, problem, ctx):
     """(cost, None) when `backend` can run `problem` within memory, else (None, reason)."""
-    verdict = backend.supports(problem)
+    verdict = backend.supports(problem, ctx)
     if verdict is not True:
         return None, str(verdict) if verdict else "declined"
-    needed = problem.out_bytes + backend.workspace(problem)
-    if needed > max_memory:
+    needed = problem.out_bytes + backend.workspace(problem, ctx)
+    if needed > ctx.max_memory:
         return None, (f"needs {needed:,} bytes (result + workspace), over max_memory="
-                      f"{max_memory:,}")
-    return backend.cost(problem), None
+                      f"{ctx.max_memory:,}")
+    return backend.cost(problem, ctx), None
 
 
-def plan(problem, backend="auto", method="auto", threads=1, max_memory=None):
-    """Return the memoized :class:`Plan` for `problem`.
+def plan(problem, backend="auto", method="auto", ctx=None):
+    """Return the memoized :class:`Plan` for `problem` under `ctx`.
 
     Parameters
     ----------
-    problem : ConvProblem
+    problem : ConvProblem or LayerProblem
     backend : str
         'auto' or a registered backend name.
     method : {'auto', 'direct', 'fft'}
         Restricts ``auto`` to backends of that kind.
-    threads : int
-        Part of the memo key: costs depend on it.
-    max_memory : int
-        Bytes a plan may use (result plus workspace).
+    ctx : Context
+        The call's settings (threads, max_memory, plan effort, backend_options); part of the
+        memo key, since costs and workspaces depend on them.
 
     Raises
     ------
     ValueError
         A named backend that cannot run the problem (with its reason), or no backend at all.
     ConvMemoryError
-        The plan would need more than `max_memory` bytes.
+        The plan would need more than ``ctx.max_memory`` bytes.
     """
-    key = (problem.key, backend, method, threads, max_memory)
+    key = (problem.key, backend, method, ctx)
     cached = _plans.get(key)
     if cached is not None:
         return cached
     if backend != "auto":
         chosen = _registry.get_backend(backend)
-        cost, why = _assess(chosen, problem, max_memory)
+        cost, why = _assess(chosen, problem, ctx)
         if why is not None:
             error = ConvMemoryError if why.startswith("needs ") else ValueError
             raise error(f"backend {backend!r} cannot run this problem: {why}")
-        result = Plan(chosen, "requested", cost, [(backend, cost, None)], problem)
+        result = Plan(chosen, "requested", cost, [(backend, cost, None)], problem, ctx,
+                      method, backend)
     else:
-        result = _choose(problem, method, max_memory)
+        result = _choose(problem, method, ctx)
     with _plans_lock:
         if len(_plans) >= _PLAN_CACHE_SIZE:
             _plans.clear()
@@ -159,20 +206,20 @@ def plan(problem, backend="auto", method="auto", threads=1, max_memory=None):
     return result
 
 
-def _choose(problem, method, max_memory):
+def _choose(problem, method, ctx):
     assessed = []
     for candidate in _registry.all_backends():
         if method != "auto" and candidate.kind != method:
             assessed.append((candidate.name, None, f"not a {method!r} backend"))
             continue
-        cost, why = _assess(candidate, problem, max_memory)
+        cost, why = _assess(candidate, problem, ctx)
         assessed.append((candidate.name, cost, why))
     supported = sorted((a for a in assessed if a[2] is None), key=lambda a: a[1])
     declined = [a for a in assessed if a[2] is not None]
     if not supported and method == "fft":
         # SciPy's method='fft' on a problem no FFT plan can answer exactly (integers past the
-        # bound): DESIGN.md says a direct backend answers.
-        return _choose(problem, "direct", max_memory)
+        # bound): a direct backend answers (docs/design.md, "Semantics").
+        return _choose(problem, "direct", ctx)
     if not supported:
         reasons = "; ".join(f"{name}: {why}" for name, _, why in declined)
         error = ConvMemoryError if all(w.startswith("needs ") for _, _, w in declined
@@ -180,4 +227,5 @@ def _choose(problem, method, max_memory):
         raise error(f"no backend can run this problem ({reasons})")
     name, cost, _ = supported[0]
     reason = "cheapest predicted" if len(supported) > 1 else "only backend that supports it"
-    return Plan(_registry.get_backend(name), reason, cost, supported + declined, problem)
+    return Plan(_registry.get_backend(name), reason, cost, supported + declined, problem, ctx,
+                method)

@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from . import _dispatch, _options, _threads
+from . import _dispatch
+from ._context import current_context
 from ._dispatch import check_method
 from ._problem import build_problem
 
@@ -37,32 +38,31 @@ def explain(in1, in2, mode="full", method="auto", *, operation="convolve", backe
     ConvProblem(convolve, ...
     """
     check_method(method, backend)
-    x, k, problem = build_problem(in1, in2, mode, operation, boundary, fillvalue)
-    max_memory = max_memory or _options.get_option("max_memory")
-    chosen = _dispatch.plan(problem, backend, method, _threads.get_num_threads(), max_memory)
-    problem.kernel = None
+    x, k, problem = build_problem(in1, in2, mode, operation, boundary, fillvalue,
+                                  kernel_values=True)
+    ctx = current_context(max_memory=max_memory)
+    chosen = _dispatch.plan(problem, backend, method, ctx)
     text = chosen.explain()
     if measure:
-        timings = _measure(x, k, problem, chosen)
+        timings = _measure(x, k, chosen)
         text += "\nmeasured: " + ", ".join(f"{n} {_dispatch._format_seconds(t)}"
                                             for n, t in timings.items())
     return text
 
 
-def _measure(x, k, problem, chosen, repeats=3):
-    from ._registry import get_backend
-
+def _measure(x, k, chosen, repeats=3):
+    problem, ctx = chosen.problem, chosen.ctx
     timings = {}
     for name, _, why in chosen.alternatives:
         if why is not None:
             continue
-        backend = get_backend(name)
+        runner = _dispatch.plan(problem, name, "auto", ctx).runner
         out = np.empty(problem.out_shape, problem.dtype)
-        backend.run(x, k, problem, out)
+        runner(x, k, out)
         best = float("inf")
         for _ in range(repeats):
             start = time.perf_counter()
-            backend.run(x, k, problem, out)
+            runner(x, k, out)
             best = min(best, time.perf_counter() - start)
         timings[name] = best
     return timings
@@ -89,19 +89,16 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
     >>> convcore.choose_conv_method([1, 2, 3], [1, 1])
     'direct'
     """
-    x, k, problem = build_problem(in1, in2, mode, "convolve")
-    max_memory = _options.get_option("max_memory")
-    threads = _threads.get_num_threads()
-    chosen = _dispatch.plan(problem, "auto", "auto", threads, max_memory)
+    x, k, problem = build_problem(in1, in2, mode, "convolve", kernel_values=True)
+    ctx = current_context()
+    chosen = _dispatch.plan(problem, "auto", "auto", ctx)
     if not measure:
-        problem.kernel = None
         return chosen.backend.kind
     times = {}
     for method in ("direct", "fft"):
         try:
-            best = _dispatch.plan(problem, "auto", method, threads, max_memory)
+            best = _dispatch.plan(problem, "auto", method, ctx)
         except (ValueError, MemoryError):
             continue
-        times[method] = _measure(x, k, problem, best)[best.backend.name]
-    problem.kernel = None
+        times[method] = _measure(x, k, best)[best.backend.name]
     return min(times, key=times.get), times

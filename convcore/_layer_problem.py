@@ -20,7 +20,7 @@ class LayerProblem:
 
     Backends receive ``x`` (N, C, H, W) or (N, H, W, C) per `layout`, ``weight``
     (K, C / groups, kh, kw) and fill ``out`` of shape :attr:`out_shape` in the same layout.
-    It has no ``x_shape``: backends for signal problems recognise it by that.
+    Its ``kind`` is "layer" (a ConvProblem's is "signal"): backends check it in ``supports()``.
 
     Attributes
     ----------
@@ -36,11 +36,22 @@ class LayerProblem:
         Compute and result dtype (float32/64, complex64/128).
     direction : {'forward'}
         (backward-data and backward-weight belong to a later issue).
-    backend_options : dict
+
+    Immutable once built, like :class:`~convcore.ConvProblem`; ``kind`` is ``"layer"``.
     """
 
+    kind = "layer"
     __slots__ = ("N", "C", "H", "W", "K", "kh", "kw", "stride", "padding", "dilation", "groups",
-                 "layout", "dtype", "direction", "out_h", "out_w", "backend_options", "_key")
+                 "layout", "dtype", "direction", "out_h", "out_w", "_key", "__weakref__")
+
+    def __init__(self, **fields):
+        for name in self.__slots__[:-1]:
+            object.__setattr__(self, name, fields.pop(name))
+        if fields:
+            raise TypeError(f"LayerProblem: unknown fields {sorted(fields)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"LayerProblem is immutable: cannot set {name!r}")
 
     @property
     def out_shape(self):
@@ -83,8 +94,7 @@ def _layer_pair(value, name):
     return int(pair[0]), int(pair[1])
 
 
-def build_layer_problem(x, weight, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
-                        backend_options=None):
+def build_layer_problem(x, weight, stride=1, padding=0, dilation=1, groups=1, layout="NCHW"):
     """Validate a forward conv2d call and return (x, weight, problem).
 
     ``x`` may be 3-D (one unbatched image); it is returned 4-D. Both arrays come back
@@ -130,14 +140,11 @@ def build_layer_problem(x, weight, stride=1, padding=0, dilation=1, groups=1, la
         raise ValueError(f"padding: the input ({h}, {w}) padded by {pads} is smaller than the "
                          f"dilated kernel ({dilations[0] * (kh - 1) + 1}, "
                          f"{dilations[1] * (kw - 1) + 1})")
-    p = LayerProblem()
-    p.N, p.C, p.H, p.W, p.K, p.kh, p.kw = n, c, h, w, k, kh, kw
-    p.stride, p.padding, p.dilation, p.groups = strides, pads, dilations, groups
-    p.layout, p.dtype, p.direction = layout, dtype, "forward"
-    p.out_h, p.out_w = out_h, out_w
-    p.backend_options = dict(backend_options) if backend_options else {}
-    p._key = ("layer", "forward", layout, dtype.str, x.shape, weight.shape, strides, pads,
-              dilations, groups, tuple(sorted(p.backend_options.items())))
+    p = LayerProblem(N=n, C=c, H=h, W=w, K=k, kh=kh, kw=kw, stride=strides, padding=pads,
+                     dilation=dilations, groups=groups, layout=layout, dtype=dtype,
+                     direction="forward", out_h=out_h, out_w=out_w,
+                     _key=("layer", "forward", layout, dtype.str, x.shape, weight.shape,
+                           strides, pads, dilations, groups))
     x = x if (x.dtype == dtype and x.flags.c_contiguous) else np.ascontiguousarray(x, dtype)
     weight = weight if (weight.dtype == dtype and weight.flags.c_contiguous) else \
         np.ascontiguousarray(weight, dtype)

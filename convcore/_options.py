@@ -90,6 +90,30 @@ def get_options():
     return merged
 
 
+def current(max_memory=None, plan=None):
+    """(max_memory, plan) for one call: the call's own values (checked) or those in force.
+
+    The engine reads the settings here once per call and passes them on in a
+    :class:`~convcore.Context`; backends never call this.
+    """
+    override = getattr(_local, "override", None)
+    if max_memory is None and plan is None and override is None and _defaults:
+        return _defaults["max_memory"], _defaults["plan"]
+    if max_memory is not None:
+        max_memory = check_max_memory(max_memory)
+    if plan is not None:
+        check_plan(plan)
+    if max_memory is None or plan is None:
+        if not _defaults:
+            get_options()
+        if max_memory is None:
+            max_memory = override.get("max_memory", _defaults["max_memory"]) if override \
+                else _defaults["max_memory"]
+        if plan is None:
+            plan = override.get("plan", _defaults["plan"]) if override else _defaults["plan"]
+    return max_memory, plan
+
+
 def get_option(name):
     override = getattr(_local, "override", None)
     if override and name in override:

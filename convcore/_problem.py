@@ -122,24 +122,56 @@ class ConvProblem:
         conjugated by the engine, never by a backend).
     prefer_overlap_add : bool
         The caller asked for overlap-add (``oaconvolve``).
-    backend_options : dict
-        Options for the one named backend, checked by that backend.
     kernel : numpy.ndarray or None
-        The kernel as the backend will receive it (compute dtype, after any swap), for
-        backends whose ability depends on the kernel's values (separable: its rank). Set
-        only for kernels with at least two convolved axes longer than 1 and at most
-        ``KERNEL_VALUES_MAX_SIZE`` elements, whose content digest is then part of ``key``;
-        None otherwise. The engine drops it once the call is planned (a memoized plan must
-        not keep the caller's kernel alive); ``supports()`` and ``cost()`` may read it.
+        The kernel's values (a private copy in the compute dtype, after any swap), for
+        backends whose answer depends on them (``reads_kernel_values``: separable's rank).
+        None in the problem the engine plans by shape (its key holds no values); the engine
+        makes the problem with values, :meth:`with_kernel`, only when such a backend could
+        win, and then its content digest is part of ``key`` (docs/design.md, "Kernel values").
     factors : tuple of numpy.ndarray or None
         From ``sepconvolve`` on float/complex data: one 1-D factor per axis (compute dtype,
         not flipped) whose outer product is the kernel; None otherwise.
+
+    A problem is immutable once built: plans are memoized by its ``key`` and keep it.
     """
 
+    kind = "signal"
     __slots__ = ("operation", "flip", "conj", "x_shape", "k_shape", "out_shape", "starts",
                  "axes", "batch_axes", "dtype", "out_dtype", "mode", "boundary", "fillvalue",
-                 "swapped", "prefer_overlap_add", "backend_options", "crop", "max_abs", "kernel",
-                 "factors", "_key")
+                 "swapped", "prefer_overlap_add", "crop", "max_abs", "kernel", "factors", "_key",
+                 "__weakref__")
+
+    def __init__(self, **fields):
+        for name in self.__slots__[:-1]:
+            object.__setattr__(self, name, fields.pop(name))
+        if fields:
+            raise TypeError(f"ConvProblem: unknown fields {sorted(fields)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"ConvProblem is immutable: cannot set {name!r}")
+
+    def _replace(self, **changes):
+        fields = {name: getattr(self, name) for name in self.__slots__[:-1]}
+        fields.update(changes)
+        return ConvProblem(**fields)
+
+    def with_kernel(self, k):
+        """This problem with the kernel's values attached (for ``reads_kernel_values``
+        backends); the same problem when `k` is too large or the values cannot matter."""
+        if self.kernel is not None or not kernel_values_matter(self):
+            return self
+        kernel = np.array(k, self.dtype, copy=True, order="C")
+        kernel.flags.writeable = False
+        digest = hashlib.blake2b(kernel.tobytes(), digest_size=16).digest()
+        return self._replace(kernel=kernel, _key=self._key + (("kernel", digest),))
+
+    def with_factors(self, factors):
+        """This problem with one 1-D factor per axis (``sepconvolve``), keyed by their values."""
+        factors = tuple(np.array(f, self.dtype, copy=True, order="C") for f in factors)
+        for f in factors:
+            f.flags.writeable = False
+        digest = hashlib.blake2b(b"".join(f.tobytes() for f in factors), digest_size=16).digest()
+        return self._replace(factors=factors, _key=self._key + (("factors", digest),))
 
     @property
     def ndim(self):
@@ -189,13 +221,14 @@ class ConvProblem:
 KERNEL_VALUES_MAX_SIZE = 128 * 128
 
 
-def _kernel_values(k, conv_axes, batch_axes):
-    """(kernel, digest) when the kernel's values may decide a plan, else (None, None)."""
-    if batch_axes or k.dtype.kind == "O" or k.size > KERNEL_VALUES_MAX_SIZE:
-        return None, None
-    if sum(1 for a in conv_axes if k.shape[a] > 1) < 2:
-        return None, None
-    return k, hashlib.blake2b(k.tobytes(), digest_size=16).digest()
+def kernel_values_matter(p):
+    """Whether a backend's verdict on `p` may depend on the kernel's values: kernels with at
+    least two convolved axes longer than 1 and at most KERNEL_VALUES_MAX_SIZE elements."""
+    if p.batch_axes or p.dtype.kind == "O" or p.factors is not None:
+        return False
+    if _prod(p.k_shape) > KERNEL_VALUES_MAX_SIZE:
+        return False
+    return sum(1 for a in p.axes if p.k_shape[a] > 1) >= 2
 
 
 def _prod(values):
@@ -206,12 +239,13 @@ def _prod(values):
 
 
 def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=None,
-                  fft_dtypes=False, prefer_overlap_add=False, backend_options=None,
-                  late_centre=False):
+                  fft_dtypes=False, prefer_overlap_add=False, late_centre=False,
+                  kernel_values=False):
     """Validate the inputs of one API call and return (x, k, problem).
 
     ``x`` and ``k`` are the arrays the backend receives: C-contiguous, in the compute dtype
-    (a copy only when the caller's array is not already so).
+    (a copy only when the caller's array is not already so). The problem holds shapes and
+    dtypes only, unless `kernel_values` asks for the kernel's values too (:meth:`with_kernel`).
     """
     a = as_input_array(in1, "in1")
     b = as_input_array(in2, "in2")
@@ -239,19 +273,6 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
     if swap:
         a, b = b, a
 
-    p = ConvProblem()
-    p.operation = operation
-    p.flip = operation == "convolve"
-    p.conj = operation == "correlate" and compute.kind in "cO"
-    p.swapped = swap
-    p.mode = mode
-    p.boundary = boundary
-    p.axes = conv_axes
-    p.batch_axes = batch_axes
-    p.dtype = compute
-    p.out_dtype = out_dtype
-    p.x_shape = a.shape
-    p.k_shape = b.shape
     out_shape, starts = [], []
     for axis in range(ndim):
         n, m = a.shape[axis], b.shape[axis]
@@ -261,31 +282,32 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
         else:
             out_shape.append(axis_output_size(n, m, mode))
             starts.append(axis_start(n, m, mode, late_centre))
-    p.out_shape = tuple(out_shape)
-    p.starts = tuple(starts)
-    # fftconvolve's 'same' crops broadcast axes to in1's length (SciPy's _centered).
-    p.crop = tuple(a.shape[i] for i in range(ndim)) if (batch_axes and mode == "same") else None
-    p.fillvalue = _fill_in(fillvalue, out_dtype, compute)
-    p.prefer_overlap_add = prefer_overlap_add
-    p.backend_options = dict(backend_options) if backend_options else {}
-    p.max_abs = (_max_abs(a), _max_abs(b)) if a.dtype.kind in "iu" or b.dtype.kind in "iu" \
+    out_shape, starts = tuple(out_shape), tuple(starts)
+    fill = _fill_in(fillvalue, out_dtype, compute)
+    max_abs = (_max_abs(a), _max_abs(b)) if a.dtype.kind in "iu" or b.dtype.kind in "iu" \
         else None
-    magnitude = tuple(v.bit_length() for v in p.max_abs) if p.max_abs else None
+    magnitude = tuple(v.bit_length() for v in max_abs) if max_abs else None
+    p = ConvProblem(
+        operation=operation, flip=operation == "convolve",
+        conj=operation == "correlate" and compute.kind in "cO", x_shape=a.shape,
+        k_shape=b.shape, out_shape=out_shape, starts=starts, axes=conv_axes,
+        batch_axes=batch_axes, dtype=compute, out_dtype=out_dtype, mode=mode,
+        boundary=boundary, fillvalue=fill, swapped=swap, prefer_overlap_add=prefer_overlap_add,
+        # fftconvolve's 'same' crops broadcast axes to in1's length (SciPy's _centered).
+        crop=tuple(a.shape) if (batch_axes and mode == "same") else None,
+        max_abs=max_abs, kernel=None, factors=None,
+        _key=(operation, magnitude, a.shape, b.shape, mode, starts, compute.str,
+              out_dtype.str, boundary, conv_axes, prefer_overlap_add, _fill_key(fill)))
     x = a if (a.dtype == compute and a.flags.c_contiguous) else np.ascontiguousarray(a, compute)
     k = b if (b.dtype == compute and b.flags.c_contiguous) else np.ascontiguousarray(b, compute)
-    p.kernel, digest = _kernel_values(k, conv_axes, batch_axes)
-    p.factors = None
-    p._key = (operation, magnitude, p.x_shape, p.k_shape, mode, p.starts, compute.str,
-              out_dtype.str, boundary, conv_axes, prefer_overlap_add, _is_zero(p.fillvalue), _fill_bits(p),
-              tuple(sorted(p.backend_options.items())) if p.backend_options else (), digest)
+    if kernel_values:
+        p = p.with_kernel(k)
     return x, k, p
 
 
-def _fill_bits(p):
-    """Bit length of an integer problem's |fill value| (an exactness bound depends on it)."""
-    if p.dtype != _UINT64 or p.boundary != "fill":
-        return None
-    return abs(int(np.asarray(p.fillvalue, _UINT64).view(np.int64))).bit_length()
+def _fill_key(fill):
+    """The fill value in a plan key: runners prepare with it (boundary rows, fill terms)."""
+    return fill.tobytes() if isinstance(fill, np.generic) else repr(fill)
 
 
 def _max_abs(array):

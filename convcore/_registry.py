@@ -24,9 +24,21 @@ BUILTIN_BACKENDS = {
 
 
 class Backend:
-    """Base class for backends (the protocol of DESIGN.md, with defaults).
+    """Base class for backends: the contract of docs/design.md, with defaults.
 
-    Subclasses set ``name`` and implement ``supports``, ``cost`` and ``run``.
+    The engine asks four questions, each with the problem and the call's :class:`Context`
+    passed explicitly (a backend reads no global setting):
+
+    - ``supports(problem, ctx)``: True, or a string saying why not (it reaches the user);
+    - ``cost(problem, ctx)``: predicted seconds on this machine;
+    - ``workspace(problem, ctx)``: bytes its runner allocates beyond the result;
+    - ``prepare(problem, ctx)``: a *runner*, ``runner(x, k, out)``, holding everything calls
+      of this problem can reuse (taps layout, boundary tables, plans, scratch sizes). The
+      engine prepares once per plan and calls the runner for every call with that signature,
+      from any number of Python threads at once.
+
+    ``problem.kind`` tells a signal convolution ("signal", :class:`ConvProblem`) from a CNN
+    layer ("layer", :class:`LayerProblem`). Subclasses set ``name`` and implement the four.
 
     Attributes
     ----------
@@ -36,26 +48,35 @@ class Backend:
         What ``method=`` maps to.
     spreads_nonfinite : bool
         True when a NaN or inf anywhere in the input may spread over the whole result (FFT).
+    reads_kernel_values : bool
+        True when ``supports`` or ``cost`` depend on the kernel's values, not only its shape
+        (separable: the rank). Such a backend is asked first about the problem without values
+        (``problem.kernel is None``) and must answer for the best case (e.g. rank 1); only if
+        that could win does the engine hash the kernel and ask again with
+        ``problem.with_kernel(k)``.
     """
 
     name = None
     kind = "direct"
     spreads_nonfinite = False
+    reads_kernel_values = False
 
-    def supports(self, problem):
+    def supports(self, problem, ctx):
         """Return True, or a string saying why this backend cannot run `problem`."""
         raise NotImplementedError
 
-    def cost(self, problem):
+    def cost(self, problem, ctx):
         """Predicted seconds for `problem` on this machine."""
         raise NotImplementedError
 
-    def workspace(self, problem):
-        """Bytes of scratch memory `run` allocates beyond the result."""
+    def workspace(self, problem, ctx):
+        """Bytes of scratch memory the runner allocates beyond the result."""
         return 0
 
-    def run(self, x, k, problem, out):
-        """Fill `out` (C-contiguous, ``problem.out_shape``, ``problem.dtype``)."""
+    def prepare(self, problem, ctx):
+        """Return ``runner(x, k, out)``, which fills `out` (C-contiguous,
+        ``problem.out_shape``, ``problem.dtype``) from `x` and `k` (C-contiguous, compute
+        dtype, as the engine hands them)."""
         raise NotImplementedError
 
     def check_options(self, options, known=()):
@@ -83,7 +104,7 @@ def _init_builtins():
 
 
 def _check_backend(obj, origin):
-    for attribute in ("name", "supports", "cost", "run"):
+    for attribute in ("name", "supports", "cost", "prepare"):
         if not hasattr(obj, attribute):
             raise TypeError(f"backend from {origin} lacks {attribute!r} (see convcore.Backend)")
     if not isinstance(obj.name, str) or not obj.name:
@@ -96,8 +117,9 @@ def register_backend(backend, *, replace=False):
     Parameters
     ----------
     backend : Backend
-        An object with ``name``, ``supports``, ``cost`` and ``run`` (and optionally
-        ``kind``, ``workspace``, ``spreads_nonfinite``).
+        An object with ``name``, ``supports``, ``cost`` and ``prepare`` (and optionally
+        ``kind``, ``workspace``, ``spreads_nonfinite``, ``reads_kernel_values``): see
+        :class:`Backend`.
     replace : bool
         Allow replacing a backend of the same name (never silently).
 

@@ -7,12 +7,10 @@ travel with the problem so a backend that works axis by axis (``separable``) use
 directly instead of rediscovering them.
 """
 
-import hashlib
-
 import numpy as np
 
-from . import _options
 from ._api import _execute
+from ._context import current_context
 from ._problem import build_problem
 
 
@@ -84,17 +82,10 @@ def sepconvolve(in1, kernels, mode="full", *, boundary="fill", fillvalue=0,
             raise ValueError(f"kernels[{axis}] must be 1-D, got shape {factor.shape}")
     kernel_dtype = np.result_type(*factors) if factors else np.dtype(np.float64)
     kernel = _outer(factors, kernel_dtype)
-    if plan is not None:
-        _options.check_plan(plan)
-    if max_memory is not None:
-        max_memory = _options.check_max_memory(max_memory)
-    x, k, problem = build_problem(signal, kernel, mode, "convolve", boundary, fillvalue,
-                                  backend_options=backend_options)
+    ctx = current_context(backend_options, plan, max_memory)
+    x, k, problem = build_problem(signal, kernel, mode, "convolve", boundary, fillvalue)
     if not problem.swapped and problem.dtype.kind in "fc" and k.size:
         # The factors are exact for float and complex kernels; for integers the outer product
         # may have wrapped in a narrow dtype, so a backend must take the kernel's own values.
-        problem.factors = tuple(np.ascontiguousarray(f, problem.dtype) for f in factors)
-        digest = hashlib.blake2b(b"".join(f.tobytes() for f in problem.factors),
-                                 digest_size=16).digest()
-        problem._key = problem._key + (("factors", digest),)
-    return _execute(x, k, problem, backend, "auto", max_memory)
+        problem = problem.with_factors(factors)
+    return _execute(x, k, problem, backend, "auto", ctx)[1]

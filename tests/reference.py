@@ -66,3 +66,19 @@ def assert_matches(got, ref, x, k, expected_dtype):
     bound = 8 * eps * scale * (taps + np.sqrt(taps * size)) + np.finfo(np.float64).tiny
     error = np.abs(got.astype(np.complex128) - ref).max(initial=0)
     assert error <= bound, f"max error {error:.3g} over bound {bound:.3g}"
+
+
+def build_problem(*args, **kwargs):
+    """The engine's problem for a call, with the kernel's values attached (as the engine
+    attaches them before asking a backend whose verdict depends on them)."""
+    from convcore._problem import build_problem as build
+
+    return build(*args, kernel_values=True, **kwargs)
+
+
+def context(backend_options=None, **settings):
+    """The Context a call made now would run under (with `settings` changed)."""
+    from convcore._context import current_context
+
+    ctx = current_context(backend_options)
+    return ctx.replace(**settings) if settings else ctx

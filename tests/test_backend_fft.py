@@ -11,10 +11,9 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore._problem import build_problem
 from convcore.backends.fft import _layout, _plans
 from convcore.backends import fft as fft_backend
-from reference import assert_matches, make_array, reference
+from reference import assert_matches, build_problem, context, make_array, reference
 
 BACKEND = convcore.get_backend("fft")
 
@@ -36,7 +35,7 @@ def test_large_kernels_are_served_and_match_scipy(shapes, mode, dtype, rng):
     x, k = make_array(rng, shapes[0], dtype), make_array(rng, shapes[1], dtype)
     for operation in ("convolve", "correlate"):
         problem = build_problem(x, k, mode, operation)[2]
-        assert BACKEND.supports(problem) is True
+        assert BACKEND.supports(problem, context()) is True
         got = getattr(convcore, operation)(x, k, mode, backend="fft")
         expected = getattr(scipy.signal, operation)(x.astype(np.complex128 if "complex" in dtype
                                                              else np.float64),
@@ -61,7 +60,7 @@ def test_boundaries_on_large_problems(shapes, boundary, rng):
 def test_wrap_same_is_a_circular_convolution(rng):
     x, k = make_array(rng, (64, 80), "float64"), make_array(rng, (9, 9), "float64")
     problem = build_problem(x, k, "same", "convolve", "wrap")[2]
-    assert fft_backend.layout_for(problem).path == "circular"
+    assert fft_backend.layout_for(problem, context()).path == "circular"
     got = convcore.convolve2d(x, k, "same", boundary="wrap", backend="fft")
     np.testing.assert_allclose(got, scipy.signal.convolve2d(x, k, "same", boundary="wrap"),
                                rtol=1e-10, atol=1e-10)
@@ -87,9 +86,8 @@ def test_overlap_add_equals_full_transform_and_scipy(shapes, dtype, rng):
             options = {"overlap_add": True}
             if block is not None:
                 options["block_length"] = block
-            problem = build_problem(x, k, mode, "convolve", fft_dtypes=True,
-                                    backend_options=options)[2]
-            assert fft_backend.layout_for(problem).path == "oa"
+            problem = build_problem(x, k, mode, "convolve", fft_dtypes=True)[2]
+            assert fft_backend.layout_for(problem, context(options)).path == "oa"
             got = convcore.oaconvolve(x, k, mode, backend_options=options)
             assert_matches(got, expected, x, k, np.dtype(dtype))
             tolerance = 1e-4 if dtype in ("float32", "complex64") else 1e-11
@@ -109,10 +107,10 @@ def test_overlap_add_when_the_full_transform_exceeds_max_memory(rng):
     x, k = make_array(rng, (200, 200), "float64"), make_array(rng, (45, 45), "float64")
     problem = build_problem(x, k, "full", "convolve", fft_dtypes=True)[2]
     with convcore.threads(1):
-        roomy = fft_backend.layout_for(problem, max_memory=1 << 40)
+        roomy = fft_backend.layout_for(problem, context(max_memory=1 << 40))
         assert roomy.path == "full"  # cheapest when memory is no object
         budget = problem.out_bytes + roomy.bytes // 2
-        tight = fft_backend.layout_for(problem, max_memory=budget)
+        tight = fft_backend.layout_for(problem, context(max_memory=budget))
         assert tight.path == "oa" and tight.bytes + problem.out_bytes <= budget
         got = convcore.fftconvolve(x, k, max_memory=budget)  # the budget reaches the backend
         assert_matches(got, scipy.signal.fftconvolve(x, k), x, k, x.dtype)
@@ -146,11 +144,11 @@ def test_transform_sizes_are_fast_and_only_as_long_as_the_window_needs(rng):
                 rest //= prime
         assert rest == 1 or length < 9
     x, k = make_array(rng, (1000, 1000), "float32"), make_array(rng, (31, 31), "float32")
-    valid = build_problem(x, k, "valid", "convolve", fft_dtypes=True,
-                          backend_options={"overlap_add": False})[2]
-    sizes = fft_backend.layout_for(valid).sizes
+    valid = build_problem(x, k, "valid", "convolve", fft_dtypes=True)[2]
+    one_transform = context({"overlap_add": False})
+    sizes = fft_backend.layout_for(valid, one_transform).sizes
     assert all(1000 <= s < 1030 for s in sizes.values())  # 'valid' needs n, not n + m - 1
-    assert fft_backend.backend.workspace(valid) >= math.prod(sizes.values()) * 4
+    assert fft_backend.backend.workspace(valid, one_transform) >= math.prod(sizes.values()) * 4
 
 
 def test_auto_picks_fft_for_large_kernels_and_direct_for_small(rng):
@@ -158,9 +156,10 @@ def test_auto_picks_fft_for_large_kernels_and_direct_for_small(rng):
     big = build_problem(np.zeros((512, 512)), make_array(rng, (127, 127), "float64"), "same",
                         "convolve")[2]
     small = build_problem(np.zeros((16, 16)), np.zeros((3, 3)), "same", "convolve")[2]
-    plan = convcore._dispatch.plan(big, "auto", "auto", 2, 1 << 32)
+    ctx = context(threads=2, max_memory=1 << 32)
+    plan = convcore._dispatch.plan(big, "auto", "auto", ctx)
     assert plan.backend.name == "fft"
-    assert convcore._dispatch.plan(small, "auto", "auto", 2, 1 << 32).backend.kind == "direct"
+    assert convcore._dispatch.plan(small, "auto", "auto", ctx).backend.kind == "direct"
     assert convcore.choose_conv_method(np.ones((512, 512)), make_array(rng, (127, 127), "float64"),
                                        "same") == "fft"
 
@@ -277,9 +276,8 @@ def _edge_magnitude(nx, nk, k_max, options=None):
     The backend rounds magnitudes up to 2**bits - 1 (plans are memoized by bit length), so
     the edge is the largest 2**b - 1 whose bound is below 0.25.
     """
-    probe = build_problem(np.ones(nx, np.int64), np.ones(nk, np.int64), "full", "convolve",
-                          backend_options=options)[2]
-    lay = fft_backend.layout_for(probe)
+    probe = build_problem(np.ones(nx, np.int64), np.ones(nk, np.int64), "full", "convolve")[2]
+    lay = fft_backend.layout_for(probe, context(options))
     k_eff = (1 << int(k_max).bit_length()) - 1
     edge = 0
     for bits in range(1, 60):
@@ -307,13 +305,13 @@ def test_integer_bound_edge(rng):
     exact_outside = np.convolve(outside.astype(object), k.astype(object))
 
     problem = build_problem(inside, k, "full", "convolve")[2]
-    assert BACKEND.supports(problem) is True
+    assert BACKEND.supports(problem, context()) is True
     got = convcore.convolve(inside, k, backend="fft")
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got.astype(object), exact_inside)
 
     problem = build_problem(outside, k, "full", "convolve")[2]
-    verdict = BACKEND.supports(problem)
+    verdict = BACKEND.supports(problem, context())
     assert isinstance(verdict, str) and "bound" in verdict
     with pytest.raises(ValueError, match="cannot run"):
         convcore.convolve(outside, k, backend="fft")
@@ -331,17 +329,17 @@ def test_integer_bound_formula_literal():
 def test_integer_bound_grows_with_the_transform_length():
     one_transform = {"overlap_add": False}
     k = np.full(64, 1000, np.int64)
-    short = build_problem(np.full(2000, 1000, np.int64), k, "full", "convolve",
-                          backend_options=one_transform)[2]
+    short = build_problem(np.full(2000, 1000, np.int64), k, "full", "convolve")[2]
     edge_short = _edge_magnitude(2000, 64, 1000, one_transform)
     edge_long = _edge_magnitude(200000, 64, 1000, one_transform)
     assert edge_long < edge_short / 5  # a bigger transform proves less
     # max|x| * max|k| * size far below 2**52, yet declined for the long signal:
     assert edge_long * 1000 * 64 < 2 ** 40
     long_inputs = build_problem(np.full(200000, edge_long + 1, np.int64), k, "full",
-                                "convolve", backend_options=one_transform)[2]
-    assert BACKEND.supports(long_inputs) != True  # noqa: E712 (a reason string)
-    assert BACKEND.supports(short) is True
+                                "convolve")[2]
+    ctx = context(one_transform)
+    assert BACKEND.supports(long_inputs, ctx) != True  # noqa: E712 (a reason string)
+    assert BACKEND.supports(short, ctx) is True
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int32", "uint32", "int64"])
@@ -365,8 +363,8 @@ def test_integer_fill_value_enters_the_bound(rng):
     k = rng.integers(-100, 100, size=400).astype(np.int64)
     small = build_problem(x, k, "same", "correlate", "fill", 3)[2]
     huge = build_problem(x, k, "same", "correlate", "fill", 2 ** 45)[2]
-    assert BACKEND.supports(small) is True
-    assert isinstance(BACKEND.supports(huge), str)
+    assert BACKEND.supports(small, context()) is True
+    assert isinstance(BACKEND.supports(huge, context()), str)
     for fill in (3, 2 ** 45):
         got = convcore.correlate(x, k, "same", method="fft", fillvalue=fill)
         padded = np.concatenate([np.full(200, fill, object), x.astype(object),
@@ -385,4 +383,4 @@ def test_fftconvolve_of_integers_is_float64_like_scipy(rng):
 
 def test_object_and_layer_problems_are_declined():
     problem = build_problem(np.ones(5, object), np.ones(2, object), "full", "convolve")[2]
-    assert "object" in BACKEND.supports(problem)
+    assert "object" in BACKEND.supports(problem, context())

@@ -13,8 +13,8 @@ import pytest
 import scipy.signal
 
 import convcore
+from reference import build_problem, context
 from convcore._layer_problem import build_layer_problem
-from convcore._problem import build_problem
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -90,7 +90,7 @@ def test_conv2d_pointwise_and_full_padding_and_float32(rng):
 def test_conv2d_auto_uses_im2col(rng):
     x, w = rng.standard_normal((1, 3, 8, 8)), rng.standard_normal((2, 3, 3, 3))
     p = build_layer_problem(x, w)[2]
-    plan = convcore._dispatch.plan(p, "auto", "auto", 1, 1 << 30)
+    plan = convcore._dispatch.plan(p, "auto", "auto", context(threads=1, max_memory=1 << 30))
     assert plan.name == "im2col"
     assert "naive" in dict((n, why) for n, _, why in plan.alternatives)
     np.testing.assert_allclose(convcore.nn.conv2d(x, w), torch_conv2d(x, w), rtol=1e-12)
@@ -151,7 +151,7 @@ def test_single_channel_it_must_answer(x_shape, k_shape, dtype, mode, form, rng)
         k = k + 1j * rng.standard_normal(k_shape).astype(dtype)
     for operation in ("convolve", "correlate"):
         p = build_problem(x, k, mode, operation)[2]
-        assert im2col.supports(p) is True
+        assert im2col.supports(p, context()) is True
         got = getattr(convcore, operation)(x, k, mode, backend="im2col",
                                            backend_options={"form": form})
         expected = getattr(scipy.signal, operation)(x.astype(np.complex128), k, mode,
@@ -182,7 +182,7 @@ def test_integers_exact_within_the_bound(rng):
     x = rng.integers(-2**20, 2**20, (30, 40)).astype(np.int64)
     k = rng.integers(-2**20, 2**20, (5, 5)).astype(np.int64)  # bound 2**40 * 25 < 2**53
     p = build_problem(x, k, "full", "convolve")[2]
-    assert im2col.supports(p) is True
+    assert im2col.supports(p, context()) is True
     got = convcore.convolve(x, k, backend="im2col")
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, scipy.signal.convolve(x, k, method="direct"))
@@ -195,7 +195,7 @@ def test_integers_past_the_bound_decline_and_auto_answers(rng):
     x = rng.integers(-2**40, 2**40, (8, 9)).astype(np.int64)
     k = rng.integers(-2**20, 2**20, (3, 3)).astype(np.int64)  # 2**60 * 9: not provably exact
     p = build_problem(x, k, "full", "convolve")[2]
-    reason = im2col.supports(p)
+    reason = im2col.supports(p, context())
     assert isinstance(reason, str) and "2**53" in reason
     with pytest.raises(ValueError, match="cannot run.*2\\*\\*53"):
         convcore.convolve(x, k, backend="im2col")
@@ -205,10 +205,10 @@ def test_integers_past_the_bound_decline_and_auto_answers(rng):
 
 def test_object_arrays_and_batch_axes_decline(rng):
     x, k = rng.standard_normal((6, 5)).astype(object), rng.standard_normal((2, 3)).astype(object)
-    assert "object" in im2col.supports(build_problem(x, k, "full", "convolve")[2])
+    assert "object" in im2col.supports(build_problem(x, k, "full", "convolve")[2], context())
     x, k = rng.standard_normal((4, 9)), rng.standard_normal((1, 3))
     p = build_problem(x, k, "full", "convolve", axes=1, fft_dtypes=True)[2]
-    assert "batch axes" in im2col.supports(p)
+    assert "batch axes" in im2col.supports(p, context())
 
 
 def test_nan_and_inf_stay_local(rng):
@@ -243,8 +243,8 @@ def test_auto_prefers_naive_when_tiny_and_im2col_when_large(rng):
     small = build_problem(np.ones((16, 16)), np.ones((3, 3)), "same", "convolve")[2]
     large = build_problem(np.ones((512, 512), np.float32), np.ones((15, 15), np.float32),
                           "same", "convolve")[2]
-    assert im2col.cost(small) > convcore.get_backend("naive").cost(small)
-    assert im2col.cost(large) < convcore.get_backend("naive").cost(large) / 4
+    assert im2col.cost(small, context()) > convcore.get_backend("naive").cost(small, context())
+    assert im2col.cost(large, context()) < convcore.get_backend("naive").cost(large, context()) / 4
 
 
 # ------------------------------------------------------------------ bounded workspace
@@ -268,7 +268,7 @@ def test_workspace_is_bounded_for_a_large_kernel(rng):
     k = rng.standard_normal((31, 31)).astype(np.float32)
     p = build_problem(x, k, "same", "convolve")[2]
     got, peak = _peak_during(lambda: convcore.convolve(x, k, "same", backend="im2col"))
-    workspace = im2col.workspace(p)
+    workspace = im2col.workspace(p, context())
     threads = convcore.get_num_threads()
     assert workspace <= threads * (1 << 20) + (1 << 20)  # blocks + Toeplitz matrices
     assert peak <= p.out_bytes + workspace + (1 << 20)
@@ -289,8 +289,8 @@ def test_workspace_is_bounded_for_a_batch64_resnet_layer(rng):
     w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
     p = build_layer_problem(x, w, padding=1)[2]
     got, peak = _peak_during(lambda: convcore.nn.conv2d(x, w, padding=1, backend="im2col"))
-    assert im2col.workspace(p) <= convcore.get_num_threads() * (1 << 20)
-    assert peak <= p.out_bytes + im2col.workspace(p) + (1 << 20)
+    assert im2col.workspace(p, context()) <= convcore.get_num_threads() * (1 << 20)
+    assert peak <= p.out_bytes + im2col.workspace(p, context()) + (1 << 20)
     np.testing.assert_allclose(got[[0, 63]], torch_conv2d(x[[0, 63]], w, padding=1),
                                rtol=1e-3, atol=1e-3)
 
@@ -301,7 +301,7 @@ def test_workspace_follows_max_memory(rng):
     p = build_problem(x, k, "same", "convolve")[2]
     limit = p.out_bytes + 200_000
     with convcore.options(max_memory=limit):
-        assert p.out_bytes + im2col.workspace(p) <= limit
+        assert p.out_bytes + im2col.workspace(p, context()) <= limit
         got, peak = _peak_during(lambda: convcore.convolve(x, k, "same", backend="im2col"))
     assert peak <= limit + 100_000
     np.testing.assert_allclose(got, scipy.signal.convolve(x, k, "same"), rtol=1e-10, atol=1e-10)
@@ -350,5 +350,5 @@ def test_ctrl_c_stops_a_long_call():
         signal.signal(signal.SIGINT, previous)
     elapsed = time.perf_counter() - start
     assert not returned, "the call finished before Ctrl-C arrived"
-    full = convcore.get_backend("im2col").cost(build_problem(x, k, "same", "convolve")[2])
+    full = convcore.get_backend("im2col").cost(build_problem(x, k, "same", "convolve")[2], context())
     assert elapsed < full / 2

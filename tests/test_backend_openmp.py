@@ -6,6 +6,7 @@ blocks and column strips (in-place strips and edge tiles), thread counts, concur
 and Ctrl-C.
 """
 
+import contextlib
 import signal
 import threading
 import traceback
@@ -15,9 +16,8 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore._problem import build_problem
 from convcore.backends import openmp
-from reference import assert_matches, make_array, reference
+from reference import assert_matches, build_problem, context, make_array, reference
 
 BOUNDARIES = ["fill", "wrap", "symm", "mirror", "nearest"]
 
@@ -34,7 +34,7 @@ def test_domain_2d_real_is_served_and_matches_scipy(dtype, mode, shape, kshape):
     rng = np.random.default_rng(1)
     x, k = make_array(rng, shape, dtype), make_array(rng, kshape, dtype)
     for operation in ("convolve", "correlate"):
-        assert openmp.backend.supports(_problem(x, k, mode, operation)) is True
+        assert openmp.backend.supports(_problem(x, k, mode, operation), context()) is True
         got = getattr(convcore, operation)(x, k, mode, backend="openmp")
         expected = getattr(scipy.signal, operation)(x.astype(np.float64), k.astype(np.float64),
                                                     mode, method="direct")
@@ -133,22 +133,23 @@ def test_concurrent_python_threads(monkeypatch):
     expected = convcore.convolve(x, w, "same", backend="openmp")
     assert_matches(expected, reference("convolve", x, w, "same"), x, w, np.dtype("float32"))
 
-    compiled = openmp._cy.correlate
+    reserve = openmp.native_threads
     lock = threading.Lock()
     in_use = {"now": 0, "peak": 0}
 
-    def counting(*args):
-        threads = args[-3]
-        with lock:
-            in_use["now"] += threads
-            in_use["peak"] = max(in_use["peak"], in_use["now"])
-        try:
-            return compiled(*args)
-        finally:
+    @contextlib.contextmanager
+    def counting(wanted):
+        with reserve(wanted) as threads:
             with lock:
-                in_use["now"] -= threads
+                in_use["now"] += threads
+                in_use["peak"] = max(in_use["peak"], in_use["now"])
+            try:
+                yield threads
+            finally:
+                with lock:
+                    in_use["now"] -= threads
 
-    monkeypatch.setattr(openmp._cy, "correlate", counting)
+    monkeypatch.setattr(openmp, "native_threads", counting)
     results, errors = [None] * 8, []
     start = threading.Barrier(8)
 
@@ -201,23 +202,22 @@ def test_ctrl_c_interrupts_between_row_blocks():
 
 def test_declines_object_arrays_with_a_reason():
     x = np.arange(12).reshape(3, 4).astype(object)
-    verdict = openmp.backend.supports(_problem(x, x[:2, :2], "full"))
+    verdict = openmp.backend.supports(_problem(x, x[:2, :2], "full"), context())
     assert isinstance(verdict, str) and "object" in verdict
 
 
 def test_workspace_and_cost_are_positive_and_grow():
     small = _problem(np.ones((64, 64), np.float32), np.ones((3, 3), np.float32), "same")
     large = _problem(np.ones((1024, 1024), np.float32), np.ones((15, 15), np.float32), "same")
-    assert 0 < openmp.backend.workspace(small) <= openmp.backend.workspace(large)
-    assert 0 < openmp.backend.cost(small) < openmp.backend.cost(large)
+    assert 0 < openmp.backend.workspace(small, context()) <= openmp.backend.workspace(large, context())
+    assert 0 < openmp.backend.cost(small, context()) < openmp.backend.cost(large, context())
 
 
 def test_auto_prefers_openmp_over_naive_on_real_images():
     x = np.ones((512, 512), np.float32)
     for k in (3, 7, 21):
         plan = convcore._dispatch.plan(_problem(x, np.ones((k, k), np.float32), "same"),
-                                       threads=convcore.get_num_threads(),
-                                       max_memory=1 << 33)
+                                       ctx=context(max_memory=1 << 33))
         costs = {name: cost for name, cost, why in plan.alternatives if why is None}
         assert costs["openmp"] < costs["naive"]
 

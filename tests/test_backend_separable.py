@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import convcore
 from convcore.backends import separable
-from reference import assert_matches, make_array, reference
+from reference import assert_matches, build_problem, context, make_array, reference
 
 BOUNDARIES = ["fill", "wrap", "symm", "mirror", "nearest"]
 NDIMAGE_MODE = {"fill": "constant", "wrap": "wrap", "symm": "reflect", "mirror": "mirror",
@@ -24,13 +24,12 @@ def gaussian(n, sigma=None):
     return g / g.sum()
 
 
-def problem_of(x, k, mode="same", operation="convolve", boundary="fill", options=None):
-    return convcore._problem.build_problem(x, k, mode, operation, boundary,
-                                           backend_options=options)[2]
+def problem_of(x, k, mode="same", operation="convolve", boundary="fill"):
+    return build_problem(x, k, mode, operation, boundary)[2]
 
 
 def assert_supported(x, k, mode="same", operation="convolve", boundary="fill"):
-    verdict = separable.backend.supports(problem_of(x, k, mode, operation, boundary))
+    verdict = separable.backend.supports(problem_of(x, k, mode, operation, boundary), context())
     assert verdict is True, verdict
 
 
@@ -201,7 +200,7 @@ def test_auto_picks_separable_for_a_separable_kernel_only(rng):
 
 def test_declines_full_rank_kernel_with_its_rank(rng):
     x, k = make_array(rng, (20, 20), "float64"), make_array(rng, (5, 5), "float64")
-    verdict = separable.backend.supports(problem_of(x, k))
+    verdict = separable.backend.supports(problem_of(x, k), context())
     assert isinstance(verdict, str) and "rank 5" in verdict
     with pytest.raises(ValueError, match="cannot run.*rank 5"):
         convcore.convolve(x, k, "same", backend="separable")
@@ -218,14 +217,14 @@ def test_plans_are_keyed_by_kernel_values(rng):
 @pytest.mark.parametrize("x_shape,k_shape", [((30,), (7,)), ((6, 30), (1, 7)), ((9, 4), (5, 1))])
 def test_declines_1d_problems(x_shape, k_shape, rng):
     x, k = make_array(rng, x_shape, "float64"), make_array(rng, k_shape, "float64")
-    verdict = separable.backend.supports(problem_of(x, k))
+    verdict = separable.backend.supports(problem_of(x, k), context())
     assert isinstance(verdict, str) and "1-D" in verdict
 
 
 def test_declines_non_separable_integer_kernel_and_auto_answers(rng):
     x = make_array(rng, (12, 12), "int32")
     k = np.array([[1, 2], [3, 5]], np.int32)  # rank 2 over the integers
-    verdict = separable.backend.supports(problem_of(x, k))
+    verdict = separable.backend.supports(problem_of(x, k), context())
     assert isinstance(verdict, str) and "integer" in verdict
     np.testing.assert_array_equal(convcore.convolve(x, k, "same"),
                                   scipy.signal.convolve(x, k, "same", method="direct"))
@@ -235,11 +234,11 @@ def test_declines_nonfinite_kernel_and_broadcast_axes(rng):
     x = make_array(rng, (12, 12), "float64")
     k = np.ones((3, 3))
     k[1, 1] = np.nan
-    assert "NaN" in separable.backend.supports(problem_of(x, k))
-    p = convcore._problem.build_problem(make_array(rng, (4, 9, 8), "float64"),
+    assert "NaN" in separable.backend.supports(problem_of(x, k), context())
+    p = build_problem(make_array(rng, (4, 9, 8), "float64"),
                                         np.ones((1, 3, 3)), "same", "convolve", axes=(1, 2),
                                         fft_dtypes=True)[2]
-    assert "broadcast" in separable.backend.supports(p)
+    assert "broadcast" in separable.backend.supports(p, context())
 
 
 # -- approximations and their error bound ----------------------------------------------------
@@ -274,7 +273,7 @@ def test_tol_option_on_a_nearly_separable_kernel(rng):
     x = make_array(rng, (30, 30), "float64")
     g = gaussian(11)
     k = np.outer(g, g) + 1e-6 * make_array(rng, (11, 11), "float64")
-    assert isinstance(separable.backend.supports(problem_of(x, k)), str)  # exact: full rank
+    assert isinstance(separable.backend.supports(problem_of(x, k), context()), str)  # exact: full rank
     got = convcore.convolve(x, k, "same", backend="separable", backend_options={"tol": 1e-3})
     d = separable.decompose(k, tol=1e-3)
     assert d.rank == 1
@@ -370,7 +369,7 @@ def test_hypothesis_outer_products_of_any_shape(data, mode, operation, dtype, bo
         k = np.multiply.outer(k, f)
     k = k.astype(dtype)
     problem = problem_of(x, k, mode, operation, boundary)
-    verdict = separable.backend.supports(problem)
+    verdict = separable.backend.supports(problem, context())
     event("answered" if verdict is True else "declined")
     if verdict is not True:
         return  # e.g. fewer than two long axes, or not worth it; the differential suite checks

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import convcore
-from reference import assert_matches, make_array, reference
+from reference import assert_matches, build_problem, context, make_array, reference
 
 MODES = ["full", "same", "valid"]
 DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
@@ -33,8 +33,8 @@ def _expected_dtype(x, k):
 def run_case(backend, operation, x, k, mode, boundary="fill", fillvalue=0):
     x_before, k_before = x.copy(), k.copy()
     function = getattr(convcore, operation)
-    problem = convcore._problem.build_problem(x, k, mode, operation, boundary, fillvalue)[2]
-    verdict = convcore.get_backend(backend).supports(problem)
+    problem = build_problem(x, k, mode, operation, boundary, fillvalue)[2]
+    verdict = convcore.get_backend(backend).supports(problem, context())
     if verdict is True:
         got = function(x, k, mode, backend=backend, boundary=boundary, fillvalue=fillvalue)
     else:
@@ -101,9 +101,9 @@ def test_convolve2d_against_scipy(backend_name, boundary, mode, dtype, rng):
     for ours, theirs in ((convcore.convolve2d, scipy.signal.convolve2d),
                          (convcore.correlate2d, scipy.signal.correlate2d)):
         expected = theirs(x, k, mode, boundary=boundary, fillvalue=2)
-        problem = convcore._problem.build_problem(x, k, mode, "correlate", boundary, 2,
+        problem = build_problem(x, k, mode, "correlate", boundary, 2,
                                                   late_centre=ours is convcore.correlate2d)[2]
-        name = backend_name if convcore.get_backend(backend_name).supports(problem) is True else "auto"
+        name = backend_name if convcore.get_backend(backend_name).supports(problem, context()) is True else "auto"
         got = ours(x, k, mode, boundary=boundary, fillvalue=2, backend=name)
         assert_matches(got, expected, x, k, expected.dtype)
 
@@ -164,9 +164,9 @@ def test_fftconvolve_axes(backend_name, mode, axes, k_shape, rng):
             with pytest.raises(ValueError, match="in1 and in2"):
                 ours(x, k, mode, axes=axes, backend=backend_name)
             continue
-        problem = convcore._problem.build_problem(x, k, mode, "convolve", axes=axes,
+        problem = build_problem(x, k, mode, "convolve", axes=axes,
                                                   fft_dtypes=True)[2]
-        name = backend_name if convcore.get_backend(backend_name).supports(problem) is True else "auto"
+        name = backend_name if convcore.get_backend(backend_name).supports(problem, context()) is True else "auto"
         got = ours(x, k, mode, axes=axes, backend=name)
         assert_matches(got, expected, x, k, expected.dtype)
 

@@ -20,26 +20,33 @@ class ShiftedProductBackend(convcore.Backend):
 
     def __init__(self, name="toy", cost=1.0, spreads=False, only_1d=True):
         self.name, self._cost, self.spreads_nonfinite, self.only_1d = name, cost, spreads, only_1d
-        self.calls = 0
+        self.calls = self.prepared = 0
 
-    def supports(self, p):
+    def supports(self, p, ctx):
+        if p.kind != "signal":
+            return f"{self.name} only does signal problems"
         if self.only_1d and p.ndim != 1:
             return f"{self.name} only does 1-D signals"
         if p.boundary != "fill" or p.dtype.kind not in "fc" or p.is_batched:
             return f"{self.name} only does zero-filled float problems"
         return True
 
-    def cost(self, p):
+    def cost(self, p, ctx):
         return self._cost
 
-    def run(self, x, k, p, out):
-        self.calls += 1
-        w = p.taps(k)
-        pad = np.zeros(out.shape[0] + w.shape[0] - 1, p.dtype)
-        lo = -p.starts[0]
-        valid = pad[lo:lo + x.shape[0]]
-        valid[: max(0, min(x.shape[0], pad.shape[0] - lo))] = x[: valid.shape[0]]
-        out[...] = np.correlate(pad, w, "valid")
+    def prepare(self, p, ctx):
+        self.prepared += 1
+
+        def run(x, k, out):
+            self.calls += 1
+            w = p.taps(k)
+            pad = np.zeros(out.shape[0] + w.shape[0] - 1, p.dtype)
+            lo = -p.starts[0]
+            valid = pad[lo:lo + x.shape[0]]
+            valid[: max(0, min(x.shape[0], pad.shape[0] - lo))] = x[: valid.shape[0]]
+            out[...] = np.correlate(pad, w, "valid")
+
+        return run
 
 
 @pytest.fixture
@@ -106,17 +113,17 @@ def test_auto_keeps_nan_local_when_cheapest_plan_spreads_it():
 
 
 def test_incomplete_backend_is_refused():
-    class NoRun:
+    class NoPrepare:
         name = "broken"
 
-        def supports(self, p):
+        def supports(self, p, ctx):
             return True
 
-        def cost(self, p):
+        def cost(self, p, ctx):
             return 0
 
-    with pytest.raises(TypeError, match="lacks 'run'"):
-        convcore.register_backend(NoRun())
+    with pytest.raises(TypeError, match="lacks 'prepare'"):
+        convcore.register_backend(NoPrepare())
 
 
 PLUGIN_SOURCE = textwrap.dedent('''
@@ -128,16 +135,22 @@ PLUGIN_SOURCE = textwrap.dedent('''
     class Plugin(convcore.Backend):
         name = "plugged"
 
-        def supports(self, p):
-            return True if p.ndim == 1 and p.boundary == "fill" and p.dtype.kind == "f" else "1-D float only"
+        def supports(self, p, ctx):
+            if p.kind == "signal" and p.ndim == 1 and p.boundary == "fill" and p.dtype.kind == "f":
+                return True
+            return "1-D float only"
 
-        def cost(self, p):
+        def cost(self, p, ctx):
             return 1e9   # never chosen by auto
 
-        def run(self, x, k, p, out):
-            full = np.convolve(x, p.taps(k)[::-1])
-            lo = p.starts[0] + k.shape[0] - 1
-            out[...] = full[lo:lo + out.shape[0]]
+        def prepare(self, p, ctx):
+            lo = p.starts[0] + p.k_shape[0] - 1
+
+            def run(x, k, out):
+                full = np.convolve(x, p.taps(k)[::-1])
+                out[...] = full[lo:lo + out.shape[0]]
+
+            return run
 
     backend = Plugin()
 ''')

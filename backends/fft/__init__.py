@@ -40,10 +40,9 @@ import math
 
 import numpy as np
 
-from convcore import _options
 from convcore._boundary import extension_table
+from convcore._memo import ProblemMemo
 from convcore._registry import Backend
-from convcore._threads import get_num_threads
 
 from . import _cy
 from ._layout import chunked, plan_layout
@@ -51,8 +50,7 @@ from ._overlap_add import fill_blocks, run_chunked, sum_blocks
 from ._plans import build_plan_set, fill_kernel, save_wisdom, transform_kernel, with_plan_set
 
 _U = 2.0 ** -53
-_LAYOUT_CACHE_SIZE = 512
-_layouts = {}
+_layouts = ProblemMemo()
 
 
 def integer_error_bound(x_max, k_max, nx, nk, transform_size):
@@ -99,21 +97,11 @@ def integer_bound_verdict(p, layout):
     return True
 
 
-def layout_for(p, threads=None, max_memory=None):
-    """The memoized transform layout of problem `p` (see ``_layout``)."""
-    if threads is None:
-        threads = get_num_threads()
-    if max_memory is None:
-        max_memory = _options.get_option("max_memory")
-    effort = _options.get_option("plan")
-    key = (p.key, threads, max_memory, effort)
-    lay = _layouts.get(key)
-    if lay is None:
-        lay = plan_layout(p, threads, max_memory, effort)
-        if len(_layouts) >= _LAYOUT_CACHE_SIZE:
-            _layouts.clear()
-        _layouts[key] = lay
-    return lay
+def layout_for(p, ctx):
+    """The transform layout of problem `p` under `ctx` (see ``_layout``), built once per
+    problem and context: supports, cost, workspace and prepare all read it."""
+    return _layouts.get(p, ctx, lambda: plan_layout(p, ctx.threads, ctx.max_memory, ctx.plan,
+                                                    ctx.backend_options))
 
 
 class FFTBackend(Backend):
@@ -123,34 +111,37 @@ class FFTBackend(Backend):
     kind = "fft"
     spreads_nonfinite = True
 
-    def supports(self, p):
-        if not hasattr(p, "x_shape"):
+    def supports(self, p, ctx):
+        if p.kind != "signal":
             return "fft serves signal convolutions (ConvProblem), not CNN layers"
-        _check_options(self, p.backend_options)
+        _check_options(self, ctx.backend_options)
         if p.dtype.kind == "O":
             return "fft cannot transform object arrays; the naive backend serves them"
         if p.dtype.kind == "u":
-            return integer_bound_verdict(p, layout_for(p))
+            return integer_bound_verdict(p, layout_for(p, ctx))
         return True
 
-    def cost(self, p):
-        return layout_for(p).seconds
+    def cost(self, p, ctx):
+        return layout_for(p, ctx).seconds
 
-    def workspace(self, p):
+    def workspace(self, p, ctx):
         """Bytes of the padded transform buffers (signal, kernel, spectra)."""
-        return layout_for(p).bytes
+        return layout_for(p, ctx).bytes
 
-    def run(self, x, k, p, out):
-        _check_options(self, p.backend_options)
-        threads = get_num_threads()
-        lay = layout_for(p, threads)
-        effort = lay.effort
-        if lay.path == "circular":
-            _run_circular(x, k, p, lay, out, effort)
-        else:
-            _run_transform(x, k, p, lay, out, effort)
-        if effort == "measure":
-            save_wisdom()
+    def prepare(self, p, ctx):
+        """The layout (sizes, path, threads, planner effort); FFTW plan sets come from the
+        shared plan cache on each call (``_plans``), since problems of other shapes reuse
+        them."""
+        _check_options(self, ctx.backend_options)
+        lay = layout_for(p, ctx)
+        run = _run_circular if lay.path == "circular" else _run_transform
+
+        def runner(x, k, out):
+            run(x, k, p, lay, out, lay.effort)
+            if lay.effort == "measure":
+                save_wisdom()
+
+        return runner
 
 
 def _check_options(backend, options):

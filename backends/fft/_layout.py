@@ -155,8 +155,12 @@ def _window(n, m, offset, length):
     return max(offset + length, n + m - 1 - offset, n, m, 1)
 
 
-def plan_layout(p, threads, max_memory=None, effort="estimate"):
-    """Return the cheapest :class:`Layout` for problem `p` within `max_memory` bytes."""
+def plan_layout(p, threads, max_memory=None, effort="estimate", options=None):
+    """Return the cheapest :class:`Layout` for problem `p` within `max_memory` bytes.
+
+    `options` are the call's backend_options (``overlap_add``, ``block_length``).
+    """
+    options = options or {}
     real = p.dtype.kind != "c"
     float_dtype = np.dtype(np.float32 if p.dtype in (np.float32, np.complex64) else np.float64)
     candidates = []
@@ -188,8 +192,8 @@ def plan_layout(p, threads, max_memory=None, effort="estimate"):
     candidates.append(_make(p, "full", extend, sig_shape, offsets, full_sizes, real,
                             float_dtype, threads, effort))
 
-    force = p.backend_options.get("overlap_add")
-    block_length = p.backend_options.get("block_length")
+    force = options.get("overlap_add")
+    block_length = options.get("block_length")
     for a in p.axes:
         n, m = sig_shape[a], p.k_shape[a]
         if force is False or (m * 4 > n and not (force and m <= n)):

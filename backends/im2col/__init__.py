@@ -26,7 +26,6 @@ import numpy as np
 
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
-from convcore._threads import get_num_threads
 
 from . import _cy
 from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
@@ -87,8 +86,8 @@ class Im2colBackend(Backend):
 
     # --- what it serves -----------------------------------------------------------------
 
-    def supports(self, problem):
-        if not hasattr(problem, "x_shape"):
+    def supports(self, problem, ctx):
+        if problem.kind == "layer":
             if problem.direction != "forward":
                 return f"im2col computes forward layers only, not {problem.direction}"
             return True
@@ -104,20 +103,21 @@ class Im2colBackend(Backend):
                         f"* kernel size < 2**53; here the bound is {bound:.3g}")
         return True
 
-    def workspace(self, problem):
-        threads = team_size(problem)
-        if not hasattr(problem, "x_shape"):
-            return layer_workspace(problem, threads)
-        return SignalBlocks(problem, threads, self._form(problem)).workspace(threads)
+    def workspace(self, problem, ctx):
+        threads = team_size(problem, ctx)
+        if problem.kind == "layer":
+            return layer_workspace(problem, threads, ctx.max_memory)
+        return SignalBlocks(problem, threads, self._form(ctx),
+                            ctx.max_memory).workspace(threads)
 
-    def cost(self, problem):
-        threads = team_size(problem)
-        if not hasattr(problem, "x_shape"):
-            return layer_cost(problem, threads)
-        return signal_cost(problem, threads, self._form(problem))
+    def cost(self, problem, ctx):
+        threads = team_size(problem, ctx)
+        if problem.kind == "layer":
+            return layer_cost(problem, threads, ctx.max_memory)
+        return signal_cost(problem, threads, self._form(ctx), ctx.max_memory)
 
-    def _form(self, problem):
-        options = problem.backend_options
+    def _form(self, ctx):
+        options = ctx.backend_options
         self.check_options(options, known=("form",))
         form = options.get("form", "banded")
         if form not in FORMS:
@@ -127,29 +127,31 @@ class Im2colBackend(Backend):
 
     # --- running ------------------------------------------------------------------------
 
-    def run(self, x, k, problem, out):
-        if not hasattr(problem, "x_shape"):
-            self.check_options(problem.backend_options)
-            _run_layer(x, k, problem, out)
-            return
-        form = self._form(problem)
+    def prepare(self, problem, ctx):
+        """Block sizes, team size and boundary tables, decided once for the plan."""
+        threads = team_size(problem, ctx)
+        if problem.kind == "layer":
+            self.check_options(ctx.backend_options)
+            blocks = LayerBlocks(problem, threads, ctx.max_memory)
+            return lambda x, k, out: _run_layer(x, k, problem, out, blocks, threads)
+        form = self._form(ctx)
+        signal = _SignalRun(problem, threads, form, ctx.max_memory)
         if problem.dtype == np.uint64:
-            _run_integer(x, k, problem, out, form)
-        else:
-            _run_signal(x, problem.taps(k), problem, out, problem.fillvalue, form)
+            return lambda x, k, out: _run_integer(x, k, problem, out, signal)
+        return lambda x, k, out: signal(x, problem.taps(k), out, problem.fillvalue)
 
 
-def team_size(problem, form=None):
-    """convcore's thread count, or 1 for problems too small to share: waking a second thread
+def team_size(problem, ctx):
+    """The call's thread count, or 1 for problems too small to share: waking a second thread
     costs more than it saves below about a millisecond of work (and several milliseconds on
     a loaded machine, where it must wait for a core)."""
-    threads = get_num_threads()
+    threads = ctx.threads
     if threads == 1:
         return 1
-    if hasattr(problem, "x_shape"):
-        alone = signal_cost(problem, 1, form or backend._form(problem))
+    if problem.kind == "signal":
+        alone = signal_cost(problem, 1, backend._form(ctx), ctx.max_memory)
     else:
-        alone = layer_cost(problem, 1)
+        alone = layer_cost(problem, 1, ctx.max_memory)
     return 1 if alone < SHARED_WORK_SECONDS else threads
 
 
@@ -160,9 +162,7 @@ def _integer_bound(problem):
     return max(max_x, fill) * max_k * taps
 
 
-def _run_layer(x, w, p, out):
-    threads = team_size(p)
-    blocks = LayerBlocks(p, threads)
+def _run_layer(x, w, p, out, blocks, threads):
     scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
     nchw_out = out
     if p.layout == "NHWC":
@@ -171,8 +171,8 @@ def _run_layer(x, w, p, out):
         nchw_out = np.empty((p.N, p.K, p.out_h, p.out_w), p.dtype)
     with serial_blas:
         _cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
-                                 p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
-                                 blocks.rows, scratch, threads)
+                          p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
+                          blocks.rows, scratch, threads)
     if p.layout == "NHWC":
         out[...] = nchw_out.transpose(0, 2, 3, 1)
 
@@ -187,36 +187,46 @@ def _toeplitz(taps, blocks):
     return t
 
 
-def _run_signal(x, taps, p, out, fill, form):
-    threads = team_size(p, form)
-    blocks = SignalBlocks(p, threads, form)
-    tables = extension_tables(blocks.xs, blocks.ks, blocks.os, blocks.starts, p.boundary)
-    rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
-    out_scratch = np.empty((threads, blocks.out_len), taps.dtype)
-    args = (x.reshape(-1), blocks.xs, blocks.ks, blocks.os)
-    tail = (out.reshape(-1), tables, blocks.starts[-1], fill, blocks.rows, blocks.seg)
-    with serial_blas:
+class _SignalRun:
+    """One signal problem's blocks and boundary tables (built once), run per call."""
+
+    def __init__(self, p, threads, form, max_memory):
+        self.threads, self.form = threads, form
+        self.blocks = SignalBlocks(p, threads, form, max_memory)
+        b = self.blocks
+        self.tables = extension_tables(b.xs, b.ks, b.os, b.starts, p.boundary)
+        # NaN or inf in a banded problem's signal: recomputed with patches (see __call__).
+        self.patches = None
         if form == "banded":
-            finite = _cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail,
-                                                 blocks.chunk, rows_scratch, out_scratch,
-                                                 threads)
-            if finite:
+            self.patches = _SignalRun(p, threads, "patch", max_memory)
+
+    def __call__(self, x, taps, out, fill):
+        blocks, threads = self.blocks, self.threads
+        rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
+        out_scratch = np.empty((threads, blocks.out_len), taps.dtype)
+        args = (x.reshape(-1), blocks.xs, blocks.ks, blocks.os)
+        tail = (out.reshape(-1), self.tables, blocks.starts[-1], fill, blocks.rows, blocks.seg)
+        with serial_blas:
+            if self.form == "banded":
+                finite = _cy.banded_correlate(*args, _toeplitz(taps, blocks), *tail,
+                                              blocks.chunk, rows_scratch, out_scratch, threads)
+                if finite:
+                    return
+                # NaN or inf in the signal: a banded product multiplies each by the Toeplitz
+                # zeros of its chunk (NaN * 0 = NaN). Patches keep them local.
+                del rows_scratch, out_scratch
+                self.patches(x, taps, out, fill)
                 return
-            # NaN or inf in the signal: a banded product multiplies each by the Toeplitz
-            # zeros of its chunk (NaN * 0 = NaN). Recompute with patches, which keep them local.
-            del rows_scratch, out_scratch
-            _run_signal(x, taps, p, out, fill, "patch")
-            return
-        _cy.patch_correlate(*args, taps.reshape(-1), *tail, rows_scratch, out_scratch,
-                                   threads)
+            _cy.patch_correlate(*args, taps.reshape(-1), *tail, rows_scratch, out_scratch,
+                                threads)
 
 
-def _run_integer(x, k, p, out, form):
+def _run_integer(x, k, p, out, signal):
     """Exact integers through float64 (supports() proved the bound); uint64 bits back."""
-    as_float = lambda a: a.view(np.int64).astype(np.float64)
+    as_float = lambda a: a.view(np.int64).astype(np.float64)  # noqa: E731
     fill = float(np.asarray(p.fillvalue).view(np.int64))
     result = np.empty(p.out_shape, np.float64)
-    _run_signal(as_float(x), p.taps(as_float(k)), p, result, fill, form)
+    signal(as_float(x), p.taps(as_float(k)), result, fill)
     np.rint(result, out=result)
     out[...] = result.astype(np.int64).view(np.uint64)
 

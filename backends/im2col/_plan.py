@@ -10,7 +10,6 @@ import os
 
 import numpy as np
 
-from convcore._options import get_option
 
 # Per-thread workspace budget. A block of this size stays in this machine's 2 MiB L2 cache
 # between the unfolding and the GEMM that reads it. resnet3x3_C64_56 on one thread took
@@ -51,10 +50,10 @@ def thread_speedup(threads):
     return 1.0 + (TWO_THREAD_SPEEDUP - 1.0) * (min(threads, cores) - 1)
 
 
-def budget_bytes(threads, reserved=0, wanted=DEFAULT_BUDGET):
+def budget_bytes(threads, max_memory, reserved=0, wanted=DEFAULT_BUDGET):
     """Per-thread workspace: `wanted` bytes, but together with the `reserved` bytes (result,
-    shared buffers) never beyond max_memory."""
-    room = max(get_option("max_memory") - reserved, 0) // max(threads, 1)
+    shared buffers) never beyond `max_memory`."""
+    room = max(max_memory - reserved, 0) // max(threads, 1)
     return max(min(wanted, room), 1)
 
 
@@ -73,7 +72,7 @@ class LayerBlocks:
 
     __slots__ = ("rows", "tasks", "per_thread", "pointwise", "shared")
 
-    def __init__(self, p, threads):
+    def __init__(self, p, threads, max_memory):
         # NHWC: transposed copies of the input and the result.
         self.shared = (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize \
             if p.layout == "NHWC" else 0
@@ -83,9 +82,9 @@ class LayerBlocks:
         per_row = max(cg * p.kh * p.kw * p.out_w * p.dtype.itemsize, 1)
         # Rows per block: what the budget holds, but at least MIN_GEMM_COLUMNS output
         # positions (narrower GEMMs lose a quarter of their rate) as far as max_memory allows.
-        rows = budget_bytes(threads, p.out_bytes + self.shared) // per_row
+        rows = budget_bytes(threads, max_memory, p.out_bytes + self.shared) // per_row
         wide = math.ceil(MIN_GEMM_COLUMNS / p.out_w) * per_row
-        rows = max(rows, budget_bytes(threads, p.out_bytes + self.shared, wide) // per_row)
+        rows = max(rows, budget_bytes(threads, max_memory, p.out_bytes + self.shared, wide) // per_row)
         rows = p.out_h if self.pointwise else max(1, min(p.out_h, rows))
         blocks = _balanced(math.ceil(p.out_h / rows), p.out_h, p.N * p.groups, threads)
         self.rows = math.ceil(p.out_h / blocks)
@@ -101,13 +100,13 @@ def _balanced(blocks, most, per_block_tasks, threads):
     return blocks
 
 
-def layer_workspace(p, threads):
-    blocks = LayerBlocks(p, threads)
+def layer_workspace(p, threads, max_memory):
+    blocks = LayerBlocks(p, threads, max_memory)
     return blocks.per_thread * threads + blocks.shared
 
 
-def layer_cost(p, threads):
-    blocks = LayerBlocks(p, threads)
+def layer_cost(p, threads, max_memory):
+    blocks = LayerBlocks(p, threads, max_memory)
     speed = thread_speedup(threads)
     kg = p.K // p.groups
     rate = np.interp(kg, *zip(*LAYER_RATE)) * _rate(p.dtype) * speed
@@ -140,7 +139,7 @@ class SignalBlocks:
                  "wo", "chunk", "pieces", "rows", "seg", "rows_len", "out_len", "tasks", "form",
                  "item", "shared")
 
-    def __init__(self, p, threads, form="banded"):
+    def __init__(self, p, threads, form, max_memory):
         if len(p.x_shape) == 1:
             self.xs, self.ks, self.os = (1,) + p.x_shape, (1,) + p.k_shape, (1,) + p.out_shape
             self.starts = (0,) + p.starts
@@ -165,7 +164,7 @@ class SignalBlocks:
         self.shared = (n_lt * kh * self.pieces * b * b if form == "banded" else ntaps) * item
         if integer:
             self.shared += (math.prod(p.x_shape) + ntaps + p.out_size) * 8
-        words = max(budget_bytes(threads, p.out_bytes + self.shared) // item, 1)
+        words = max(budget_bytes(threads, max_memory, p.out_bytes + self.shared) // item, 1)
 
         def per_row_and_fixed(seg):
             """Workspace words = rows * per_row + fixed, for a segment of `seg` columns."""
@@ -201,8 +200,8 @@ def best_chunk(kw, dtype):
     return max(CHUNKS, key=lambda b: BANDED_RATE[b] * kw / (b + kw - 1))
 
 
-def signal_cost(p, threads, form="banded"):
-    blocks = SignalBlocks(p, threads, form)
+def signal_cost(p, threads, form, max_memory):
+    blocks = SignalBlocks(p, threads, form, max_memory)
     speed = thread_speedup(threads)
     item = p.dtype.itemsize
     rows_built = blocks.n_lead_out * blocks.n_lead_taps * blocks.ho * \

@@ -30,40 +30,41 @@ class NaiveBackend(Backend):
     name = "naive"
     kind = "direct"
 
-    def supports(self, problem):
-        if not hasattr(problem, "x_shape"):
+    def supports(self, problem, ctx):
+        if problem.kind != "signal":
             return "naive serves signal convolutions (ConvProblem), not CNN layers"
         return True
 
-    def cost(self, problem):
+    def cost(self, problem, ctx):
         per_mac = SECONDS_PER_OBJECT_MAC if problem.dtype.kind == "O" else SECONDS_PER_MAC
         return SECONDS_PER_CALL + problem.macs * per_mac
 
-    def workspace(self, problem):
+    def workspace(self, problem, ctx):
         tables = problem.ndim * max((o + m for o, m in zip(problem.out_shape, problem.k_shape)),
                                     default=1) * np.dtype(np.intp).itemsize
         return tables
 
-    def run(self, x, k, problem, out):
-        self.check_options(problem.backend_options)
-        w = problem.taps(k)
+    def prepare(self, problem, ctx):
+        """The boundary tables of the convolved axes, built once; the taps per call."""
+        self.check_options(ctx.backend_options)
+        axes = problem.axes
+        shape = lambda full: tuple(full[a] for a in axes)  # noqa: E731
+        tables = extension_tables(shape(problem.x_shape), shape(problem.k_shape),
+                                  shape(problem.out_shape), shape(problem.starts),
+                                  problem.boundary)
+        fill = problem.fillvalue
+
+        def correlate(x, w, out):
+            out[...] = 0  # the compiled loop accumulates
+            if problem.dtype.kind == "O":
+                _correlate_object(x, w, tables, fill, out)
+            else:
+                _cy.correlate(x.reshape(-1), x.shape, w.reshape(-1), w.shape,
+                              out.reshape(-1), out.shape, tables, fill)
+
         if problem.is_batched:
-            starts = tuple(problem.starts[a] for a in problem.axes)
-            run_batched(x, w, problem, out,
-                        lambda xs, ws, target: _correlate(xs, ws, target, starts, problem))
-        else:
-            _correlate(x, w, out, problem.starts, problem)
-
-
-def _correlate(x, w, out, starts, problem):
-    """out = correlation of x with taps w (same rank), extended by the problem's boundary."""
-    out[...] = 0  # the compiled loop accumulates
-    tables = extension_tables(x.shape, w.shape, out.shape, tuple(starts), problem.boundary)
-    if problem.dtype.kind == "O":
-        _correlate_object(x, w, tables, problem.fillvalue, out)
-        return
-    _cy.correlate(x.reshape(-1), x.shape, w.reshape(-1), w.shape, out.reshape(-1),
-                        out.shape, tables, problem.fillvalue)
+            return lambda x, k, out: run_batched(x, problem.taps(k), problem, out, correlate)
+        return lambda x, k, out: correlate(x, problem.taps(k), out)
 
 
 def _correlate_object(x, w, tables, fill, out):

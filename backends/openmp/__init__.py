@@ -19,7 +19,6 @@ integers run as uint64 vectors, whose wrapping arithmetic is exactly SciPy's onc
 """
 
 import collections
-import functools
 import os
 
 import numpy as np
@@ -27,7 +26,7 @@ import numpy as np
 from convcore._batching import run_batched
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
-from convcore._threads import get_num_threads, native_threads, threads
+from convcore._threads import native_threads
 
 from . import _cy
 from ._model import predict_seconds, threads_to_use, work_shape
@@ -42,21 +41,20 @@ class OpenMPBackend(Backend):
     name = "openmp"
     kind = "direct"
 
-    def supports(self, problem):
-        if not hasattr(problem, "x_shape"):
+    def supports(self, problem, ctx):
+        if problem.kind != "signal":
             return "openmp serves signal convolutions (ConvProblem), not CNN layers"
         if problem.dtype.kind == "O":
             return "openmp computes in machine types; object arrays take the naive backend"
         return True
 
-    def cost(self, problem):
-        available = min(get_num_threads(), os.cpu_count() or 1)
-        return predict_seconds(problem, threads_to_use(problem, available))
+    def cost(self, problem, ctx):
+        return predict_seconds(problem, _team(problem, ctx))
 
-    def workspace(self, problem):
+    def workspace(self, problem, ctx):
         """Bytes allocated per call beyond the result (all as NumPy arrays)."""
         shape = work_shape(problem)
-        threads = get_num_threads()
+        threads = _team(problem, ctx)
         item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
         # Per-thread row pointers and edge tiles; padded taps; index tables and plane lists.
         total = threads * (shape.pointers * 8 + shape.tile * item)
@@ -75,50 +73,93 @@ class OpenMPBackend(Backend):
                                                            for a in problem.axes]))
         return int(total)
 
-    def run(self, x, k, problem, out):
-        self.check_options(problem.backend_options)
-        if out.size == 0:
+    def prepare(self, problem, ctx):
+        """Layouts (block shape, boundary tables, strip offsets) built once for the plan."""
+        self.check_options(ctx.backend_options)
+        axes = problem.axes
+        correlator = _Correlator(
+            tuple(problem.x_shape[a] for a in axes), tuple(problem.k_shape[a] for a in axes),
+            tuple(problem.out_shape[a] for a in axes), tuple(problem.starts[a] for a in axes),
+            problem.boundary, problem.fillvalue, problem.dtype, _team(problem, ctx))
+        if problem.is_batched:
+            return lambda x, k, out: run_batched(x, problem.taps(k), problem, out, correlator)
+        if problem.dtype.kind != "c":
+            # Real taps are the kernel or its reversed view: the loop reads them through
+            # their strides, so no copy is made.
+            flip = (slice(None, None, -1),) * problem.ndim if problem.flip else ()
+            return lambda x, k, out: correlator(x, k[flip], out)
+        return lambda x, k, out: correlator(x, problem.taps(k), out)
+
+
+def _team(problem, ctx):
+    """Threads for this problem: small problems run on one (``_model.threads_to_use``)."""
+    return threads_to_use(problem, min(ctx.threads, os.cpu_count() or 1))
+
+
+class _Correlator:
+    """out = correlation of x with taps w (same rank), extended by `boundary`: everything
+    that depends on shapes only is built once, here."""
+
+    def __init__(self, x_shape, w_shape, out_shape, starts, boundary, fill, dtype, team):
+        self.fill, self.team, self.dtype = fill, team, dtype
+        self.complex = dtype.kind == "c"
+        real = _REAL[dtype] if self.complex else dtype
+        out_size = int(np.prod(out_shape))
+        self.polyphase = None
+        if len(x_shape) == 1 and not self.complex and _polyphase_pays(dtype, w_shape[0], out_size):
+            self.polyphase = _Polyphase(x_shape[0], w_shape[0], out_size, starts[0], boundary,
+                                        fill, dtype)
+        if len(x_shape) == 1:  # one row of a 2-D problem
+            x_shape, w_shape, out_shape = (1,) + x_shape, (1,) + w_shape, (1,) + out_shape
+            starts = (0,) + tuple(starts)
+        self.lay = _layout(x_shape, w_shape, out_shape, tuple(starts), boundary, real,
+                           self.complex)
+        if self.complex:
+            self.fillrows = np.empty((2, max(x_shape[-1], 1)), real)
+            self.fillrows[0], self.fillrows[1] = np.real(fill), np.imag(fill)
+        else:
+            self.fillrows = np.full((1, max(x_shape[-1], 1)), fill, dtype=real)
+        self.fill_is_zero = bool(fill == 0)
+        self.loop = None
+        if not self.complex:
+            lay = self.lay
+            n_cchunks, strips_per_chunk = _column_chunks(lay, team)
+            self.loop = _cy.PlaneLoop(
+                lay.type_code, lay.variant, int(np.prod(x_shape)), x_shape[-2], x_shape[-1],
+                lay.plane_src, lay.slice_fill, self.fillrows, self.fill_is_zero,
+                w_shape[-2], w_shape[-1], lay.row_table, lay.col_table, lay.col_run,
+                lay.strip_off, out_shape[-2], out_shape[-1], lay.n_oplanes, n_cchunks,
+                strips_per_chunk)
+
+    def __call__(self, x, w, out):
+        if self.polyphase is not None and (x.dtype.kind == "u" or np.isfinite(x).all()):
+            # (The zero-padded taps of the last kernel row meet real signal values: a NaN or
+            # inf there would leak as 0 * inf into outputs it must not reach, so non-finite
+            # signals keep the one-row loop, which multiplies only real taps.)
+            self.polyphase(x, w, out, self.team)
             return
-        w = problem.taps(k)
-        available = get_num_threads()
-        with threads(threads_to_use(problem, available)):  # small problems: one thread
-            if problem.is_batched:
-                starts = tuple(problem.starts[a] for a in problem.axes)
-                run_batched(x, w, problem, out, lambda xs, ws, target: _correlate(
-                    xs, ws, target, starts, problem.boundary, problem.fillvalue))
-            else:
-                _correlate(x, w, out, problem.starts, problem.boundary, problem.fillvalue)
-
-
-def _correlate(x, w, out, starts, boundary, fill):
-    """out = correlation of x with taps w (same rank), extended by `boundary`."""
-    if (x.ndim == 1 and x.dtype.kind != "c" and _polyphase_pays(x.dtype, w.size, out.size)
-            and (x.dtype.kind == "u" or np.isfinite(x).all())):
-        # (The zero-padded taps of the last kernel row meet real signal values: a NaN or inf
-        # there would leak as 0 * inf into outputs it must not reach, so non-finite signals
-        # keep the one-row loop, which multiplies only real taps.)
-        _correlate_1d_polyphase(x, w, out, starts[0], boundary, fill)
-        return
-    if x.ndim == 1:  # one row of a 2-D problem
-        x, w, out = x[None, :], w[None, :], out[None, :]
-        starts = (0,) + tuple(starts)
-    complex_ = x.dtype.kind == "c"
-    real = _REAL[x.dtype] if complex_ else x.dtype
-    lay = _layout(x.shape, w.shape, out.shape, tuple(starts), boundary, real.str, complex_)
-    w = w.reshape(lay.nd_taps, *w.shape[-2:])
-    if not complex_:
-        fillrows = np.full((1, max(x.shape[-1], 1)), fill, dtype=real)
-        _run_planes(lay, x, w, fillrows, fill == 0, out)
-        return
-    # Four real passes: re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices per call.
-    planes = np.stack([x.real, x.imag])
-    fillrows = np.empty((2, max(x.shape[-1], 1)), real)
-    fillrows[0], fillrows[1] = np.real(fill), np.imag(fill)
-    wr, wi = np.ascontiguousarray(w.real), np.ascontiguousarray(w.imag)
-    part = np.empty(out.shape, real)
-    for taps, target in (((wr, -wi), out.real), ((wi, wr), out.imag)):
-        _run_planes(lay, planes, np.concatenate(taps), fillrows, fill == 0, part)
-        target[...] = part
+        if self.loop is not None:
+            if w.ndim > 3:
+                w = w.reshape(self.lay.nd_taps, *w.shape[-2:])
+            if self.team == 1:
+                self.loop.run(x, w, out, 1)
+                return
+            with native_threads(self.team) as threads:
+                self.loop.run(x, w, out, threads)
+            return
+        # Complex: four real passes, re = xr*wr - xi*wi and im = xr*wi + xi*wr, two slices
+        # per call.
+        lay = self.lay
+        if x.ndim == 1:
+            x, w, out = x[None, :], w[None, :], out[None, :]
+        w = w.reshape(lay.nd_taps, *w.shape[-2:])
+        planes = np.stack([x.real, x.imag])
+        wr, wi = np.ascontiguousarray(w.real), np.ascontiguousarray(w.imag)
+        part = np.empty(out.shape, planes.dtype)
+        for taps, target in (((wr, -wi), out.real), ((wi, wr), out.imag)):
+            _run_planes(lay, planes, np.concatenate(taps), self.fillrows, self.fill_is_zero,
+                        part, self.team)
+            target[...] = part
 
 
 def _polyphase_pays(dtype, taps, length):
@@ -127,41 +168,48 @@ def _polyphase_pays(dtype, taps, length):
     return taps >= 2 * period and length >= 8 * period
 
 
-def _correlate_1d_polyphase(x, w, out, start, boundary, fill):
+class _Polyphase:
     """1-D as 2-D: rows of P outputs, kernel rows of P taps, so loads are shared across rows.
 
     With c = r P + u and tap b = a P + j, ``out[r P + u] = sum_a sum_j e[(r + a) P + u + j]
     * w[a P + j]`` where e is the extended signal: a 2-D correlation whose input row i is the
     run of e starting at i P (rows overlap; the row pointers do it without copying) and whose
     kernel has ceil(m / P) rows of P taps (zero-padded). The extended signal is materialized
-    once, O(n + m) next to the O(n m) multiply-adds. The last ``L mod P`` outputs take a
-    small matrix-vector product.
+    once per call, O(n + m) next to the O(n m) multiply-adds. The last ``L mod P`` outputs
+    take a small matrix-vector product.
     """
-    dtype = x.dtype
-    type_code = _cy.TYPE_CODES[dtype.name]
-    m, length = w.size, out.size
-    variant, P = polyphase_shape(type_code, m, length)
-    n_taps_rows = -(-m // P)
-    n_rows = length // P
-    count = length + m - 1
-    table = extension_tables((x.size,), (m,), (length,), (start,), boundary)[0, :count]
-    extended = np.zeros((n_rows + n_taps_rows) * P + P, dtype)
-    # The interior is one slice of x; only the ends go through the boundary table.
-    lo, hi = min(max(-start, 0), count), max(min(x.size - start, count), 0)
-    lo = min(lo, hi)
-    extended[lo:hi] = x[lo + start:hi + start]
-    for part in (slice(0, lo), slice(hi, count)):
-        extended[part] = np.where(table[part] >= 0, x[np.maximum(table[part], 0)], fill)
-    taps = np.zeros(n_taps_rows * P, dtype)
-    taps[:m] = w
-    lay = _polyphase_layout(type_code, variant, n_rows, n_taps_rows)
-    fillrows = np.zeros((1, P), dtype)
-    _run_planes(lay, extended, taps.reshape(1, n_taps_rows, P), fillrows, True,
-                out[:n_rows * P].reshape(n_rows, P), xcols=P)
-    done = n_rows * P
-    if done < length:
-        windows = np.lib.stride_tricks.sliding_window_view(extended[done:count], m)
-        out[done:] = windows @ w
+
+    def __init__(self, n, m, length, start, boundary, fill, dtype):
+        type_code = _cy.TYPE_CODES[dtype.name]
+        variant, P = polyphase_shape(type_code, m, length)
+        self.m, self.length, self.start, self.fill, self.dtype, self.P = (
+            m, length, start, fill, dtype, P)
+        self.n_taps_rows = -(-m // P)
+        self.n_rows = length // P
+        self.count = length + m - 1
+        self.table = extension_tables((n,), (m,), (length,), (start,), boundary)[0, :self.count]
+        # The interior is one slice of x; only the ends go through the boundary table.
+        lo, hi = min(max(-start, 0), self.count), max(min(n - start, self.count), 0)
+        self.lo, self.hi = min(lo, hi), hi
+        self.lay = _polyphase_layout(type_code, variant, self.n_rows, self.n_taps_rows)
+        self.fillrows = np.zeros((1, P), dtype)
+
+    def __call__(self, x, w, out, team):
+        P, m, count, lo, hi = self.P, self.m, self.count, self.lo, self.hi
+        extended = np.zeros((self.n_rows + self.n_taps_rows) * P + P, self.dtype)
+        extended[lo:hi] = x[lo + self.start:hi + self.start]
+        table = self.table
+        for part in (slice(0, lo), slice(hi, count)):
+            extended[part] = np.where(table[part] >= 0, x[np.maximum(table[part], 0)],
+                                      self.fill)
+        taps = np.zeros(self.n_taps_rows * P, self.dtype)
+        taps[:m] = w
+        done = self.n_rows * P
+        _run_planes(self.lay, extended, taps.reshape(1, self.n_taps_rows, P), self.fillrows,
+                    True, out[:done].reshape(self.n_rows, P), team, xcols=P)
+        if done < self.length:
+            windows = np.lib.stride_tricks.sliding_window_view(extended[done:count], m)
+            out[done:] = windows @ w
 
 
 def polyphase_shape(type_code, taps, length):
@@ -172,7 +220,6 @@ def polyphase_shape(type_code, taps, length):
     return 0, _cy.geometry(type_code, 0)[1]
 
 
-@functools.lru_cache(maxsize=64)
 def _polyphase_layout(type_code, variant, n_rows, n_taps_rows):
     rows, period = _cy.geometry(type_code, variant)
     arrays = [np.zeros((1, 1), np.intp), np.zeros(1, np.intp),
@@ -190,9 +237,9 @@ Layout = collections.namedtuple(
               "col_run strip_off n_oplanes n_rblocks n_strips")
 
 
-@functools.lru_cache(maxsize=256)
 def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
-    """Everything about a call that depends on shapes only (memoized; arrays read-only)."""
+    """Everything about a call that depends on shapes only (built once per plan; arrays
+    read-only)."""
     type_code = _cy.TYPE_CODES[np.dtype(dtype).name]
     tables = extension_tables(x_shape, k_shape, out_shape, starts, boundary)
     plane_src = _plane_sources(x_shape, k_shape, out_shape, tables)
@@ -243,8 +290,8 @@ def _plane_sources(x_shape, k_shape, out_shape, tables):
         n_out, n_taps)
 
 
-def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
-    """Run the compiled loop on stacked planes (see _cy.correlate).
+def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, xcols=None):
+    """Run the compiled loop on stacked planes (see _cy.correlate) with up to `team` threads.
 
     `xcols` overrides the signal's row stride (the 1-D polyphase rows overlap).
     """
@@ -253,14 +300,8 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
     wp = np.zeros((nd, kr + 2 * (R - 1), kc), x.dtype)
     wp[:, R - 1:R - 1 + kr] = w
     orows, ocols = out.shape[-2:]
-    with native_threads(get_num_threads()) as threads:
-        # Enough items for every thread (1-D and short problems split their strips).
-        blocks = lay.n_oplanes * lay.n_rblocks
-        n_cchunks = 1
-        if blocks < 4 * threads and lay.n_strips > 1:
-            n_cchunks = min(lay.n_strips, -(-4 * threads // blocks))
-        strips_per_chunk = -(-lay.n_strips // n_cchunks)
-        n_cchunks = -(-lay.n_strips // strips_per_chunk)
+    with native_threads(team) as threads:
+        n_cchunks, strips_per_chunk = _column_chunks(lay, threads)
         nt = R + kr - 1
         # Per thread: the block's row pointers and three edge tiles with their row pointers.
         rows_scratch = np.empty((threads, 4 * nd * nt), np.intp)
@@ -272,6 +313,17 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, xcols=None):
             lay.row_table.size, lay.col_table, lay.col_table.size, lay.col_run, lay.strip_off,
             out, orows, ocols, lay.n_oplanes, n_cchunks, strips_per_chunk, threads,
             rows_scratch, tile_scratch)
+
+
+def _column_chunks(lay, threads):
+    """(chunks, strips per chunk) of each row block: enough items for every thread (1-D and
+    short problems split their strips)."""
+    blocks = lay.n_oplanes * lay.n_rblocks
+    n_cchunks = 1
+    if blocks < 4 * threads and lay.n_strips > 1:
+        n_cchunks = min(lay.n_strips, -(-4 * threads // blocks))
+    strips_per_chunk = -(-lay.n_strips // n_cchunks)
+    return -(-lay.n_strips // strips_per_chunk), strips_per_chunk
 
 
 def choose_variant(type_code, orows, ocols):

@@ -34,9 +34,13 @@ whatever the target; other compilers get the same loop on scalars. Unsigned 64-b
 wrap modulo 2**64, which is what the engine needs for exact integer results.
 """
 
+import numpy as np
+
 cimport numpy as cnp
 from cpython.exc cimport PyErr_CheckSignals
 from cython.parallel cimport prange
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 from convcore._cy.openmp cimport CONVCORE_HAVE_OPENMP, omp_get_thread_num
 
@@ -135,14 +139,21 @@ def correlate(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ss
     P.strips_per_chunk = strips_per_chunk
     P.n_strips = (ocols + JB - 1) // JB
 
-    cdef char* rows_base = <char*>_data(rows_scratch)
-    cdef char* tile_base = <char*>_data(tile_scratch)
-    cdef Py_ssize_t rows_stride = rows_scratch.strides[0]
-    cdef Py_ssize_t tile_stride = tile_scratch.strides[0]
-    cdef Py_ssize_t n_items = n_oplanes * P.n_rblocks * n_cchunks
+    _run_items(&P, type_code, variant, n_oplanes, nd, threads,
+               <char*>_data(rows_scratch), rows_scratch.strides[0],
+               <char*>_data(tile_scratch), tile_scratch.strides[0])
+
+
+cdef int _run_items(cc_problem* P, int type_code, int variant, Py_ssize_t n_oplanes,
+                    Py_ssize_t nd, int threads, char* rows_base, Py_ssize_t rows_stride,
+                    char* tile_base, Py_ssize_t tile_stride) except -1:
+    """The parallel loop over (output plane, row block, column chunk) items."""
+    cdef Py_ssize_t R = CC_ROWS[variant]
+    cdef Py_ssize_t JB = CC_VECTORS[variant] * cc_lanes(type_code)
+    cdef Py_ssize_t n_items = n_oplanes * P.n_rblocks * P.n_cchunks
     # Lane multiply-adds of one item: the caller's thread looks for Ctrl-C about every
     # SIGNAL_CHECK_MACS of them, inside the one parallel region (no barrier per check).
-    cdef Py_ssize_t item_macs = max(1, nd * (R + kr - 1) * kc * R * JB * strips_per_chunk)
+    cdef Py_ssize_t item_macs = max(1, nd * (R + P.kr - 1) * P.kc * R * JB * P.strips_per_chunk)
     cdef Py_ssize_t check_every = max(1, SIGNAL_CHECK_MACS // item_macs // max(threads, 1))
     cdef Py_ssize_t long_call = n_items > check_every
     # Runs of consecutive row blocks (they share input rows in cache), about 16 per thread,
@@ -151,7 +162,15 @@ def correlate(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ss
     cdef Py_ssize_t chunk = max(1, n_items // (16 * max(threads, 1)))
     cdef Py_ssize_t item
     cdef int tid
-    cdef const cc_problem* Pp = &P
+    cdef const cc_problem* Pp = P
+    if threads <= 1:
+        # One thread: no parallel region to enter (tiny problems pay microseconds for it).
+        with nogil:
+            for item in range(n_items):
+                if long_call and item % check_every == 0:
+                    _check_signals()
+                cc_item(Pp, type_code, variant, item, rows_base, tile_base)
+        return 0
     with nogil:
         for item in prange(n_items, num_threads=threads, schedule="dynamic", chunksize=chunk):
             tid = omp_get_thread_num()
@@ -159,3 +178,144 @@ def correlate(int type_code, int variant, cnp.ndarray x, Py_ssize_t xrows, Py_ss
                 _check_signals()
             cc_item(Pp, type_code, variant, item,
                     rows_base + tid * rows_stride, tile_base + tid * tile_stride)
+    return 0
+
+
+cdef class PlaneLoop:
+    """One problem's stacked-plane layout, bound once; :meth:`run` per call.
+
+    The prepared form of :func:`correlate` for real signals (``backends/openmp``'s runner):
+    the layout's tables and geometry are checked and kept here, so a call passes only the
+    signal, the taps (any strides: a convolution's flipped view needs no copy) and the result.
+    The padded taps and the per-thread scratch are allocated per call, so one PlaneLoop
+    serves any number of Python threads at once.
+    """
+
+    cdef cc_problem template
+    cdef int type_code, variant
+    cdef Py_ssize_t R, nd, kr, kc, n_oplanes, x_size, out_size, itemsize, tile_width
+    cdef object keep
+
+    def __init__(self, int type_code, int variant, Py_ssize_t x_size, Py_ssize_t xrows,
+                 Py_ssize_t xcols, cnp.ndarray plane_src, cnp.ndarray slice_fill,
+                 cnp.ndarray fillrows, bint fill_is_zero, Py_ssize_t kr, Py_ssize_t kc,
+                 cnp.ndarray row_table, cnp.ndarray col_table, cnp.ndarray col_run,
+                 cnp.ndarray strip_off, Py_ssize_t orows, Py_ssize_t ocols,
+                 Py_ssize_t n_oplanes, Py_ssize_t n_cchunks, Py_ssize_t strips_per_chunk):
+        if type_code not in (0, 1, 2) or not 0 <= variant < 4:
+            raise ValueError(f"type_code {type_code} / variant {variant} out of range")
+        dtype = _DTYPES[type_code]
+        for name, a in (("plane_src", plane_src), ("slice_fill", slice_fill),
+                        ("row_table", row_table), ("col_table", col_table),
+                        ("col_run", col_run), ("strip_off", strip_off)):
+            if a.dtype != _INTP or not a.flags.c_contiguous:
+                raise TypeError(f"{name} must be a C-contiguous intp array")
+        if fillrows.dtype != dtype or not fillrows.flags.c_contiguous:
+            raise TypeError(f"fillrows must be a C-contiguous {dtype} array")
+        if min(kr, kc, xrows, xcols, orows, ocols, n_oplanes, n_cchunks, strips_per_chunk) < 1:
+            raise ValueError("every extent must be at least 1")
+        nd = plane_src.shape[1] if plane_src.ndim == 2 else -1
+        if (plane_src.ndim != 2 or plane_src.shape[0] != n_oplanes or slice_fill.size != nd
+                or row_table.size < orows + kr - 1 or col_table.size < ocols + kc - 1
+                or col_run.size != col_table.size or fillrows.shape[fillrows.ndim - 1] < xcols):
+            raise ValueError("the layout's tables do not match its extents")
+        self.type_code, self.variant = type_code, variant
+        self.R = CC_ROWS[variant]
+        cdef Py_ssize_t JB = CC_VECTORS[variant] * cc_lanes(type_code)
+        self.nd, self.kr, self.kc, self.n_oplanes = nd, kr, kc, n_oplanes
+        self.x_size, self.out_size = x_size, n_oplanes * orows * ocols
+        self.itemsize = dtype.itemsize
+        self.tile_width = JB + kc - 1
+        if strip_off.size != (ocols + JB - 1) // JB:
+            raise ValueError("strip_off must hold one entry per column strip")
+        self.keep = (plane_src, slice_fill, fillrows, row_table, col_table, col_run, strip_off)
+        cdef cc_problem* P = &self.template
+        P.x = NULL
+        P.xrows, P.xcols = xrows, xcols
+        P.plane_src = <const Py_ssize_t*>_data(plane_src)
+        P.slice_fill = <const Py_ssize_t*>_data(slice_fill)
+        P.fillrows = _data(fillrows)
+        P.fill_is_zero = fill_is_zero
+        P.nd = nd
+        P.wp = NULL
+        P.kr, P.kc = kr, kc
+        P.row_table = <const Py_ssize_t*>_data(row_table)
+        P.row_count = row_table.size
+        P.col_table = <const Py_ssize_t*>_data(col_table)
+        P.col_count = col_table.size
+        P.col_run = <const Py_ssize_t*>_data(col_run)
+        P.strip_off = <const Py_ssize_t*>_data(strip_off)
+        P.out = NULL
+        P.orows, P.ocols = orows, ocols
+        P.n_rblocks = (orows + self.R - 1) // self.R
+        P.n_cchunks = n_cchunks
+        P.strips_per_chunk = strips_per_chunk
+        P.n_strips = (ocols + JB - 1) // JB
+
+    def run(self, cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, int threads):
+        """out = the layout's correlation of `x` with taps `w` ((nd, kr, kc) values in any
+        strides), on up to `threads` threads."""
+        dtype = _DTYPES[self.type_code]
+        if x.dtype != dtype or not x.flags.c_contiguous or x.size != self.x_size:
+            raise ValueError(f"x must be a C-contiguous {dtype} array of {self.x_size} elements")
+        if out.dtype != dtype or not out.flags.c_contiguous or out.size != self.out_size \
+                or not out.flags.writeable:
+            raise ValueError(f"out must be a writeable C-contiguous {dtype} array of "
+                             f"{self.out_size} elements")
+        if w.dtype != dtype or w.size != self.nd * self.kr * self.kc:
+            raise ValueError(f"w must be a {dtype} array of {self.nd * self.kr * self.kc} taps")
+        threads = max(threads, 1)
+        cdef Py_ssize_t R = self.R, nd = self.nd, kr = self.kr, kc = self.kc
+        cdef Py_ssize_t item = self.itemsize, padded_rows = kr + 2 * (R - 1)
+        cdef Py_ssize_t nt = R + kr - 1
+        cdef Py_ssize_t rows_stride = 4 * nd * nt * sizeof(Py_ssize_t)
+        cdef Py_ssize_t tile_stride = 3 * nd * nt * self.tile_width * item
+        cdef char* wp = <char*>malloc(nd * padded_rows * kc * item)
+        cdef char* rows = <char*>malloc(threads * rows_stride)
+        cdef char* tiles = <char*>malloc(threads * tile_stride)
+        if wp == NULL or rows == NULL or tiles == NULL:
+            free(wp)
+            free(rows)
+            free(tiles)
+            raise MemoryError("openmp: no memory for the padded taps and scratch")
+        cdef cc_problem P = self.template
+        try:
+            _pad_taps(w, wp, nd, kr, kc, R, item)
+            P.x = _data(x)
+            P.wp = wp
+            P.out = _data(out)
+            _run_items(&P, self.type_code, self.variant, self.n_oplanes, nd, threads,
+                       rows, rows_stride, tiles, tile_stride)
+        finally:
+            free(wp)
+            free(rows)
+            free(tiles)
+
+
+cdef void _pad_taps(cnp.ndarray w, char* wp, Py_ssize_t nd, Py_ssize_t kr, Py_ssize_t kc,
+                    Py_ssize_t R, Py_ssize_t item) noexcept:
+    """wp[s, R - 1 + a, b] = w[s, a, b], zero elsewhere: w read through its strides."""
+    cdef Py_ssize_t padded_rows = kr + 2 * (R - 1), s, a, b, e
+    cdef Py_ssize_t ns = w.ndim
+    cdef Py_ssize_t s0 = 0, s1 = 0, s2 = 0
+    cdef char* src = <char*>_data(w)
+    cdef char* base
+    cdef char* dst
+    memset(wp, 0, nd * padded_rows * kc * item)
+    # w is (nd, kr, kc), (kr, kc) when nd == 1, or (kc,) when nd == kr == 1.
+    s2 = w.strides[ns - 1]
+    if ns >= 2:
+        s1 = w.strides[ns - 2]
+    if ns >= 3:
+        s0 = w.strides[ns - 3]
+    for s in range(nd):
+        for a in range(kr):
+            base = src + s * s0 + a * s1
+            dst = wp + ((s * padded_rows + R - 1 + a) * kc) * item
+            for b in range(kc):
+                for e in range(item):
+                    dst[b * item + e] = (base + b * s2)[e]
+
+
+_INTP = np.dtype(np.intp)
+_DTYPES = {0: np.dtype(np.float32), 1: np.dtype(np.float64), 2: np.dtype(np.uint64)}

@@ -146,7 +146,7 @@ static void cc_micro_##SUF##_##ID(                                              
             }                                                                                  \
             /* The first and last R - 1 input rows reach only output rows qlo..qhi: a          \
                copy of the loop for each range, so no multiply-add meets a zero padding        \
-               row (PERF-NOTES trap 5) and each load still serves every row it can. */         \
+               row (docs/openmp.md, block shapes) and each load still serves every row it can. */         \
             const int qlo = t - kr + 1 > 0 ? (int)(t - kr + 1) : 0;                            \
             const int qhi = t < R - 1 ? (int)t : R - 1;                                        \
             switch (qlo * 8 + qhi) { CC_PARTIAL_CASES(T, VT, R, NV) }                          \

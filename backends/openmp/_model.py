@@ -35,13 +35,12 @@ SECONDS_PER_TILE_ELEMENT = 1.5e-10
 BYTES_PER_SECOND_CACHED = 2.2e10
 BYTES_PER_SECOND_MEMORY = 1.4e10
 CACHED_BYTES = 32 << 20
-# Python-side work per call (layout lookup, taps, scratch, entering the loop), measured as the
-# difference to naive's run() on tiny problems and expressed on naive's scale (its model's
-# 4 us leaves out the same engine work ours does), so auto's choice between the two follows
-# the measured crossover; plus waking each extra thread. Re-measured on the merged build, quiet
-# machine, 8x8..32x32 with 3x3: one thread 19 us against naive's 12-22 us, two threads 35-44 us
-# (waking the second thread costs ~20 us when the calls are not back to back).
-SECONDS_PER_CALL = 11.0e-6
+# Work per call outside the loop: the prepared runner checks its arrays, pads the taps and
+# allocates scratch in C (``_cy.PlaneLoop``), about 2 us. Measured as runner time on tiny
+# problems beside naive's (1-D 64 * 5: 2.0 us against naive's 4.7 us; 8x8 * 3x3: 4.4 against
+# 8.2; loaded 2-core machine, both scaled alike), plus waking each extra thread (~20 us when
+# the calls are not back to back).
+SECONDS_PER_CALL = 1.8e-6
 SECONDS_PER_EXTRA_THREAD = 20.0e-6
 # Problems below this many multiply-add bytes (macs x itemsize) run on one thread: they take
 # under ~50 us there, less than waking a second thread saves. A count, not predict_seconds:

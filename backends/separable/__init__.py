@@ -7,10 +7,11 @@ strip so the intermediate stays in cache (see ``_cy.pyx``). N-D kernels that are
 outer product of 1-D kernels run one pass per axis. Integer kernels are served only when they
 are exactly an integer outer product (Sobel), so results stay exact.
 
-The rank depends on the kernel's values, not its shape: ``supports()`` reads
-``problem.kernel`` (the engine attaches kernels up to 128 x 128 and keys plans by their
-content) or ``problem.factors`` (given by ``convcore.sepconvolve``), and factorizations are
-cached by kernel bytes.
+The rank depends on the kernel's values, not its shape (``reads_kernel_values``): about a
+problem without values ``supports()`` and ``cost()`` answer for the best case, rank 1; the
+engine then asks again with ``problem.kernel`` (kernels up to 128 x 128, keyed by their
+content) when that could win. ``problem.factors`` (from ``convcore.sepconvolve``) needs no
+factorization.
 
 Options (``backend_options``): ``rank`` (keep at most r terms) and ``tol`` (drop singular
 values below ``tol * s_max``) ask for an approximation; :func:`decompose` returns the factors
@@ -22,8 +23,10 @@ import threading
 import numpy as np
 
 from convcore._boundary import extension_table
+from convcore._memo import ProblemMemo
+from convcore._problem import kernel_values_matter
 from convcore._registry import Backend
-from convcore._threads import get_num_threads, native_threads
+from convcore._threads import native_threads
 
 from . import _cy
 from ._factors import Decomposition, decompose, default_tolerance
@@ -41,8 +44,6 @@ SECONDS_PER_MAC = {4: 0.025e-9, 8: 0.05e-9}
 SECONDS_PER_BYTE = 0.05e-9
 SECONDS_PER_CALL = 20e-6
 
-_CACHE_SIZE = 256
-_PREPARED_CACHE_SIZE = 32
 # Below this many multiply-adds waking a second thread costs more than it saves.
 MIN_PARALLEL_MACS = 1 << 22
 
@@ -52,16 +53,16 @@ class SeparableBackend(Backend):
 
     name = "separable"
     kind = "direct"
+    reads_kernel_values = True
 
     def __init__(self):
-        self._cache = {}
-        self._prepared_cache = {}
-        self._lock = threading.Lock()
+        # supports, cost and prepare all need the factorization: one per problem and options.
+        self._decompositions = ProblemMemo()
 
     # -- what the engine asks -------------------------------------------------------------
 
-    def supports(self, problem):
-        if not hasattr(problem, "x_shape"):
+    def supports(self, problem, ctx):
+        if problem.kind != "signal":
             return "separable serves signal convolutions (ConvProblem), not CNN layers"
         if problem.dtype.kind == "O":
             return "separable does not serve object arrays (only naive does)"
@@ -73,23 +74,29 @@ class SeparableBackend(Backend):
             return ("the kernel has fewer than two axes longer than 1: a 1-D convolution is "
                     "already one pass, nothing to separate")
         try:
-            self.check_options(problem.backend_options, known=OPTIONS)
-            found = self._factors(problem)
+            self.check_options(ctx.backend_options, known=OPTIONS)
+            found = self._factors(problem, ctx)
         except ValueError as err:
             return str(err)
+        if found is None:
+            return True  # no values yet: rank 1 is possible (the engine asks again)
         if isinstance(found, str):
             return found
-        if not problem.backend_options:
-            direct, passes = _work_per_output(problem.k_shape, found)
+        if not ctx.backend_options:
+            direct, passes = _work_per_output(problem.k_shape, found.rank)
             if passes >= direct:
                 return (f"the kernel {problem.k_shape} has numerical rank {found.rank}: "
                         f"{passes} multiply-adds per output in 1-D passes, not fewer than "
                         f"{direct} for a direct loop")
         return True
 
-    def cost(self, problem):
-        found = self._factors(problem)
-        per_output = _work_per_output(problem.k_shape, found)[1] if not isinstance(found, str) \
+    def cost(self, problem, ctx):
+        found = self._factors(problem, ctx)
+        if found is None:
+            rank = ctx.backend_options.get("rank") or 1  # the best case, until values come
+        else:
+            rank = found.rank if not isinstance(found, str) else None
+        per_output = _work_per_output(problem.k_shape, rank)[1] if rank \
             else problem.macs / max(problem.out_size, 1)
         dtype = problem.dtype
         if dtype.kind == "c":
@@ -98,11 +105,11 @@ class SeparableBackend(Backend):
             per_mac = SECONDS_PER_MAC.get(dtype.itemsize, SECONDS_PER_MAC[8])
         compute = problem.out_size * per_output * per_mac
         stream = (_prod(problem.x_shape) + problem.out_size) * dtype.itemsize * SECONDS_PER_BYTE
-        return SECONDS_PER_CALL + (compute + stream) / max(get_num_threads(), 1)
+        return SECONDS_PER_CALL + (compute + stream) / max(ctx.threads, 1)
 
-    def workspace(self, problem):
+    def workspace(self, problem, ctx):
         # Per-thread strip buffers, and the lead-axis intermediates of N-D kernels.
-        strips = get_num_threads() * _cy.scratch_size(
+        strips = ctx.threads * _cy.scratch_size(
             problem.out_shape[-1], problem.k_shape[-1]) * problem.dtype.itemsize
         lead = problem.ndim - 2
         if lead <= 0:
@@ -111,77 +118,58 @@ class SeparableBackend(Backend):
                       for d in range(lead))
         return strips + 2 * biggest * problem.dtype.itemsize
 
-    # -- the factorization, cached by kernel bytes -----------------------------------------
+    # -- the factorization ---------------------------------------------------------------
 
-    def _factors(self, problem, kernel=None):
-        """Decomposition (of the kernel, not the taps) or a reason string."""
+    def _factors(self, problem, ctx):
+        """Decomposition (of the kernel, not the taps), a reason string, or None when the
+        problem carries no values yet (the engine plans by shape first)."""
         if problem.factors is not None:
             return Decomposition([tuple(problem.factors)], problem.k_shape, None, 0.0, 0.0,
                                  problem.dtype.kind not in "fc")
-        k = problem.kernel if kernel is None else kernel
+        k = problem.kernel
         if k is None:
+            if kernel_values_matter(problem):
+                return None
             return ("the kernel has more than 128 x 128 elements: the engine passes the "
                     "values of smaller kernels only (use convcore.sepconvolve with factors)")
-        options = problem.backend_options
-        # Integer results keep the low bits of the result dtype: factors need only match
-        # the kernel modulo 2**bits.
+        tol, rank = ctx.backend_options.get("tol"), ctx.backend_options.get("rank")
+        # Integer results keep the low bits of the result dtype: factors need only match the
+        # kernel modulo 2**bits.
         bits = 8 * problem.out_dtype.itemsize if problem.dtype.kind == "u" else 64
-        key = (k.tobytes(), k.shape, k.dtype.str, options.get("tol"), options.get("rank"), bits)
-        found = self._cache.get(key)
-        if found is None:
-            found = decompose(k, tol=options.get("tol"), rank=options.get("rank"),
-                              dtype=problem.dtype, bits=bits)
-            with self._lock:
-                if len(self._cache) >= _CACHE_SIZE:
-                    self._cache.clear()
-                self._cache[key] = found
-        return found
+        return self._decompositions.get(problem, (tol, rank), lambda: decompose(
+            k, tol=tol, rank=rank, dtype=problem.dtype, bits=bits))
 
     # -- the work ------------------------------------------------------------------------
 
-    def run(self, x, k, problem, out):
-        self.check_options(problem.backend_options, known=OPTIONS)
-        prep = self._prepared(problem, k)
-        signal = x
-        wanted = get_num_threads() if prep.macs >= MIN_PARALLEL_MACS else 1
-        with native_threads(wanted) as threads:
-            # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
-            for taps, table, outer, n, inner, o, fill in prep.lead:
-                result = np.empty(outer * o * inner, problem.dtype)
-                _cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table,
-                                        fill, result, o, threads)
-                signal = result
-            workers = min(threads, prep.strips // 2 + 1)
-            scratch = _scratch(workers * prep.scratch_size, problem.dtype)
-            job = _cy.separable_2d(
-                signal.reshape(-1), prep.planes, prep.rows, prep.cols, prep.us, prep.upads,
-                prep.vs, prep.row_table, prep.col_table, problem.starts[-1], prep.fill,
-                out.reshape(-1), *problem.out_shape[-2:], scratch)
-            job.run(workers)
+    def prepare(self, problem, ctx):
+        """Taps, boundary tables and fill values of the passes, built once for the plan."""
+        self.check_options(ctx.backend_options, known=OPTIONS)
+        found = self._factors(problem, ctx)
+        if found is None or isinstance(found, str):
+            raise ValueError(f"backend 'separable' cannot run this problem: "
+                             f"{found or 'the kernel values are needed'}")
+        prep = _Prepared(problem, found)
+        wanted = ctx.threads if prep.macs >= MIN_PARALLEL_MACS else 1
+        dtype, out_shape, start = problem.dtype, problem.out_shape[-2:], problem.starts[-1]
 
-    def _prepared(self, problem, k):
-        """Taps, boundary tables and fill values of a problem, cached by its key and kernel
-        values (a few tens of microseconds of NumPy per call otherwise)."""
-        # The problem key tells only whether the fill value is zero: add the value.
-        fill = np.asarray(problem.fillvalue).tobytes()
-        if problem.factors is not None:
-            key = (problem.key, fill)
-        elif k.size <= 128 * 128:
-            key = (problem.key, fill, k.tobytes())
-        else:
-            key = None
-        prep = self._prepared_cache.get(key) if key is not None else None
-        if prep is None:
-            found = self._factors(problem, kernel=k)
-            if isinstance(found, str):
-                raise ValueError(f"backend 'separable' cannot run this problem: {found}")
-            prep = _Prepared(problem, found)
-            if key is not None:
-                with self._lock:
-                    if len(self._prepared_cache) >= _PREPARED_CACHE_SIZE:
-                        self._prepared_cache.clear()
-                    self._prepared_cache[key] = prep
-        return prep
+        def run(x, k, out):
+            signal = x
+            with native_threads(wanted) as threads:
+                # Leading axes of N-D kernels (rank 1): one pass each, a full-size intermediate.
+                for taps, table, outer, n, inner, o, fill in prep.lead:
+                    result = np.empty(outer * o * inner, dtype)
+                    _cy.axis_pass(signal.reshape(-1), outer, n, inner, taps, table, fill,
+                                  result, o, threads)
+                    signal = result
+                workers = min(threads, prep.strips // 2 + 1)
+                scratch = _scratch(workers * prep.scratch_size, dtype)
+                job = _cy.separable_2d(
+                    signal.reshape(-1), prep.planes, prep.rows, prep.cols, prep.us, prep.upads,
+                    prep.vs, prep.row_table, prep.col_table, start, prep.fill,
+                    out.reshape(-1), *out_shape, scratch)
+                job.run(workers)
+
+        return run
 
 
 class _Prepared:
@@ -253,11 +241,11 @@ def _taps(factor, problem, dtype):
     return np.ascontiguousarray(f, dtype)
 
 
-def _work_per_output(k_shape, found):
-    """(direct multiply-adds per output, multiply-adds per output in 1-D passes)."""
+def _work_per_output(k_shape, rank):
+    """(direct multiply-adds per output, multiply-adds per output in rank-`rank` passes)."""
     direct = _prod(k_shape)
     lead = sum(n for n in k_shape[:-2] if n > 1)
-    return direct, lead + found.rank * (k_shape[-2] + k_shape[-1])
+    return direct, lead + rank * (k_shape[-2] + k_shape[-1])
 
 
 def _check_columns(col_table, start, n):

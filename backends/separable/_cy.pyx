@@ -7,7 +7,7 @@ The correlation ``out[i, j] = sum_{a,b} ext(x)[i + a, j + b] * w[a, b]`` with
 pass ``out[i, j] += sum_b v_t[b] * y[i, j + b]``: ``kh + kw`` multiply-adds per output and
 term instead of ``kh * kw``.
 
-Blocking (see PERF-NOTES.md): a thread takes strips of STRIP output rows. The vertical pass
+Blocking (see docs/separable.md): a thread takes strips of STRIP output rows. The vertical pass
 of a strip is register-blocked: for a block of columns, all STRIP output rows are summed in
 vector registers and every input row loaded is used by each output row it reaches (up to
 STRIP multiply-adds per load; loads, not multiply-adds, limited the one-row version because

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from .. import _dispatch, _options, _threads
+from .. import _dispatch
+from .._context import current_context
 from .._dispatch import ConvMemoryError
 from .._layer_problem import build_layer_problem
 
@@ -64,13 +65,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         bias = np.asarray(bias)
         if bias.shape != (problem.K,):
             raise ValueError(f"bias must have shape ({problem.K},), got {bias.shape}")
-    max_memory = _options.get_option("max_memory")
-    if problem.out_bytes > max_memory:
+    ctx = current_context()
+    if problem.out_bytes > ctx.max_memory:
         raise ConvMemoryError(f"the result {problem.out_shape} of {problem.dtype} needs "
-                              f"{problem.out_bytes:,} bytes, over max_memory={max_memory:,}")
-    plan = _dispatch.plan(problem, backend, "auto", _threads.get_num_threads(), max_memory)
+                              f"{problem.out_bytes:,} bytes, over max_memory={ctx.max_memory:,}")
+    plan = _dispatch.plan(problem, backend, "auto", ctx)
     out = np.empty(problem.out_shape, problem.dtype)
-    plan.backend.run(x, weight, problem, out)
+    plan.runner(x, weight, out)
     if bias is not None:
         out += bias.astype(problem.dtype, copy=False).reshape(
             (-1, 1, 1) if layout == "NCHW" else (-1,))

@@ -1,0 +1,134 @@
+"""convcore.nn's layers beside PyTorch (and unshared/tiled beside a NumPy einsum).
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest benchmarks/bench_nn.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py [rounds]
+
+The script prints the issue's ratios (contender time / convcore time, higher is better for
+convcore): every contender timed in its own block after an idle gap, blocks interleaved over
+the rounds, medians compared (see bench_im2col.py for why).
+
+- conv2d_backward on resnet3x3_C64_56 (N 8, float32) against torch autograd's backward
+  of the same conv (grad of input and weight; the forward graph built once): target >= 0.5.
+- max_pool2d 3x3, stride 2, padding 1 on N 8, C 64, 112^2: target >= 1.0.
+- unshared_conv2d and tiled_conv2d (t = 2) forward, N 8, C 16 -> K 16, 28^2, 3x3, against
+  ``np.einsum`` over ``sliding_window_view`` with per-position weights: target >= 3.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+from convcore import nn
+
+try:  # under pytest: benchmarks/ is a package (installed as convcore.benchmarks)
+    from .conftest import assert_close_to, median_time, seeded, warm_up
+except ImportError:  # run as a script
+    sys.path.insert(0, os.path.dirname(__file__))
+    from conftest import assert_close_to, median_time, seeded, warm_up
+
+THREADS = os.cpu_count() or 1
+TARGETS = {"conv2d_backward": 0.5, "max_pool2d": 1.0, "unshared_forward": 3.0,
+           "tiled_forward": 3.0}
+
+
+def conv_backward_problem():
+    x, w = seeded((8, 64, 56, 56)), seeded((64, 64, 3, 3), seed=1) / 24
+    g = seeded((8, 64, 56, 56), seed=2)
+    return x, w, g
+
+
+def pool_problem():
+    return seeded((8, 64, 112, 112))
+
+
+def local_problem(tiles):
+    x = seeded((8, 16, 28, 28))
+    w = seeded(tiles + (16, 16, 3, 3), seed=1) / 12
+    return x, w
+
+
+def contenders(name):
+    """{label: zero-argument call} and a float64 reference check, for one problem."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    F = torch.nn.functional
+    if name == "conv2d_backward":
+        x, w, g = conv_backward_problem()
+        tx, tw = (torch.from_numpy(a).requires_grad_() for a in (x, w))
+        ty, tg = F.conv2d(tx, tw, padding=1), torch.from_numpy(g)
+        calls = {"convcore": lambda: nn.conv2d_backward(g, x, w, padding=1)[:2],
+                 "torch": lambda: torch.autograd.grad(ty, (tx, tw), tg, retain_graph=True)}
+        exact = [a.astype(np.float64) for a in (g, x, w)]
+        reference = nn.conv2d_backward(*exact, padding=1)[:2]
+    elif name == "max_pool2d":
+        x = pool_problem()
+        tx = torch.from_numpy(x)
+        calls = {"convcore": lambda: nn.max_pool2d(x, 3, 2, 1),
+                 "torch": lambda: F.max_pool2d(tx, 3, 2, 1)}
+        reference = F.max_pool2d(torch.from_numpy(x.astype(np.float64)), 3, 2, 1).numpy()
+    else:
+        tiles = (26, 26) if name == "unshared_forward" else (2, 2)
+        x, w = local_problem(tiles)
+        layer = nn.unshared_conv2d if name == "unshared_forward" else nn.tiled_conv2d
+        rows, cols = np.arange(26)[:, None] % tiles[0], np.arange(26)[None, :] % tiles[1]
+        # Per-position weights: for unshared they are the weights (no copy to time).
+        per_position = (lambda: w) if name == "unshared_forward" else (lambda: w[rows, cols])
+
+        def einsum():
+            windows = sliding_window_view(x, (3, 3), axis=(2, 3))       # (N, C, Ho, Wo, 3, 3)
+            return np.einsum("ncijuv,ijkcuv->nkij", windows, per_position())
+        calls = {"convcore": lambda: layer(x, w), "einsum": einsum}
+        reference = layer(x.astype(np.float64), w.astype(np.float64))
+    return calls, reference
+
+
+def _check(name, result, reference):
+    if isinstance(reference, (list, tuple)):
+        for a, r in zip(result, reference):
+            assert_close_to(np.asarray(a), r, np.float32)
+    else:
+        assert_close_to(np.asarray(result), reference, np.float32)
+
+
+@pytest.mark.parametrize("contender", ["convcore", "other"])
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_nn(benchmark, idle_gap, name, contender):
+    calls, reference = contenders(name)
+    label = "convcore" if contender == "convcore" else next(k for k in calls if k != "convcore")
+    benchmark.group = name
+    benchmark.extra_info["contender"] = label
+    result = benchmark(calls[label])
+    _check(name, result, reference)
+
+
+def report(rounds=5):
+    """Interleaved rounds; the ratio of medians for each problem, with the spread seen."""
+    for name, target in TARGETS.items():
+        calls, reference = contenders(name)
+        for call in calls.values():
+            _check(name, call(), reference)
+        times = {label: [] for label in calls}
+        for _ in range(rounds):
+            for label, call in calls.items():
+                time.sleep(0.25)
+                warm_up(call)
+                times[label].append(median_time(call, 5))
+        mine = np.median(times["convcore"])
+        other_label = next(k for k in calls if k != "convcore")
+        other = np.median(times[other_label])
+        spread = {k: (min(v) / np.median(v), max(v) / np.median(v)) for k, v in times.items()}
+        # Per-round ratios too: both contenders of a round met about the same machine load.
+        rounds_ratio = np.array(times[other_label]) / np.array(times["convcore"])
+        print(f"{name:<18} convcore {mine * 1e3:8.2f} ms  {other_label} {other * 1e3:8.2f} ms  "
+              f"ratio {other / mine:5.2f}x (target >= {target}; rounds "
+              f"{rounds_ratio.min():.2f}-{rounds_ratio.max():.2f})  round spread "
+              + ", ".join(f"{k} {lo:.2f}-{hi:.2f}" for k, (lo, hi) in spread.items()))
+
+
+if __name__ == "__main__":
+    report(int(sys.argv[1]) if len(sys.argv) > 1 else 5)

@@ -1,0 +1,85 @@
+"""Context: the settings one call runs under, as one frozen value.
+
+Backends never read convcore's process-wide or thread-local settings themselves: the engine
+reads them once per call (threads, ``max_memory``, planner effort) and hands them, with the
+call's ``backend_options``, to ``supports``, ``cost``, ``workspace`` and ``prepare``. Equal
+settings give equal (and equally hashed) contexts, so a context is part of a plan's key
+(docs/design.md, "The backend contract").
+"""
+
+import types
+
+from ._options import PLAN_EFFORTS
+
+_EMPTY = types.MappingProxyType({})
+
+
+class Context:
+    """The settings of one call (immutable, hashable).
+
+    Attributes
+    ----------
+    threads : int
+        Native threads the call may use (``convcore.get_num_threads()`` when it was made).
+    max_memory : int
+        Bytes the call may use for its result and workspace.
+    plan : {'estimate', 'measure'}
+        Planner effort for backends that plan (FFTW).
+    backend_options : mapping
+        The options the caller gave for the named backend (read-only); a backend checks
+        them with ``Backend.check_options``.
+
+    Examples
+    --------
+    >>> from convcore import Context
+    >>> ctx = Context(threads=2, max_memory=1 << 30, plan="estimate", backend_options={"rank": 1})
+    >>> ctx.backend_options["rank"], ctx == Context(2, 1 << 30, "estimate", {"rank": 1})
+    (1, True)
+    """
+
+    __slots__ = ("threads", "max_memory", "plan", "backend_options", "_key", "_hash")
+
+    def __init__(self, threads, max_memory, plan="estimate", backend_options=None):
+        if plan not in PLAN_EFFORTS:
+            raise ValueError(f"plan must be 'estimate' or 'measure', got {plan!r}")
+        items = tuple(sorted(backend_options.items())) if backend_options else ()
+        try:
+            hash(items)
+        except TypeError:
+            raise TypeError("backend_options values must be hashable (numbers, strings, "
+                            f"booleans, tuples), got {dict(items)!r}") from None
+        options = types.MappingProxyType(dict(items)) if items else _EMPTY
+        for name, value in (("threads", int(threads)), ("max_memory", int(max_memory)),
+                            ("plan", plan), ("backend_options", options),
+                            ("_key", (int(threads), int(max_memory), plan, items))):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_hash", hash(self._key))
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Context is immutable: cannot set {name!r}")
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, Context) and self._key == other._key
+
+    def replace(self, **changes):
+        """A copy with some settings changed (e.g. ``threads=1``)."""
+        fields = {"threads": self.threads, "max_memory": self.max_memory, "plan": self.plan,
+                  "backend_options": dict(self.backend_options)}
+        fields.update(changes)
+        return Context(**fields)
+
+    def __repr__(self):
+        options = dict(self.backend_options)
+        return (f"Context(threads={self.threads}, max_memory={self.max_memory}, "
+                f"plan={self.plan!r}, backend_options={options})")
+
+
+def current_context(backend_options=None, plan=None, max_memory=None):
+    """The context of a call made now, in this Python thread (settings read once here)."""
+    from . import _options, _threads
+
+    max_memory, plan = _options.current(max_memory, plan)
+    return Context(_threads.get_num_threads(), max_memory, plan, backend_options)

@@ -1,0 +1,53 @@
+"""Splitting a layer's batch over convcore's threads, each calling a single-threaded BLAS.
+
+The gradients of a convolution are big matrix products over unfolded windows. Left to
+OpenBLAS's own threads they collapsed on this shared 2-core machine: a (64 x 3136) @
+(3136 x 576) float32 product took 160 ms with two BLAS threads while other processes ran,
+5 ms with one (its threads spin-wait for each other when a core is taken). So, as the im2col
+backend does, BLAS runs one thread per caller, and the parallelism comes from running
+independent images of the batch in convcore's threads (NumPy releases the GIL in matmul,
+in copies and in elementwise work). A chunk of images also bounds the unfolded workspace.
+"""
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .._threads import get_num_threads
+
+# Below this many multiply-adds a second thread costs more than it saves.
+SHARED_WORK_MACS = 4_000_000
+# Images per chunk are capped so one chunk's windows stay near this size (bytes).
+CHUNK_BYTES = 32 << 20
+
+_pool_lock = threading.Lock()
+_pool = None
+
+
+def _executor(threads):
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != threads:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(threads, thread_name_prefix="convcore-nn")
+        return _pool
+
+
+def chunks(n, macs, bytes_per_image):
+    """Batch slices: one per thread for large work, smaller when one would be too big."""
+    threads = get_num_threads() if macs >= SHARED_WORK_MACS else 1
+    by_memory = max(1, CHUNK_BYTES // max(bytes_per_image, 1))
+    size = max(1, min(math.ceil(n / threads), by_memory))
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)], threads
+
+
+def over_batch(function, slices, threads):
+    """``[function(s) for s in slices]``, run on `threads` threads with serial BLAS."""
+    # Imported here: `import convcore` imports no backend (they load on first use).
+    from convcore.backends.im2col import serial_blas
+
+    with serial_blas:
+        if threads == 1 or len(slices) == 1:
+            return [function(s) for s in slices]
+        return list(_executor(threads).map(function, slices))

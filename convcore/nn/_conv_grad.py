@@ -1,0 +1,270 @@
+"""Gradients of ``conv2d``, and the transposed convolution (which is one of them).
+
+A convolution layer is linear in its input and in its weight, so its gradients are two more
+convolutions (PyTorch's conventions: cross-correlation, NCHW, weight (K, C/groups, kh, kw)):
+
+- backward-data: ``grad_x = fold(W^T @ grad_out)``, the windows' gradients added back where
+  they were read from. That operation *is* the transposed convolution: ``conv_transpose2d``
+  runs exactly this code forward, which is why it upsamples (stride s spreads each input
+  pixel over an s-times larger output). With stride 1 it is itself an ordinary convolution
+  (the kernel flipped, its channel axes swapped, ``dilation * (k - 1) - padding`` of
+  padding), and convcore's ``conv2d`` backends run it.
+- backward-weight: ``grad_W = grad_out @ unfold(x)^T``, a correlation of the input with the
+  output gradient, summed over the batch.
+- ``grad_bias``: ``grad_out`` summed over batch and positions.
+
+And the other way round: the gradient of ``conv_transpose2d`` with respect to its input is an
+ordinary ``conv2d`` (run on convcore's backends), and its weight gradient is the
+backward-weight above with the roles of input and output swapped.
+"""
+
+import numpy as np
+
+from .._layer_problem import build_layer_problem
+from ._batch import chunks, over_batch
+from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
+from ._conv2d import conv2d
+from ._unfold import fold, unfold
+
+
+def _data_chunk(grad_out, weight, groups, x_hw, stride, pads, dilation):
+    n, k, ho, wo = grad_out.shape
+    _, cg, kh, kw = weight.shape
+    w = weight.reshape(groups, k // groups, cg * kh * kw).transpose(0, 2, 1)
+    windows = np.matmul(w, grad_out.reshape(n, groups, k // groups, ho * wo))
+    windows = windows.reshape(n, groups * cg, kh, kw, ho, wo)
+    return fold(windows, (n, groups * cg) + tuple(x_hw), stride, pads, dilation)
+
+
+def _weight_chunk(x, grad_out, groups, kernel, stride, pads, dilation):
+    n, c = x.shape[:2]
+    k, ho, wo = grad_out.shape[1:]
+    cg, (kh, kw) = c // groups, kernel
+    windows = unfold(x, kernel, stride, pads, dilation, (ho, wo))
+    cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))
+    cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
+    g = grad_out.reshape(n, groups, k // groups, ho * wo)
+    return np.matmul(g, cols.transpose(0, 1, 3, 2)).sum(0).reshape(k, cg, kh, kw)
+
+
+def _batch_plan(grad_out, in_channels, groups, kernel):
+    """Chunks of the batch for the threads: work in multiply-adds, windows in bytes."""
+    n, k, ho, wo = grad_out.shape
+    taps = in_channels * kernel[0] * kernel[1]
+    return chunks(n, n * k * taps // groups * ho * wo, taps * ho * wo * grad_out.itemsize)
+
+
+def _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation):
+    """With stride 1 the transposed convolution is an ordinary one: the kernel flipped, its
+    two channel axes swapped (per group), and ``dilation * (k - 1) - padding`` of padding.
+    Then convcore's conv2d backends (blocked unfolding + GEMM in cache) compute it. Returns
+    None where that does not apply (strides, uneven padding, output_padding)."""
+    if stride != (1, 1) or any(p[0] != p[1] for p in pads):
+        return None
+    k, cg, kh, kw = weight.shape
+    spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+    padding = tuple(span - p[0] for span, p in zip(spans, pads))
+    if min(padding) < 0 or any(o + 2 * q - span != n for o, q, span, n in
+                               zip(grad_out.shape[2:], padding, spans, x_hw)):
+        return None
+    flipped = weight[:, :, ::-1, ::-1].reshape(groups, k // groups, cg, kh, kw)
+    flipped = flipped.transpose(0, 2, 1, 3, 4).reshape(groups * cg, k // groups, kh, kw)
+    return conv2d(grad_out, flipped, None, 1, padding, dilation, groups)
+
+
+def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
+    """``fold(W^T @ grad_out)``: (N, K, Ho, Wo) -> (N, C, H, W)."""
+    out = _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation)
+    if out is not None:
+        return out
+    n = grad_out.shape[0]
+    out = np.empty((n, groups * weight.shape[1]) + tuple(x_hw), grad_out.dtype)
+
+    def run(s):
+        out[s] = _data_chunk(grad_out[s], weight, groups, x_hw, stride, pads, dilation)
+    over_batch(run, *_batch_plan(grad_out, groups * weight.shape[1], groups,
+                                 weight.shape[2:]))
+    return out
+
+
+def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation):
+    """``grad_out @ unfold(x)^T`` summed over the batch: (K, C/groups, kh, kw)."""
+    def run(s):
+        return _weight_chunk(x[s], grad_out[s], groups, kernel, stride, pads, dilation)
+    parts = over_batch(run, *_batch_plan(grad_out, x.shape[1], groups, kernel))
+    return np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of :func:`conv2d` (NCHW) with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_out : array_like
+        (N, K, Ho, Wo), the gradient of the loss with respect to ``conv2d(x, weight, ...)``.
+    x : array_like
+        (N, C, H, W), the layer's input.
+    weight : array_like
+        (K, C / groups, kh, kw).
+    stride, padding, dilation, groups
+        As given to :func:`conv2d` (`padding` may be 'same', 'valid' or 'full').
+
+    Returns
+    -------
+    grad_x : numpy.ndarray
+        (N, C, H, W): the transposed convolution of `grad_out` with `weight`.
+    grad_weight : numpy.ndarray
+        (K, C / groups, kh, kw): the correlation of `x` with `grad_out`.
+    grad_bias : numpy.ndarray
+        (K,): `grad_out` summed over batch and positions.
+
+    Raises
+    ------
+    ValueError
+        When `grad_out` is not the shape of the layer's output, or as :func:`conv2d`.
+
+    Notes
+    -----
+    float32 when every argument is float32, else float64. Each gradient costs as much as the
+    forward pass: ``2 * N * K * (C / groups) * kh * kw * Ho * Wo`` flops.
+
+    Examples
+    --------
+    >>> import numpy as np, convcore
+    >>> x = np.ones((1, 1, 3, 3)); w = np.ones((1, 1, 2, 2))
+    >>> gx, gw, gb = convcore.nn.conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
+    >>> gx[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    >>> gw[0, 0], gb
+    (array([[4., 4.],
+           [4., 4.]]), array([4.]))
+    """
+    grad_out, x, weight = float_arrays(("grad_out", "x", "weight"), grad_out, x, weight)
+    check_ndim(x, 4, "x", "(N, C, H, W)")
+    x, weight, p = build_layer_problem(x, weight, stride, padding, dilation, groups)
+    check_shape(grad_out, p.out_shape, "grad_out", "conv2d's output")
+    check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward")
+    grad_x = backward_data(grad_out, weight, p.groups, (p.H, p.W), p.stride, p.padding,
+                           p.dilation)
+    grad_weight = backward_weight(x, grad_out, p.groups, (p.kh, p.kw), p.stride, p.padding,
+                                  p.dilation)
+    return grad_x, grad_weight, grad_out.sum((0, 2, 3))
+
+
+def _transpose_geometry(x, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Check a conv_transpose2d call; return its arrays and geometry."""
+    names = ("x", "weight") + (("bias",) if bias is not None else ())
+    arrays = float_arrays(names, x, weight, *(() if bias is None else (bias,)))
+    x, weight = arrays[:2]
+    check_ndim(x, 4, "x", "(N, C_in, H, W)")
+    check_ndim(weight, 4, "weight", "(C_in, C_out / groups, kh, kw)")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    n, c_in, h, w = x.shape
+    if weight.shape[0] != c_in or c_in % groups:
+        raise ValueError(f"weight must have C_in = {c_in} (divisible by groups={groups}) on "
+                         f"axis 0, got shape {weight.shape} for x of shape {x.shape}")
+    if min(weight.shape[2:]) < 1:
+        raise ValueError(f"weight must have a non-empty kernel, got shape {weight.shape}")
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    pads = pads_pair(padding, "padding")
+    extra = tuple(p[0] for p in pads_pair(output_padding, "output_padding"))
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"output_padding {extra} must be smaller than stride {stride} or "
+                         f"dilation {dilation}")
+    kernel = weight.shape[2:]
+    out_hw = tuple((n_ - 1) * s - 2 * p[0] + d * (k - 1) + e + 1 for n_, s, p, d, k, e in
+                   zip((h, w), stride, pads, dilation, kernel, extra))
+    if min(out_hw) < 1:
+        raise ValueError(f"padding {padding} leaves no output for x of shape {x.shape} and "
+                         f"weight {weight.shape} (output {out_hw})")
+    c_out = weight.shape[1] * groups
+    if bias is not None and arrays[2].shape != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},), got {arrays[2].shape}")
+    bias = arrays[2] if bias is not None else None
+    return x, weight, bias, (n, c_out) + out_hw, kernel, stride, pads, dilation
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed convolution (NCHW), as ``torch.nn.functional.conv_transpose2d``.
+
+    The gradient of :func:`conv2d` with respect to its input, used as a layer: each input
+    pixel adds ``x * weight`` to a ``kh x kw`` patch of the output, patches `stride` apart.
+    With stride s it upsamples by s (structured, per-pixel outputs).
+
+    Parameters
+    ----------
+    x : array_like
+        (N, C_in, H, W).
+    weight : array_like
+        (C_in, C_out / groups, kh, kw) (PyTorch's layout for transposed convolutions).
+    bias : array_like, optional
+        (C_out,).
+    stride, dilation : int or (int, int), optional
+    padding : int or (int, int), optional
+        Crops `padding` rows/columns from each side of the full transposed result (the
+        `padding` of the conv2d this is the transpose of).
+    output_padding : int or (int, int), optional
+        Extra rows/columns at the bottom/right (smaller than stride or dilation): picks one of
+        the input sizes a strided conv2d maps to the same output size.
+    groups : int, optional
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, C_out, Ho, Wo) with ``Ho = (H - 1) * stride - 2 * padding + dilation * (kh - 1)
+        + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np, convcore
+    >>> x = np.array([[[[1.0, 2.0]]]])
+    >>> convcore.nn.conv_transpose2d(x, np.ones((1, 1, 1, 3)), stride=2)
+    array([[[[1., 1., 3., 2., 2.]]]])
+    """
+    x, weight, bias, out_shape, _, stride, pads, dilation = _transpose_geometry(
+        x, weight, bias, stride, padding, output_padding, groups, dilation)
+    check_memory((out_shape,), x.dtype, "conv_transpose2d")
+    out = backward_data(x, weight, groups, out_shape[2:], stride, pads, dilation)
+    if bias is not None:
+        out += bias[:, None, None]
+    return out
+
+
+def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients of :func:`conv_transpose2d` with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_out : array_like
+        (N, C_out, Ho, Wo), the shape of ``conv_transpose2d(x, weight, ...)``.
+    x, weight, stride, padding, output_padding, groups, dilation
+        As given to :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    grad_x, grad_weight, grad_bias : numpy.ndarray
+        `grad_x` is ``conv2d(grad_out, weight, ...)`` (the layer it is the transpose of).
+
+    Examples
+    --------
+    >>> import numpy as np, convcore
+    >>> gx, gw, gb = convcore.nn.conv_transpose2d_backward(
+    ...     np.ones((1, 1, 1, 5)), np.array([[[[1.0, 2.0]]]]), np.ones((1, 1, 1, 3)), stride=2)
+    >>> gx, gw, gb
+    (array([[[[3., 3.]]]]), array([[[[3., 3., 3.]]]]), array([5.]))
+    """
+    x, weight, _, out_shape, kernel, stride, pads, dilation = _transpose_geometry(
+        x, weight, None, stride, padding, output_padding, groups, dilation)
+    grad_out, x, weight = float_arrays(("grad_out", "x", "weight"), grad_out, x, weight)
+    check_shape(grad_out, out_shape, "grad_out", "conv_transpose2d's output")
+    check_memory((x.shape, weight.shape), x.dtype, "conv_transpose2d_backward")
+    padding = (pads[0][0], pads[1][0])
+    grad_x = conv2d(grad_out, weight, None, stride, padding, dilation, groups)
+    grad_x = grad_x[:, :, :x.shape[2], :x.shape[3]]
+    grad_weight = backward_weight(grad_out, x, groups, kernel, stride, pads, dilation)
+    return grad_x, grad_weight, grad_out.sum((0, 2, 3))

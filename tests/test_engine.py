@@ -1,0 +1,179 @@
+"""The engine's contract v2: contexts, prepared runners, the fast path, kernel values."""
+
+import concurrent.futures
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import scipy.signal
+
+import convcore
+from convcore import _dispatch
+from reference import build_problem, context
+
+
+class RecordingBackend(convcore.Backend):
+    """Correct for any zero-filled real problem (SciPy's direct method inside), and records
+    what the engine hands it."""
+
+    name = "recording"
+
+    def __init__(self, cost=0.0):
+        self._cost = cost
+        self.contexts, self.prepared, self.calls = [], 0, 0
+
+    def supports(self, p, ctx):
+        self.contexts.append(ctx)
+        if p.kind != "signal" or p.boundary != "fill" or p.dtype.kind != "f" or p.is_batched:
+            return "recording does zero-filled real signals only"
+        return True
+
+    def cost(self, p, ctx):
+        return self._cost
+
+    def prepare(self, p, ctx):
+        self.prepared += 1
+        window = tuple(slice(s + m - 1, s + m - 1 + o)
+                       for s, m, o in zip(p.starts, p.k_shape, p.out_shape))
+
+        def run(x, k, out):
+            self.calls += 1
+            full = scipy.signal.correlate(x, p.taps(k), "full", method="direct")
+            out[...] = full[window]
+
+        return run
+
+
+@pytest.fixture
+def recording():
+    backend = RecordingBackend()
+    convcore.register_backend(backend)
+    yield backend
+    convcore.unregister_backend(backend.name)
+
+
+def test_prepare_runs_once_per_signature(recording, rng):
+    x, k = rng.standard_normal((20, 30)), rng.standard_normal((3, 4))
+    for _ in range(4):
+        got = convcore.convolve(x, k, "same", backend="recording")
+        np.testing.assert_allclose(got, scipy.signal.convolve(x, k, "same"), atol=1e-12)
+    assert (recording.prepared, recording.calls) == (1, 4)
+    convcore.convolve(x[:, :29], k, "same", backend="recording")  # a new signature
+    assert recording.prepared == 2
+
+
+def test_each_call_gets_its_own_settings_in_the_context(recording):
+    x, k = np.ones(50), np.ones(3)
+    with convcore.threads(1):
+        convcore.convolve(x, k, backend="recording", max_memory=1 << 20)
+    ctx = recording.contexts[-1]
+    assert (ctx.threads, ctx.max_memory, ctx.plan) == (1, 1 << 20, "estimate")
+    convcore.convolve(x, k, backend="recording", plan="measure")
+    assert recording.contexts[-1].plan == "measure"
+    with pytest.raises(AttributeError, match="immutable"):
+        ctx.threads = 4
+    assert recording.prepared == 2  # the second call differs in its settings: a new plan
+
+
+def test_backend_options_reach_the_backend_in_the_context():
+    seen = []
+
+    class Optioned(RecordingBackend):
+        name = "optioned"
+
+        def prepare(self, p, ctx):
+            seen.append(dict(ctx.backend_options))
+            self.check_options(ctx.backend_options, known=("depth",))
+            return super().prepare(p, ctx)
+
+    convcore.register_backend(Optioned())
+    try:
+        convcore.convolve(np.ones(9), np.ones(2), backend="optioned", backend_options={"depth": 2})
+        assert seen == [{"depth": 2}]
+        with pytest.raises(ValueError, match="backend_options: 'optioned' does not take 'width'"):
+            convcore.convolve(np.ones(9), np.ones(2), backend="optioned",
+                              backend_options={"width": 2})
+    finally:
+        convcore.unregister_backend("optioned")
+
+
+def test_problems_are_immutable_and_declare_their_kind(rng):
+    p = build_problem(np.ones((5, 5)), np.ones((2, 2)), "full", "convolve")[2]
+    assert p.kind == "signal"
+    with pytest.raises(AttributeError, match="immutable"):
+        p.mode = "same"
+    layer = convcore._layer_problem.build_layer_problem(np.ones((1, 2, 5, 5)),
+                                                        np.ones((3, 2, 3, 3)))[2]
+    assert layer.kind == "layer"
+    with pytest.raises(AttributeError, match="immutable"):
+        layer.groups = 2
+
+
+def test_fast_path_sees_a_kernel_changed_in_place(rng):
+    """Plans are keyed by shapes; values never leak from one call into the next."""
+    x = rng.standard_normal((200, 200)).astype(np.float32)
+    g = scipy.signal.windows.gaussian(15, 2.5)
+    k = np.outer(g, g).astype(np.float32)  # rank 1: separable's domain
+    first = convcore.convolve(x, k, "same")
+    np.testing.assert_allclose(first, scipy.signal.convolve(x, k, "same"), atol=1e-4)
+    k[...] = rng.standard_normal(k.shape)  # now full rank, same shape and dtype
+    second = convcore.convolve(x, k, "same")
+    np.testing.assert_allclose(second, scipy.signal.convolve(x.astype(np.float64), k, "same"),
+                               atol=2e-3)
+
+
+def test_fast_path_follows_fill_values_threads_and_options(rng):
+    x, k = rng.standard_normal((9, 11)), rng.standard_normal((3, 2))
+    for fill in (0, 1.5, -2, 1.5):
+        got = convcore.convolve2d(x, k, "same", fillvalue=fill)
+        np.testing.assert_allclose(got, scipy.signal.convolve2d(x, k, "same", fillvalue=fill),
+                                   atol=1e-12)
+    for boundary in ("wrap", "symm", "fill"):
+        got = convcore.convolve2d(x, k, "full", boundary=boundary)
+        np.testing.assert_allclose(got, scipy.signal.convolve2d(x, k, "full", boundary=boundary),
+                                   atol=1e-12)
+    with convcore.threads(1):
+        one = convcore.convolve(x, k)
+    np.testing.assert_array_equal(one, convcore.convolve(x, k))
+    with pytest.raises(convcore.ConvMemoryError):
+        convcore.convolve(x, k, max_memory=64)  # same signature but a budget it exceeds
+
+
+def test_fast_path_integer_magnitudes_are_part_of_the_signature():
+    """An exactness bound proved for small integers must not serve large ones."""
+    k = np.ones(3000, np.int64)
+    small = np.ones(100_000, np.int64)
+    np.testing.assert_array_equal(convcore.convolve(small, k), np.convolve(small, k))
+    big = np.full(100_000, 2 ** 40, np.int64)
+    np.testing.assert_array_equal(convcore.convolve(big, k), np.convolve(big, k))
+
+
+def test_kernel_values_are_read_only_where_they_can_decide(rng):
+    from convcore._problem import build_problem as build_by_shape  # as the engine first plans
+
+    ctx = context()
+    tiny = build_by_shape(np.ones((16, 16)), np.ones((3, 3)), "full", "convolve")[2]
+    assert tiny.kernel is None
+    assert not _dispatch.plan(tiny, "auto", "auto", ctx).value_dependent  # never hashed
+    g = scipy.signal.windows.gaussian(31, 4).astype(np.float32)
+    big = build_by_shape(np.ones((512, 512), np.float32), np.outer(g, g), "same", "convolve")[2]
+    plan = _dispatch.plan(big, "auto", "auto", ctx)
+    assert plan.value_dependent and plan.name == "separable"
+    assert plan.resolve(np.outer(g, g)).name == "separable"
+    assert plan.resolve(rng.standard_normal((31, 31)).astype(np.float32)).name != "separable"
+
+
+def test_many_python_threads_share_one_prepared_runner(rng):
+    images = [rng.standard_normal((64, 96)) for _ in range(16)]
+    k = rng.standard_normal((5, 5))
+    expected = [scipy.ndimage.correlate(im, k[::-1, ::-1], mode="constant") for im in images]
+    for backend in convcore.list_backends():
+        try:
+            convcore.convolve(images[0], k, "same", backend=backend)
+        except ValueError:
+            continue  # declines this problem (test_differential covers the reason)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda im: convcore.convolve(im, k, "same", backend=backend),
+                                    images * 4))
+        for got, want in zip(results, expected * 4):
+            np.testing.assert_allclose(got, want, atol=1e-9, err_msg=backend)
