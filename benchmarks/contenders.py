@@ -240,7 +240,9 @@ def auto_choice(problem):
 
             layer = _layer_problem.build_layer_problem(x, k, **extra)[2]
             if "ctx" in inspect.signature(_dispatch.plan).parameters:  # contract v2
-                return _dispatch.plan(layer, "auto", "auto").backend.name
+                from convcore._context import current_context
+
+                return _dispatch.plan(layer, "auto", "auto", current_context()).backend.name
             return _dispatch.plan(layer, "auto", "auto", convcore.get_num_threads(),
                                   _options.get_option("max_memory")).backend.name
         text = convcore.explain(x, k, problem.p["mode"])

@@ -154,3 +154,13 @@ def test_ab_worker_times_checked_rows_on_one_thread(tmp_path):
                                                                  "im2col", "auto")}
     assert all(t > 0 for times in document["times"].values() for t in times)
     assert "declines" in document["unavailable"][f"{group}|separable@1"]
+
+
+def test_auto_choice_names_a_backend_for_signals_and_layers():
+    import convcore
+    from convcore.benchmarks import grid
+
+    quick = grid.problems("quick")
+    for family in ("signal2d", "cnn", "signal1d"):
+        problem = next(p for p in quick if p.family == family)
+        assert contenders.auto_choice(problem) in convcore.list_backends(), problem.group
