@@ -24,9 +24,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from convcore import nn
 
-try:
-    from conftest import assert_close_to, median_time, seeded, warm_up
-except ImportError:  # run as a script from elsewhere
+try:  # under pytest: benchmarks/ is a package (installed as convcore.benchmarks)
+    from .conftest import assert_close_to, median_time, seeded, warm_up
+except ImportError:  # run as a script
     sys.path.insert(0, os.path.dirname(__file__))
     from conftest import assert_close_to, median_time, seeded, warm_up
 

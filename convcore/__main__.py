@@ -1,12 +1,24 @@
-"""``convcore`` / ``python -m convcore``: a short tour on this machine;
-``convcore train-digits``: a small CNN learning scikit-learn's digits."""
+"""``convcore`` / ``python -m convcore``: a short tour on this machine, or a subcommand.
+
+``convcore bench ...`` runs the benchmark suite (``convcore bench --help``), ``convcore plot``
+draws a saved run, ``convcore train-digits`` trains a small CNN on scikit-learn's digits;
+anything else is the tour's options.
+"""
 
 import sys
 
 
 def main(argv=None):
     """Entry point of the ``convcore`` command."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from ._bench.cli import bench_main
+
+        return bench_main(argv[1:])
+    if argv[:1] == ["plot"]:
+        from ._bench.cli import plot_main
+
+        return plot_main(argv[1:])
     if argv[:1] == ["train-digits"]:
         from .nn._digits import main as train_digits
 

@@ -1,0 +1,81 @@
+"""How one row is timed, shared by the pytest-benchmark suite and the A/B worker.
+
+On a shared 2-core VM two effects dominate (PERF-NOTES.md): other libraries' thread pools
+keep spinning for ~0.1 s after a call, and code that was idle runs slowly for a while. So
+every row gets an idle gap, then untimed calls until it is in its steady state, then its own
+block of timed calls; rows of one group follow each other, so their ratios come from
+neighbouring seconds of the same run.
+"""
+
+import contextlib
+import subprocess
+import sys
+import time
+
+IDLE_GAP = 0.2
+BUDGET = {"quick": 0.4, "full": 1.5}  # seconds of timed calls per row
+
+
+def idle_gap(seconds=IDLE_GAP):
+    """Let the previous row's thread pools fall asleep."""
+    time.sleep(seconds)
+
+
+def warm_up(call, seconds=0.1, min_calls=2):
+    """Call `call` untimed for at least `seconds` and `min_calls` times; return the last
+    call's duration (seconds) as an estimate of one call."""
+    start = time.perf_counter()
+    calls, last = 0, 0.0
+    while calls < min_calls or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        call()
+        last = time.perf_counter() - t0
+        calls += 1
+    return last
+
+
+def rounds_for(seconds_per_call, profile, min_rounds=5, max_rounds=60):
+    """``(rounds, iterations)`` filling the profile's budget: tiny calls are looped
+    (``iterations`` calls per timed round, so the timer's resolution does not matter)."""
+    iterations = 1 if seconds_per_call >= 1e-3 else max(1, int(2e-3 / max(seconds_per_call,
+                                                                            1e-8)))
+    per_round = seconds_per_call * iterations
+    rounds = int(BUDGET[profile] / max(per_round, 1e-9))
+    if seconds_per_call > 0.5:
+        min_rounds = 3
+    return max(min_rounds, min(max_rounds, rounds)), iterations
+
+
+def python_work(seconds=1e-3):
+    """The pure-Python work a pipeline does between two calls (the busy group)."""
+    until = time.perf_counter() + seconds
+    total = 0
+    while time.perf_counter() < until:
+        total += 1
+    return None
+
+
+@contextlib.contextmanager
+def competitor():
+    """One other CPU-bound process for the duration of the block, killed after it."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.1)  # let it get scheduled and spinning
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def block_times(call, rounds, iterations=1, setup=None):
+    """Per-call seconds of `rounds` timed rounds of `iterations` calls each."""
+    times = []
+    for _ in range(rounds):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        for _ in range(iterations):
+            call()
+        times.append((time.perf_counter() - start) / iterations)
+    return times

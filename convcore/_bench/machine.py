@@ -1,0 +1,108 @@
+"""The facts a benchmark run is saved with, and which of them make two runs incomparable."""
+
+import os
+import platform
+import time
+
+# Settings that change timings: two runs differing in one of these are not the same setting.
+SETTINGS = ("cpu_model", "cpu_flags_hash", "cpu_count", "threads", "convcore", "numpy",
+            "scipy", "pyfftw", "blas", "openmp", "compile_args", "portable_build", "env")
+ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
+               "CONVCORE_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _cpu():
+    model, flags = platform.processor() or platform.machine(), ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model in ("", "x86_64", platform.machine()):
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = value.strip()
+    except OSError:
+        pass
+    return model, flags
+
+
+def _version(module):
+    try:
+        return __import__(module).__version__
+    except Exception:
+        return "not installed"
+
+
+def probe(loops=300_000):
+    """Seconds for a fixed pure-Python loop (median of 3): how fast one core is right now.
+
+    Compared between two runs it tells a busier machine from slower code.
+    """
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(loops):
+            total += i
+        times.append(time.perf_counter() - start)
+    return sorted(times)[1]
+
+
+def facts():
+    """Machine and build facts for a saved run (a JSON-able dict)."""
+    import hashlib
+
+    import convcore
+    from convcore import _config
+
+    model, flags = _cpu()
+    config = _config.config()
+    return {
+        "cpu_model": model,
+        "cpu_flags": flags,
+        "cpu_flags_hash": hashlib.sha1(flags.encode()).hexdigest()[:12],
+        "cpu_count": os.cpu_count(),
+        "threads": convcore.get_num_threads(),
+        "convcore": convcore.__version__,
+        "numpy": _version("numpy"),
+        "scipy": _version("scipy"),
+        "pyfftw": _version("pyfftw"),
+        "cv2": _version("cv2"),
+        "torch": _version("torch"),
+        "blas": ", ".join(sorted(str(config["blas"]).split(", "))),  # load order varies
+        "openmp": config["openmp"],
+        "compile_args": config["compile_args"],
+        "portable_build": config["portable_build"],
+        "env": {name: os.environ.get(name) for name in ENVIRONMENT},
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "probe_seconds": probe(),
+    }
+
+
+def differences(old, new):
+    """``[(setting, old value, new value)]`` for the settings that differ between runs."""
+    return [(key, old.get(key), new.get(key)) for key in SETTINGS
+            if old.get(key) != new.get(key)]
+
+
+def cpu_snapshot():
+    """``(wall seconds, busy CPU seconds of the whole machine, this process's CPU seconds
+    including its waited-for children)``; busy is None where /proc/stat is missing."""
+    busy = None
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        ticks = os.sysconf("SC_CLK_TCK")
+        busy = (sum(values[:8]) - values[3] - values[4]) / ticks  # all but idle and iowait
+    except (OSError, ValueError):
+        pass
+    own = os.times()
+    return time.time(), busy, own.user + own.system + own.children_user + own.children_system
+
+
+def other_load(start, end):
+    """Share of all CPUs that other processes used between two snapshots (0..1), or None."""
+    if start[1] is None or end[1] is None or end[0] <= start[0]:
+        return None
+    others = (end[1] - start[1]) - (end[2] - start[2])
+    return max(0.0, others / ((end[0] - start[0]) * (os.cpu_count() or 1)))

@@ -1,0 +1,195 @@
+"""The benchmark comparison's statistics, on synthetic timing data (no timing here)."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from convcore._bench import ab, compare, report
+
+
+def _noisy(median, n=30, noise=0.03, spikes=0, seed=0, spike=2.0):
+    """Times around `median` with relative Gaussian noise, `spikes` of them `spike` x slower."""
+    rng = np.random.default_rng(seed)
+    times = median * (1 + noise * rng.standard_normal(n))
+    times[:spikes] *= spike
+    return list(rng.permutation(times))
+
+
+def test_same_code_with_noise_is_not_a_regression():
+    for seed in range(20):
+        verdict = compare.compare_samples(_noisy(1e-3, seed=seed), _noisy(1e-3, seed=seed + 100))
+        assert verdict["verdict"] == "same", (seed, verdict)
+
+
+def test_a_15_percent_slowdown_is_flagged():
+    for seed in range(20):
+        verdict = compare.compare_samples(_noisy(1e-3, seed=seed),
+                                          _noisy(1.15e-3, seed=seed + 100))
+        assert verdict["verdict"] == "slower", (seed, verdict)
+        assert 1.10 < verdict["ratio"] < 1.20
+
+
+def test_slow_outliers_raising_the_median_do_not_cry_wolf():
+    # 16 of 30 calls of the new run hit a busy moment (x1.3): the median moves past 10%,
+    # the lower quartile does not, so this is noise, not slower code.
+    old, new = _noisy(1e-3, seed=1), _noisy(1e-3, seed=2, spikes=16, spike=1.3)
+    assert np.median(new) / np.median(old) > 1.10
+    assert compare.compare_samples(old, new)["verdict"] == "same"
+
+
+def test_a_slowdown_within_wide_noise_is_not_claimed():
+    old, new = _noisy(1e-3, n=5, noise=0.3, seed=3), _noisy(1.15e-3, n=5, noise=0.3, seed=4)
+    verdict = compare.compare_samples(old, new)
+    assert verdict["interval"][0] < 1 < verdict["interval"][1]
+    assert verdict["verdict"] == "same"
+
+
+def test_faster_is_reported_as_faster():
+    assert compare.compare_samples(_noisy(1e-3), _noisy(0.7e-3, seed=5))["verdict"] == "faster"
+
+
+def test_ratio_interval_brackets_the_true_ratio():
+    old, new = _noisy(2e-3, seed=6), _noisy(3e-3, seed=7)
+    lo, hi = compare.ratio_interval(old, new)
+    assert 1.4 < lo < np.median(new) / np.median(old) < hi < 1.6
+
+
+_draws = itertools.count()
+
+
+def _run(times, other_load=0.1, **machine):
+    """A pytest-benchmark document: {(group, row): median} with raw data (fresh noise on
+    every call, as two runs have)."""
+    benchmarks = []
+    for (group, row), median in times.items():
+        data = _noisy(median, seed=next(_draws))
+        kind = "contender" if "." in row else "backend"
+        benchmarks.append({"group": group, "name": f"test_grid[quick-{group}-{row}]",
+                           "fullname": f"benchmarks/bench_grid.py::test_grid[quick-{group}-{row}]",
+                           "extra_info": {"row": row, "kind": kind},
+                           "stats": {"median": float(np.median(data)), "iqr": 0.0,
+                                     "data": data}})
+    info = {"cpu_model": "Xeon", "threads": 2, "numpy": "2.3", "other_load": other_load}
+    info.update(machine)
+    return {"benchmarks": benchmarks, "machine_info": {"convcore": info}}
+
+
+ROWS = {("signal2d-n1024-k7-float32-same", "openmp"): 1e-3,
+        ("signal2d-n1024-k7-float32-same", "fft"): 2e-3,
+        ("signal2d-n256-k7-float32-same", "openmp"): 1e-4,
+        ("busy-loaded-n256-k5-random-float32-same", "auto"): 1e-4}
+
+
+def test_compare_runs_names_only_the_slowed_backend_rows():
+    slowed = {key: t * (1.15 if key[1] == "openmp" else 1.0) for key, t in ROWS.items()}
+    result = compare.compare_runs(_run(ROWS), _run(slowed))
+    assert [(g, r) for g, r, _ in result["regressions"]] == [
+        ("signal2d-n1024-k7-float32-same", "openmp"), ("signal2d-n256-k7-float32-same", "openmp")]
+    assert compare.exit_code(result) == 1
+    assert "REGRESSION" in "\n".join(compare.format_result(result))
+
+
+def test_compare_runs_passes_unchanged_code_and_does_not_gate_the_busy_group():
+    twice_as_busy = {key: t * (2.0 if key[0].startswith("busy") else 1.0)
+                     for key, t in ROWS.items()}
+    result = compare.compare_runs(_run(ROWS), _run(twice_as_busy))
+    assert result["regressions"] == [] and compare.exit_code(result) == 0
+    assert any("not gated" in v["verdict"] for _, _, v in result["rows"])
+
+
+CONTROLLED = {("signal2d-n1024-k7-float32-same", "openmp"): 1e-3,
+              ("signal2d-n1024-k7-float32-same", "cv2.filter2D"): 2e-3,
+              ("signal2d-n1024-k7-float32-same", "scipy.signal.convolve"): 3e-3,
+              ("signal2d-n256-k7-float32-same", "openmp"): 1e-4,
+              ("signal2d-n256-k7-float32-same", "cv2.filter2D"): 1e-4,
+              ("signal2d-n256-k7-float32-same", "scipy.signal.convolve"): 2e-4}
+
+
+def test_a_group_slowed_with_its_contenders_is_the_machine_not_the_code():
+    # one group measured at a busy moment: its contenders (the controls) slowed by as much
+    slowed = {key: t * (1.3 if key[0].startswith("signal2d-n256") else 1.0)
+              for key, t in CONTROLLED.items()}
+    result = compare.compare_runs(_run(CONTROLLED), _run(slowed))
+    assert result["regressions"] == [] and compare.exit_code(result) == 0
+
+
+def test_a_backend_slowed_past_its_controls_is_flagged():
+    slowed = {key: t * (1.15 if key[1] == "openmp" else 1.0) for key, t in CONTROLLED.items()}
+    result = compare.compare_runs(_run(CONTROLLED), _run(slowed))
+    assert sorted(r for _, r, _ in result["regressions"]) == ["openmp", "openmp"]
+    assert compare.exit_code(result) == 1
+
+
+def test_a_machine_halved_by_another_process_is_refused():
+    halved = {key: t * 2 for key, t in CONTROLLED.items()}
+    result = compare.compare_runs(_run(CONTROLLED), _run(halved))
+    assert "not comparable" in result["not_comparable"] and compare.exit_code(result) == 3
+
+
+def test_a_regression_counts_only_when_measured_again():
+    slowed = {key: t * (1.15 if key[1] == "openmp" else 1.0) for key, t in CONTROLLED.items()}
+    first = compare.compare_runs(_run(CONTROLLED), _run(slowed))
+    unconfirmed = compare.confirm(first, compare.compare_runs(_run(CONTROLLED),
+                                                              _run(CONTROLLED)))
+    assert unconfirmed["regressions"] == [] and compare.exit_code(unconfirmed) == 0
+    first = compare.compare_runs(_run(CONTROLLED), _run(slowed))
+    confirmed = compare.confirm(first, compare.compare_runs(_run(CONTROLLED), _run(slowed)))
+    assert len(confirmed["regressions"]) == 2
+
+
+def test_a_busier_machine_is_refused_not_passed():
+    result = compare.compare_runs(_run(ROWS, other_load=0.05), _run(ROWS, other_load=0.55))
+    assert result["not_comparable"] and "busier" in result["not_comparable"]
+    assert compare.exit_code(result) == 3
+
+
+def test_different_settings_are_named():
+    result = compare.compare_runs(_run(ROWS), _run(ROWS, threads=1, numpy="2.4"))
+    text = "\n".join(compare.format_result(result))
+    assert "differ in threads" in text and "differ in numpy" in text
+
+
+def test_ab_pair_ratios_and_verdicts():
+    rng = np.random.default_rng(0)
+    a, b = [], []
+    for _ in range(4):
+        drift = 1 + 0.2 * rng.random()  # the machine's speed drifts; pairs share it
+        a.append({"same": _noisy(1e-3 * drift, n=7), "slow": _noisy(1e-3 * drift, n=7)})
+        b.append({"same": _noisy(1e-3 * drift, n=7, seed=9),
+                  "slow": _noisy(1.15e-3 * drift, n=7, seed=9)})
+    ratios = ab.pair_ratios(a, b)
+    marks = ab.verdicts(ratios, 0.10)
+    assert marks == {"same": "same", "slow": "slower"}
+    ratio, low, high, pairs = ratios["slow"]
+    assert low < ratio < high and pairs == 4
+
+
+def test_report_speedups_ratios_and_unavailable_rows():
+    run = _run(ROWS)
+    run["benchmarks"].append({"group": "signal2d-n1024-k7-float32-same", "name": "n",
+                              "extra_info": {"row": "naive", "kind": "backend"},
+                              "stats": {"median": 0.1, "iqr": 0.01}})
+    run["benchmarks"].append({"group": "signal2d-n1024-k7-float32-same", "name": "a",
+                              "extra_info": {"row": "auto", "kind": "auto",
+                                             "auto_choice": "openmp"},
+                              "stats": {"median": 1.1e-3, "iqr": 0.0}})
+    missing = {"benchmarks/bench_grid.py::test_grid[quick-signal2d-n1024-k7-float32-same-"
+               "cv2.filter2D]": "absent: opencv (cv2) is not installed"}
+    groups = report.build(run["benchmarks"], missing)
+    group = next(g for g in groups if g["group"] == "signal2d-n1024-k7-float32-same")
+    rows = {r["row"]: r for r in group["rows"]}
+    assert rows["openmp"]["vs_naive"] == pytest.approx(0.1 / rows["openmp"]["median"])
+    assert rows["fft"]["of_fastest"] == pytest.approx(rows["fft"]["median"]
+                                                      / rows["openmp"]["median"])
+    assert group["auto_choice"] == "openmp" and group["fastest"] == "openmp"
+    assert group["regret"] == pytest.approx(1.1e-3 / rows["openmp"]["median"])
+    assert group["unavailable"] == [("cv2.filter2D", "absent: opencv (cv2) is not installed")]
+    text, md = report.text(groups), report.markdown(groups)
+    assert "absent: opencv" in text and "| openmp |" in md and "p99" in text
+
+
+def test_split_test_id():
+    assert report.split_test_id("b.py::test_grid[quick-signal1d-n1e6-k16-float64-same-"
+                                "numpy.convolve]") == ("signal1d-n1e6-k16-float64-same",
+                                                       "numpy.convolve")
