@@ -68,11 +68,10 @@ class _Call:
     """What a repeated call needs: the problem, its plan, and how to hand over the arrays."""
 
     __slots__ = ("problem", "plan", "swap", "dtype", "out_shape", "auto", "pooled",
-                 "plain_finish", "runner")
+                 "plain_finish", "runner", "settled")
 
     def __init__(self, problem, plan, auto):
         self.problem = problem
-        self.plan = plan
         self.swap = problem.swapped
         self.dtype = problem.dtype
         self.out_shape = problem.out_shape
@@ -81,14 +80,29 @@ class _Call:
         self.pooled = problem.out_bytes >= _result_cache.MIN_BLOCK
         self.plain_finish = (not (problem.swapped and problem.operation == "correlate")
                              and problem.crop is None and problem.dtype == problem.out_dtype)
+        self._adopt(plan)
+        # The first call was planned with its one-off costs (Context.first_call): a signature
+        # that comes again is planned once more for the steady state.
+        self.settled = not plan.ctx.first_call
+
+    def _adopt(self, plan):
+        self.plan = plan
         # Most calls need nothing between the arrays and the runner: no kernel values to
         # look at, no finiteness check, no pool, no cast.
         self.runner = None
         if (self.plain_finish and not self.pooled and not plan.value_dependent
-                and not (auto and plan.backend.spreads_nonfinite)):
+                and not (self.auto and plan.backend.spreads_nonfinite)):
             self.runner = plan.runner
 
+    def _settle(self):
+        plan = self.plan
+        self._adopt(_dispatch.plan(self.problem, plan.requested, plan.method,
+                                   plan.ctx.replace(first_call=False)))
+        self.settled = True
+
     def __call__(self, a, b):
+        if not self.settled:
+            self._settle()
         if self.swap:
             a, b = b, a
         dtype = self.dtype

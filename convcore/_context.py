@@ -28,6 +28,12 @@ class Context:
     backend_options : mapping
         The options the caller gave for the named backend (read-only); a backend checks
         them with ``Backend.check_options``.
+    first_call : bool
+        Whether one-off costs count in ``cost()`` (planning FFTW transforms of lengths not
+        planned yet). The engine plans a call signature's first call with True and, when the
+        signature comes again, plans it once more with False: a shape met once should not
+        pay for planning it will never reuse, a shape met often should take what is fastest
+        once planned (docs/design.md, "The fast path").
 
     Examples
     --------
@@ -37,9 +43,11 @@ class Context:
     (1, True)
     """
 
-    __slots__ = ("threads", "max_memory", "plan", "backend_options", "_key", "_hash")
+    __slots__ = ("threads", "max_memory", "plan", "backend_options", "first_call", "_key",
+                 "_hash")
 
-    def __init__(self, threads, max_memory, plan="estimate", backend_options=None):
+    def __init__(self, threads, max_memory, plan="estimate", backend_options=None,
+                 first_call=True):
         if plan not in PLAN_EFFORTS:
             raise ValueError(f"plan must be 'estimate' or 'measure', got {plan!r}")
         items = tuple(sorted(backend_options.items())) if backend_options else ()
@@ -49,9 +57,11 @@ class Context:
             raise TypeError("backend_options values must be hashable (numbers, strings, "
                             f"booleans, tuples), got {dict(items)!r}") from None
         options = types.MappingProxyType(dict(items)) if items else _EMPTY
+        first_call = bool(first_call)
         for name, value in (("threads", int(threads)), ("max_memory", int(max_memory)),
                             ("plan", plan), ("backend_options", options),
-                            ("_key", (int(threads), int(max_memory), plan, items))):
+                            ("first_call", first_call),
+                            ("_key", (int(threads), int(max_memory), plan, items, first_call))):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_hash", hash(self._key))
 
@@ -67,14 +77,14 @@ class Context:
     def replace(self, **changes):
         """A copy with some settings changed (e.g. ``threads=1``)."""
         fields = {"threads": self.threads, "max_memory": self.max_memory, "plan": self.plan,
-                  "backend_options": dict(self.backend_options)}
+                  "backend_options": dict(self.backend_options), "first_call": self.first_call}
         fields.update(changes)
         return Context(**fields)
 
     def __repr__(self):
         options = dict(self.backend_options)
         return (f"Context(threads={self.threads}, max_memory={self.max_memory}, "
-                f"plan={self.plan!r}, backend_options={options})")
+                f"plan={self.plan!r}, backend_options={options}, first_call={self.first_call})")
 
 
 def current_context(backend_options=None, plan=None, max_memory=None):

@@ -16,10 +16,11 @@ plans again with the kernel's values (hashed once per call).
 import threading
 
 from . import _registry
-from ._problem import kernel_values_matter
+from ._problem import kernel_digest, kernel_values_matter
 
 METHODS = ("auto", "direct", "fft")
 _PLAN_CACHE_SIZE = 2048
+_KERNELS_PER_PLAN = 64
 
 _plans = {}
 _plans_lock = threading.Lock()
@@ -52,7 +53,7 @@ class Plan:
     """
 
     __slots__ = ("backend", "reason", "cost", "alternatives", "problem", "ctx", "method",
-                 "requested", "value_dependent", "_runner", "_fallback", "_lock")
+                 "requested", "value_dependent", "_runner", "_fallback", "_by_kernel", "_lock")
 
     def __init__(self, backend, reason, cost, alternatives, problem, ctx, method="auto",
                  requested="auto"):
@@ -69,6 +70,7 @@ class Plan:
                                     and kernel_values_matter(problem))
         self._runner = None
         self._fallback = None
+        self._by_kernel = {}
         self._lock = threading.Lock()
 
     @property
@@ -76,10 +78,22 @@ class Plan:
         return self.backend.name
 
     def resolve(self, k):
-        """The plan for these kernel values (this plan unless it is value-dependent)."""
+        """The plan for these kernel values (this plan unless it is value-dependent).
+
+        One hash of the kernel and one lookup per call: the plans for kernels seen before
+        are kept here, by digest.
+        """
         if not self.value_dependent:
             return self
-        return plan(self.problem.with_kernel(k), self.requested, self.method, self.ctx)
+        digest = kernel_digest(k, self.problem.dtype)
+        found = self._by_kernel.get(digest)
+        if found is None:
+            found = plan(self.problem.with_kernel(k), self.requested, self.method, self.ctx)
+            with self._lock:
+                if len(self._by_kernel) >= _KERNELS_PER_PLAN:
+                    self._by_kernel.clear()
+                self._by_kernel[digest] = found
+        return found
 
     @property
     def runner(self):

@@ -180,8 +180,8 @@ class ConvProblem:
             return self
         kernel = np.array(k, self.dtype, copy=True, order="C")
         kernel.flags.writeable = False
-        digest = hashlib.blake2b(kernel.tobytes(), digest_size=16).digest()
-        return self._replace(kernel=kernel, _key=self._key + (("kernel", digest),))
+        return self._replace(kernel=kernel,
+                             _key=self._key + (("kernel", kernel_digest(kernel, self.dtype)),))
 
     def with_factors(self, factors):
         """This problem with one 1-D factor per axis (``sepconvolve``), keyed by their values."""
@@ -237,6 +237,13 @@ class ConvProblem:
 # Kernels up to this many elements travel with the problem (KERNEL_VALUES_MAX_SIZE = 128 x 128):
 # hashing one costs well under a microsecond at 3 x 3 and about 0.1 ms at the limit.
 KERNEL_VALUES_MAX_SIZE = 128 * 128
+
+
+def kernel_digest(k, dtype):
+    """A digest of the kernel's values in the compute dtype (what plans by value are keyed by)."""
+    if k.dtype != dtype or not k.flags.c_contiguous:
+        k = np.ascontiguousarray(k, dtype)
+    return hashlib.blake2b(k, digest_size=16).digest()
 
 
 def kernel_values_matter(p):

@@ -54,12 +54,14 @@ def recording():
 
 def test_prepare_runs_once_per_signature(recording, rng):
     x, k = rng.standard_normal((20, 30)), rng.standard_normal((3, 4))
-    for _ in range(4):
+    for _ in range(6):
         got = convcore.convolve(x, k, "same", backend="recording")
         np.testing.assert_allclose(got, scipy.signal.convolve(x, k, "same"), atol=1e-12)
-    assert (recording.prepared, recording.calls) == (1, 4)
+    # The first call's plan, then the steady state's (Context.first_call), then never again.
+    assert (recording.prepared, recording.calls) == (2, 6)
+    assert [c.first_call for c in recording.contexts[-2:]] == [True, False]
     convcore.convolve(x[:, :29], k, "same", backend="recording")  # a new signature
-    assert recording.prepared == 2
+    assert recording.prepared == 3
 
 
 def test_each_call_gets_its_own_settings_in_the_context(recording):
@@ -73,6 +75,8 @@ def test_each_call_gets_its_own_settings_in_the_context(recording):
     with pytest.raises(AttributeError, match="immutable"):
         ctx.threads = 4
     assert recording.prepared == 2  # the second call differs in its settings: a new plan
+    convcore.convolve(x, k, backend="recording", plan="measure")  # now planned for repeats
+    assert recording.contexts[-1].first_call is False and recording.prepared == 3
 
 
 def test_backend_options_reach_the_backend_in_the_context():

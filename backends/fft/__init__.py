@@ -103,7 +103,7 @@ def layout_for(p, ctx):
     """The transform layout of problem `p` under `ctx` (see ``_layout``), built once per
     problem and context: supports, cost, workspace and prepare all read it."""
     return _layouts.get(p, ctx, lambda: plan_layout(p, ctx.threads, ctx.max_memory, ctx.plan,
-                                                    ctx.backend_options))
+                                                    ctx.backend_options, ctx.first_call))
 
 
 class FFTBackend(Backend):

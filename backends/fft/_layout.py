@@ -166,10 +166,12 @@ def _window(n, m, offset, length):
     return max(offset + length, n + m - 1 - offset, n, m, 1)
 
 
-def plan_layout(p, threads, max_memory=None, effort="estimate", options=None):
+def plan_layout(p, threads, max_memory=None, effort="estimate", options=None, one_off=True):
     """Return the cheapest :class:`Layout` for problem `p` within `max_memory` bytes.
 
-    `options` are the call's backend_options (``overlap_add``, ``block_length``).
+    `options` are the call's backend_options (``overlap_add``, ``block_length``). With
+    `one_off`, each candidate's time includes planning the transform lengths FFTW has not
+    planned yet (a first call); without it, only the steady state counts (a call repeated).
     """
     options = options or {}
     real = p.dtype.kind != "c"
@@ -234,6 +236,9 @@ def plan_layout(p, threads, max_memory=None, effort="estimate", options=None):
         fitting = [c for c in lean if c.bytes <= budget] or candidates
     if (p.prefer_overlap_add or force) and any(c.path == "oa" for c in fitting):
         fitting = [c for c in fitting if c.path == "oa"]
+    if one_off:
+        for c in fitting:
+            c.seconds += _planning_seconds(c)
     return min(fitting, key=lambda c: c.seconds)
 
 
@@ -346,7 +351,7 @@ def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
         speedup = lay.threads ** 0.6
         penalty = _cache_penalty(2 * spectrum * x_batch)
     passes = spectrum * (3 * o_batch + x_batch) + p.out_bytes
-    return (_planning_seconds(lay) + SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
+    return (SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
             + (work * SECONDS_PER_FFT_WORK * penalty + passes * SECONDS_PER_BYTE) / speedup)
 
 
