@@ -1,8 +1,9 @@
 """Busy-machine rounds: what a pipeline gets per call when another process wants a core.
 
-Run as a script (the pytest-benchmark suite folds the same cells into its "busy" group)::
+Run from the repository root (the pytest-benchmark suite folds the same cells into its "busy"
+group)::
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/rounds_busy.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.rounds_busy
 
 For every cell (float32 'same' convolutions: dense k5/k7 and rank-1 k15, which auto hands to
 ``separable``) three contenders run in their own blocks, each call followed by 1 ms of pure
@@ -34,6 +35,8 @@ import numpy as np
 
 import convcore
 
+from .timing import python_work
+
 CELLS = [  # (name, image side, kernel side, rank-1)
     ("256^2 k5", 256, 5, False),
     ("512^2 k7", 512, 7, False),
@@ -43,15 +46,6 @@ CELLS = [  # (name, image side, kernel side, rank-1)
     ("1024^2 r1 k15", 1024, 15, True),
 ]
 CONTENDERS = ("default", "fixed", "threads1", "cv2")
-
-
-def python_work(seconds=1e-3):
-    """The pipeline's own Python between two calls (pure Python, holds the GIL)."""
-    end = time.perf_counter() + seconds
-    n = 0
-    while time.perf_counter() < end:
-        n += 1
-    return n
 
 
 def make_cell(side, k, rank1, seed=0):
