@@ -83,8 +83,14 @@ def contender(name, x, kernel):
     return lambda: convcore.convolve(x, kernel, mode="same")
 
 
+# Before each block: longer than the contention hold and calm second (_contention) and than
+# other libraries' thread pools spin, so no contender's block inherits the previous one's state.
+IDLE_SECONDS = 1.2
+
+
 def block(call, calls, gap=1e-3):
     """Per-call seconds of `calls` calls, each followed by `gap` s of Python work."""
+    time.sleep(IDLE_SECONDS)
     for _ in range(3):  # warm: plans, caches, result pool
         call()
         python_work(gap)

@@ -19,9 +19,14 @@ Three limits, applied by :func:`team_size` to the thread count a backend was giv
      ``/proc/stat`` (steal included) minus this process's own CPU time gives how many cores
      others used over the last interval; an extra thread needs ``FREE_CORE`` of a core,
      free through every interval of the last ``CALM_SECONDS``;
-   - the *stall rule*: a parallel call that took ``STALL_RATIO`` times (and ``STALL_SECONDS``
-     more than) the best time seen for the same work on the same team marks the machine
-     contended for ``HOLD_SECONDS``: calls run on one thread, then probe with more again.
+   - the *stall rule*: ``STALL_STRIKES`` parallel calls in a row that each took ``STALL_RATIO``
+     times (and ``STALL_SECONDS`` more than) the best time seen for the same work on the same
+     team mark the machine contended for ``HOLD_SECONDS``: calls run on one thread, then
+     probe with more again. (One slow call is not enough, and calls in the first
+     ``WARM_SECONDS`` after ``COLD_GAP_SECONDS`` without any call do not count: after an idle
+     gap the VM runs thread-pool code slowly while it wakes its threads, and a whole second
+     on one thread would follow. Measured: 2048^2 k7 after 1.2 s idle, 5.1 ms against its
+     best 1.7 ms.)
      It catches what the CPU signal is too slow or too coarse to see (a competitor that
      just started, a quota with no CPU of its own in ``/proc/stat``).
 
@@ -38,6 +43,9 @@ SAMPLE_SECONDS = 0.05
 FREE_CORE = 0.75
 STALL_RATIO = 2.0
 STALL_SECONDS = 1.5e-3
+STALL_STRIKES = 2
+COLD_GAP_SECONDS = 0.1
+WARM_SECONDS = 0.05
 HOLD_SECONDS = 1.0
 CALM_SECONDS = 1.0
 # Before the measurement (and where it cannot run): starting and joining a second thread
@@ -47,7 +55,8 @@ DISPATCH_RETRY_SECONDS = 10.0
 
 _lock = threading.Lock()
 _state = {"budget": None, "dispatch": None, "dispatch_retry": 0.0, "adaptive": None,
-          "stalled_until": 0.0, "peak": (0.0, -math.inf)}
+          "stalled_until": 0.0, "strikes": 0, "last_end": -math.inf, "warm_from": -math.inf,
+          "peak": (0.0, -math.inf)}
 _now = time.monotonic
 _best = {}
 _BEST_SIZE = 1024
@@ -336,10 +345,14 @@ def team_size(wanted, serial_seconds=None):
 def observe(key, threads, seconds):
     """Record that work `key` took `seconds` on `threads` threads (the stall rule).
 
-    The best time per (key, threads) is kept; a call far slower than it marks the machine
-    contended for ``HOLD_SECONDS``.
+    The best time per (key, threads) is kept; ``STALL_STRIKES`` calls in a row far slower
+    than theirs mark the machine contended for ``HOLD_SECONDS``.
     """
-    if threads <= 1 or key is None:
+    now = _now()
+    if now - seconds - _state["last_end"] > COLD_GAP_SECONDS:
+        _state["warm_from"] = now + WARM_SECONDS  # the first calls after an idle gap
+    _state["last_end"] = now
+    if threads <= 1 or key is None or now < _state["warm_from"]:
         return
     slot = (key, threads)
     best = _best.get(slot)
@@ -349,7 +362,12 @@ def observe(key, threads, seconds):
         _best[slot] = seconds
         return
     if seconds > STALL_RATIO * best and seconds - best > STALL_SECONDS and adaptive():
-        _state["stalled_until"] = _now() + HOLD_SECONDS
+        _state["strikes"] += 1
+        if _state["strikes"] >= STALL_STRIKES:
+            _state["strikes"] = 0
+            _state["stalled_until"] = _now() + HOLD_SECONDS
+    else:
+        _state["strikes"] = 0
 
 
 def reading():

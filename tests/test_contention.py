@@ -22,7 +22,9 @@ def fresh(monkeypatch):
     """A clean decision state, restored afterwards; dispatch cost fixed at 20 us."""
     monkeypatch.setattr(_contention, "_state", dict(_contention._state, budget=None,
                                                    dispatch=20e-6, adaptive=True,
-                                                   stalled_until=0.0, peak=(0.0, -math.inf)))
+                                                   stalled_until=0.0, strikes=0,
+                                                   last_end=-math.inf, warm_from=-math.inf,
+                                                   peak=(0.0, -math.inf)))
     monkeypatch.setattr(_contention, "_best", {})
     return monkeypatch
 
@@ -177,16 +179,46 @@ def test_a_stalled_call_makes_later_calls_serial(fresh):
     fresh.setattr(_contention, "_signal", None)
     fresh.setattr(_contention, "_now", lambda: 50.0)
     fresh.setitem(_contention._state, "budget", 2)
+    fresh.setitem(_contention._state, "last_end", 50.0)  # calls back to back, no idle gap
     key = ("some work",)
     _contention.observe(key, 2, 1.0e-3)
     _contention.observe(key, 2, 1.4e-3)           # noise: not a stall
     _contention.observe(key, 1, 50e-3)            # one thread cannot be held up by a team
     assert _contention.team_size(2, serial_seconds=1.0) == 2
-    _contention.observe(key, 2, 9.0e-3)           # waited a time slice for its second thread
+    _contention.observe(key, 2, 9.0e-3)           # one slow call: a thread woken after idle
+    assert _contention.team_size(2, serial_seconds=1.0) == 2
+    _contention.observe(key, 2, 1.1e-3)           # ... and the next is fine again
+    _contention.observe(key, 2, 9.0e-3)
+    assert _contention.team_size(2, serial_seconds=1.0) == 2
+    _contention.observe(key, 2, 9.0e-3)           # twice in a row: waiting for time slices
     assert _contention.team_size(2, serial_seconds=1.0) == 1
     assert _contention.reading()["stalled_for"] > 0
     fresh.setitem(_contention._state, "stalled_until", 0.0)  # the hold is over: probe again
     assert _contention.team_size(2, serial_seconds=1.0) == 2
+
+
+def test_slow_calls_right_after_an_idle_gap_are_not_stalls(fresh):
+    clock = {"now": 10.0}
+    fresh.setattr(_contention, "_signal", None)
+    fresh.setattr(_contention, "_now", lambda: clock["now"])
+    fresh.setitem(_contention._state, "budget", 2)
+    fresh.setitem(_contention._state, "last_end", clock["now"])  # a pipeline under way
+    key = ("some work",)
+
+    def call(seconds, gap=1e-3):
+        clock["now"] += gap + seconds
+        _contention.observe(key, 2, seconds)
+
+    for _ in range(3):
+        call(1e-3)
+    clock["now"] += 1.0                       # a second without calls: the VM idles
+    for _ in range(5):
+        call(6e-3)                            # its threads wake slowly for a while
+    assert _contention.team_size(2, serial_seconds=1.0) == 2
+    clock["now"] += _contention.WARM_SECONDS
+    call(6e-3)
+    call(6e-3)                                # slow twice in a row once warm: contended
+    assert _contention.team_size(2, serial_seconds=1.0) == 1
 
 
 def test_stall_rule_is_off_when_not_adaptive(fresh):
