@@ -259,37 +259,49 @@ def correlate(int type_code, int variant, cnp.ndarray x not None, Py_ssize_t xro
            orows, ocols, n_oplanes, n_cchunks, strips_per_chunk, threads, rows_scratch,
            tile_scratch)
     cdef cc_problem P
+    _bind_layout(&P, type_code, variant, xrows, xcols, plane_src, slice_fill, fillrows,
+                 fill_is_zero, kr, kc, row_table, row_count, col_table, col_count, col_run,
+                 strip_off, orows, ocols, n_cchunks, strips_per_chunk)
+    P.x = _data(x)
+    P.wp = _data(wp)
+    P.out = _data(out)
+    _run_items(&P, type_code, variant, n_oplanes, P.nd, threads,
+               <char*>_data(rows_scratch), rows_scratch.strides[0],
+               <char*>_data(tile_scratch), tile_scratch.strides[0])
+
+
+cdef void _bind_layout(cc_problem* P, int type_code, int variant, Py_ssize_t xrows,
+                       Py_ssize_t xcols, cnp.ndarray plane_src, cnp.ndarray slice_fill,
+                       cnp.ndarray fillrows, bint fill_is_zero, Py_ssize_t kr, Py_ssize_t kc,
+                       cnp.ndarray row_table, Py_ssize_t row_count, cnp.ndarray col_table,
+                       Py_ssize_t col_count, cnp.ndarray col_run, cnp.ndarray strip_off,
+                       Py_ssize_t orows, Py_ssize_t ocols, Py_ssize_t n_cchunks,
+                       Py_ssize_t strips_per_chunk) noexcept:
+    """Fill every field of P but the signal, taps and result (the arrays of one call).
+    The arrays must have passed ``_check_layout``."""
     cdef Py_ssize_t R = CC_ROWS[variant]
     cdef Py_ssize_t JB = CC_VECTORS[variant] * cc_lanes(type_code)
-    cdef Py_ssize_t nd = plane_src.shape[1]
-    P.x = _data(x)
-    P.xrows = xrows
-    P.xcols = xcols
+    P.x = NULL
+    P.wp = NULL
+    P.out = NULL
+    P.xrows, P.xcols = xrows, xcols
     P.plane_src = <const Py_ssize_t*>_data(plane_src)
     P.slice_fill = <const Py_ssize_t*>_data(slice_fill)
     P.fillrows = _data(fillrows)
     P.fill_is_zero = fill_is_zero
-    P.nd = nd
-    P.wp = _data(wp)
-    P.kr = kr
-    P.kc = kc
+    P.nd = plane_src.shape[1]
+    P.kr, P.kc = kr, kc
     P.row_table = <const Py_ssize_t*>_data(row_table)
     P.row_count = row_count
     P.col_table = <const Py_ssize_t*>_data(col_table)
     P.col_count = col_count
     P.col_run = <const Py_ssize_t*>_data(col_run)
     P.strip_off = <const Py_ssize_t*>_data(strip_off)
-    P.out = _data(out)
-    P.orows = orows
-    P.ocols = ocols
+    P.orows, P.ocols = orows, ocols
     P.n_rblocks = (orows + R - 1) // R
     P.n_cchunks = n_cchunks
     P.strips_per_chunk = strips_per_chunk
     P.n_strips = (ocols + JB - 1) // JB
-
-    _run_items(&P, type_code, variant, n_oplanes, nd, threads,
-               <char*>_data(rows_scratch), rows_scratch.strides[0],
-               <char*>_data(tile_scratch), tile_scratch.strides[0])
 
 
 cdef int _run_items(cc_problem* P, int type_code, int variant, Py_ssize_t n_oplanes,
@@ -370,28 +382,10 @@ cdef class PlaneLoop:
         self.itemsize = dtype.itemsize
         self.tile_width = JB + kc - 1
         self.keep = (plane_src, slice_fill, fillrows, row_table, col_table, col_run, strip_off)
-        cdef cc_problem* P = &self.template
-        P.x = NULL
-        P.xrows, P.xcols = xrows, xcols
-        P.plane_src = <const Py_ssize_t*>_data(plane_src)
-        P.slice_fill = <const Py_ssize_t*>_data(slice_fill)
-        P.fillrows = _data(fillrows)
-        P.fill_is_zero = fill_is_zero
-        P.nd = nd
-        P.wp = NULL
-        P.kr, P.kc = kr, kc
-        P.row_table = <const Py_ssize_t*>_data(row_table)
-        P.row_count = row_table.size
-        P.col_table = <const Py_ssize_t*>_data(col_table)
-        P.col_count = col_table.size
-        P.col_run = <const Py_ssize_t*>_data(col_run)
-        P.strip_off = <const Py_ssize_t*>_data(strip_off)
-        P.out = NULL
-        P.orows, P.ocols = orows, ocols
-        P.n_rblocks = (orows + self.R - 1) // self.R
-        P.n_cchunks = n_cchunks
-        P.strips_per_chunk = strips_per_chunk
-        P.n_strips = (ocols + JB - 1) // JB
+        _bind_layout(&self.template, type_code, variant, xrows, xcols, plane_src, slice_fill,
+                     fillrows, fill_is_zero, kr, kc, row_table, row_table.size, col_table,
+                     col_table.size, col_run, strip_off, orows, ocols, n_cchunks,
+                     strips_per_chunk)
 
     def run(self, cnp.ndarray x not None, cnp.ndarray w not None, cnp.ndarray out not None,
             int threads):
