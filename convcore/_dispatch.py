@@ -27,7 +27,7 @@ _KERNELS_PER_PLAN = 64
 
 _plans = {}
 _plans_lock = threading.Lock()
-# The API's fast path: call signature -> everything a repeated call needs (see _api).
+# The API's fast path: call signature -> everything a repeated call needs (see _calls).
 calls = {}
 
 
