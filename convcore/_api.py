@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from . import _bands
+from . import _bands, _nonfinite
 from ._calls import call, finite
 from ._dispatch import check_method
 from ._problem import _split_axes, as_input_array, build_problem
@@ -59,6 +59,12 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
 
     if nd_rules:
         _check_empty(a, b, mode)
+    if method != "fft" and _nonfinite.applies(a, b, fillvalue) and not _spreads(backend):
+        # NaN or inf in the kernel: SciPy's direct answer from finite convolutions.
+        return _nonfinite.convolve(lambda x, k, fill: _signal_call(
+            operation, x, k, mode, method, backend, boundary, fill, plan, max_memory,
+            backend_options, late_centre, nd_rules), a, b, fillvalue,
+            _nonfinite.extended_input(a, b, mode, boundary, fillvalue, nd_rules), operation)
     if _bands.applies(a, b, mode, boundary, fillvalue, method):
         # A large strided signal: band by band, never copied whole (peak memory as SciPy's).
         return _bands.run(lambda band, kernel, valid: _signal_call(
@@ -161,6 +167,15 @@ def correlate(in1, in2, mode="full", method="auto", *, backend="auto", boundary=
     """
     return _signal_call("correlate", in1, in2, mode, method, backend, boundary, fillvalue,
                         plan, max_memory, backend_options)
+
+
+def _spreads(backend):
+    """Whether a named backend spreads NaN and inf over the result (an FFT): it gives its own
+    answer, as SciPy's method='fft' does."""
+    if backend == "auto":
+        return False
+    from ._registry import get_backend
+    return bool(getattr(get_backend(backend), "spreads_nonfinite", False))
 
 
 def _check_empty(a, b, mode):
