@@ -202,6 +202,46 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
     np.testing.assert_allclose(transposed, refs[0], rtol=1e-11, atol=1e-11)
 
 
+# Blocks of the stride-1 path (one unfolding of grad_out for both gradients), as bytes of
+# windows for the case below (6 filters x 3x3 taps x 7 columns x 8 bytes = 3024 per row):
+# one row per block, 3 rows of one image, two whole images then one, the whole batch.
+ROW_BYTES = 6 * 9 * 7 * 8
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3 * ROW_BYTES, 2 * 9 * ROW_BYTES, 1 << 40])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatch, rng):
+    from convcore.nn import _batch, _grad_stride1
+
+    monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_grad_stride1, "BLOCK_BYTES", block_bytes)
+    options = {"padding": (2, 1), "dilation": (2, 1), "groups": 2}
+    x, w, b = _conv_args(rng, (3, 4, 9, 7), 6, (3, 3), options)
+    g = rng.standard_normal(nn.conv2d(x, w, b, **options).shape)
+    _, refs = torch_grads(lambda *t: F.conv2d(*t, **options), g, x, w, b)
+    with convcore.threads(threads):
+        got = nn.conv2d_backward(g, x, w, **options)
+    for name, a, r in zip(("grad_x", "grad_weight", "grad_bias"), got, refs):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11, err_msg=name)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_stride1_padding_up_to_the_span_and_past_it(padding, rng):
+    """Padding up to the kernel's span takes the stride-1 path; a 1x1 kernel with padding
+    (wider than its span of 0) the general one. Both against autograd, in float32 too."""
+    for kernel in ((3, 3), (1, 1)):
+        x, w, b = _conv_args(rng, (2, 3, 6, 5), 4, kernel, {})
+        g = rng.standard_normal(nn.conv2d(x, w, padding=padding).shape)
+        _, refs = torch_grads(lambda *t: F.conv2d(*t, padding=padding), g, x, w, b)
+        got = nn.conv2d_backward(g, x, w, padding=padding)
+        single = nn.conv2d_backward(*(a.astype(np.float32) for a in (g, x, w)), padding=padding)
+        tol = 50 * np.finfo(np.float32).eps * np.sqrt(2 * 6 * 5 * 4 * 9)
+        for a, s, r in zip(got, single, refs):
+            np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
+            assert s.dtype == np.float32
+            np.testing.assert_allclose(s, r, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("call", [
     lambda: nn.conv_transpose2d(np.zeros((1, 1, 40, 40)), np.zeros((1, 4, 3, 3)), stride=3),
     lambda: nn.conv2d_backward(np.zeros((1, 4, 38, 38)), np.zeros((1, 4, 40, 40)),

@@ -24,6 +24,7 @@ from .._layer_problem import build_layer_problem
 from ._batch import chunks, over_batch
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._conv2d import conv2d
+from ._grad_stride1 import conv2d_grads, transposed_padding
 from ._unfold import fold, unfold
 
 
@@ -146,6 +147,10 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     x, weight, p = build_layer_problem(x, weight, stride, padding, dilation, groups)
     check_shape(grad_out, p.out_shape, "grad_out", "conv2d's output")
     check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward")
+    padding = transposed_padding((p.kh, p.kw), p.padding, p.dilation)
+    if p.stride == (1, 1) and padding is not None:
+        grad_x, grad_weight = conv2d_grads(grad_out, x, weight, p.groups, padding, p.dilation)
+        return grad_x, grad_weight, grad_out.sum((0, 2, 3))
     grad_x = backward_data(grad_out, weight, p.groups, (p.H, p.W), p.stride, p.padding,
                            p.dilation)
     grad_weight = backward_weight(x, grad_out, p.groups, (p.kh, p.kw), p.stride, p.padding,
