@@ -62,8 +62,8 @@ def _forward_by_class(x, weight, bias, tiling):
                        x.dtype)
 
     def run(rows):
-        np.matmul(tiling.weight_matrix(weight[rows]), tiling.gather(view, rows),
-                  out=product[rows])
+        tiling.multiply(tiling.weight_matrix(weight[rows]), tiling.gather(view, rows),
+                        out=product[rows])
     macs = tiling.n * tiling.ho * tiling.wo * tiling.k * view[1]
     over_batch(run, *chunks(tiling.th, macs, 0))
     if bias is not None:
@@ -78,7 +78,7 @@ def _forward(x, weight, bias, tiling):
     out = np.empty((tiling.n, tiling.k, tiling.ho, tiling.wo), x.dtype)
 
     def run(s):
-        product = np.matmul(w, tiling.windows(x[s]))
+        product = tiling.multiply(w, tiling.windows(x[s]))
         if bias is not None:
             product += bias[..., None]
         out[s] = tiling.positions(product)

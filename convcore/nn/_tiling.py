@@ -78,6 +78,19 @@ class Tiling:
             weight = weight.transpose(0, 1, 2, 4, 5, 3)
         return weight.reshape(weight.shape[:3] + (-1,))
 
+    def multiply(self, weights, windows, out=None):
+        """(.., K, taps) @ (.., taps, P) -> (.., K, P). Channels last, the product is made as
+        (P, K) (returned as a transposed view): BLAS ran the (K, P) orientation of it, whose
+        windows operand is then transposed, 1.7x slower (t = 2, N = 8, K = 16)."""
+        if self.weight_order:
+            return np.matmul(weights, windows, out=out)
+        product = np.matmul(windows.transpose(0, 1, 3, 2),
+                            weights.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+        if out is None:
+            return product
+        out[...] = product
+        return out
+
     def as_weight(self, grad):
         """The inverse of :meth:`weight_matrix`: (t_h, t_w, K, taps) -> the weight's shape."""
         if self.weight_order:
