@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, strategies as st
 
 import convcore
+from convcore import _contention
 from convcore import nn
 from nn_reference import F, directional_check, torch_grads
 
@@ -188,6 +189,7 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
     from convcore.nn import _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
     monkeypatch.setattr(_batch, "CHUNK_BYTES", 1)  # one image per chunk
     options = {"stride": 2, "padding": 1, "groups": 2}
     x, w, b = _conv_args(rng, (5, 4, 9, 8), 6, (3, 3), options)
@@ -214,6 +216,7 @@ def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatc
     from convcore.nn import _batch, _grad_stride1
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
     monkeypatch.setattr(_grad_stride1, "BLOCK_BYTES", block_bytes)
     options = {"padding": (2, 1), "dilation": (2, 1), "groups": 2}
     x, w, b = _conv_args(rng, (3, 4, 9, 7), 6, (3, 3), options)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from convcore import nn
+from convcore import _contention, nn
 from nn_reference import directional_check, loop_tiled, torch_grads, torch_tiled
 
 # (N, C, H, W), K, (kh, kw), tiles (None: unshared), stride, padding
@@ -140,6 +140,7 @@ def test_threaded_paths_match_the_loop(k, monkeypatch, rng):
     from convcore.nn import _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
     monkeypatch.setattr(_batch, "CHUNK_BYTES", 1)
     x, w, b = _args(rng, (3, 2, 6, 7), k, (3, 3), None, (1, 2), (1, 0))
     g = rng.standard_normal((3, k) + w.shape[:2])
