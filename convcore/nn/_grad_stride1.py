@@ -57,7 +57,7 @@ def _window_view(grad_out, padding, kernel, dilation):
 
 
 def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
-    """``(grad_x, grad_weight)`` of a stride-1 conv2d; `padding` from
+    """``(grad_x, grad_weight, grad_bias)`` of a stride-1 conv2d; `padding` from
     :func:`transposed_padding`."""
     n, c, h, w = x.shape
     k, cg, kh, kw = weight.shape
@@ -70,7 +70,9 @@ def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
 
     def run(part):
         acc = np.zeros((groups, kg * kh * kw, cg), x.dtype)
+        bias = np.zeros(k, x.dtype)
         for images, ranges in blocks[part]:
+            bias += grad_out[images].sum((0, 2, 3))
             windows = _window_view(grad_out[images], padding, (kh, kw), dilation)
             # (groups, C/groups, images * H * W): views of one image (whose input gradient
             # each block then writes in place), small copies for several.
@@ -86,9 +88,9 @@ def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
                 np.matmul(flipped, cols, out=gx[:, :, span])
             if not one:
                 grad_x[images] = gx.reshape(c, -1, h, w).transpose(1, 0, 2, 3)
-        return acc
+        return acc, bias
     macs = 2 * n * k * cg * kh * kw * h * w
     parts = over_batch(run, *chunks(len(blocks), macs, 0))
-    acc = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
+    acc, bias = (sum(p[i] for p in parts) for i in (0, 1))
     grad_w = acc.reshape(groups, kg, kh, kw, cg)[:, :, ::-1, ::-1].transpose(0, 1, 4, 2, 3)
-    return grad_x, np.ascontiguousarray(grad_w).reshape(k, cg, kh, kw)
+    return grad_x, np.ascontiguousarray(grad_w).reshape(k, cg, kh, kw), bias
