@@ -204,10 +204,11 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
     np.testing.assert_allclose(transposed, refs[0], rtol=1e-11, atol=1e-11)
 
 
-# Blocks of the stride-1 path (one unfolding of grad_out for both gradients), as bytes of
-# windows for the case below (6 filters x 3x3 taps x 7 columns x 8 bytes = 3024 per row):
-# one row per block, 3 rows of one image, two whole images then one, the whole batch.
-ROW_BYTES = 6 * 9 * 7 * 8
+# Blocks of the stride-1 path (one unfolding of grad_out for both gradients, taken when the
+# filters per group are at most the channels per group), as bytes of windows for the case
+# below (4 filters x 3x3 taps x 7 columns x 8 bytes = 2016 per row): one row per block,
+# 3 rows of one image, two whole images then one, the whole batch.
+ROW_BYTES = 4 * 9 * 7 * 8
 
 
 @pytest.mark.parametrize("block_bytes", [1, 3 * ROW_BYTES, 2 * 9 * ROW_BYTES, 1 << 40])
@@ -219,7 +220,7 @@ def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatc
     monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
     monkeypatch.setattr(_grad_stride1, "BLOCK_BYTES", block_bytes)
     options = {"padding": (2, 1), "dilation": (2, 1), "groups": 2}
-    x, w, b = _conv_args(rng, (3, 4, 9, 7), 6, (3, 3), options)
+    x, w, b = _conv_args(rng, (3, 6, 9, 7), 4, (3, 3), options)
     g = rng.standard_normal(nn.conv2d(x, w, b, **options).shape)
     _, refs = torch_grads(lambda *t: F.conv2d(*t, **options), g, x, w, b)
     with convcore.threads(threads):
@@ -229,16 +230,18 @@ def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatc
 
 
 @pytest.mark.parametrize("padding", [0, 1, 2])
-def test_stride1_padding_up_to_the_span_and_past_it(padding, rng):
-    """Padding up to the kernel's span takes the stride-1 path; a 1x1 kernel with padding
-    (wider than its span of 0) the general one. Both against autograd, in float32 too."""
+@pytest.mark.parametrize("filters", [2, 3, 5])
+def test_stride1_paths_against_autograd(padding, filters, rng):
+    """Stride 1: padding up to the kernel's span and K <= C take the one-unfolding path;
+    K > C, or a 1x1 kernel with padding (wider than its span of 0), the general one. All
+    against autograd, in float32 too."""
     for kernel in ((3, 3), (1, 1)):
-        x, w, b = _conv_args(rng, (2, 3, 6, 5), 4, kernel, {})
+        x, w, b = _conv_args(rng, (2, 3, 6, 5), filters, kernel, {})
         g = rng.standard_normal(nn.conv2d(x, w, padding=padding).shape)
         _, refs = torch_grads(lambda *t: F.conv2d(*t, padding=padding), g, x, w, b)
         got = nn.conv2d_backward(g, x, w, padding=padding)
         single = nn.conv2d_backward(*(a.astype(np.float32) for a in (g, x, w)), padding=padding)
-        tol = 50 * np.finfo(np.float32).eps * np.sqrt(2 * 6 * 5 * 4 * 9)
+        tol = 50 * np.finfo(np.float32).eps * np.sqrt(2 * 6 * 5 * 5 * 9)
         for a, s, r in zip(got, single, refs):
             np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
             assert s.dtype == np.float32

@@ -151,7 +151,10 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     check_shape(grad_out, p.out_shape, "grad_out", "conv2d's output")
     check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward")
     padding = transposed_padding((p.kh, p.kw), p.padding, p.dilation)
-    if p.stride == (1, 1) and padding is not None:
+    # One unfolding of grad_out serves both gradients when it is the smaller of the two
+    # unfoldings (no more filters than channels); with more filters than channels (a first
+    # layer: 1 -> 16 on the digits) unfolding x instead was 2x faster.
+    if p.stride == (1, 1) and padding is not None and weight.shape[0] <= p.C:
         return conv2d_grads(grad_out, x, weight, p.groups, padding, p.dilation)
     grad_x = backward_data(grad_out, weight, p.groups, (p.H, p.W), p.stride, p.padding,
                            p.dilation)
