@@ -207,7 +207,7 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
 # Blocks of the stride-1 path (one unfolding of grad_out for both gradients, taken when the
 # filters per group are at most the channels per group), as bytes of windows for the case
 # below (4 filters x 3x3 taps x 7 columns x 8 bytes = 2016 per row): one row per block,
-# 3 rows of one image, two whole images then one, the whole batch.
+# 3 rows, 9 rows (the whole image), and more than the image.
 ROW_BYTES = 4 * 9 * 7 * 8
 
 
