@@ -20,10 +20,9 @@ blocks from Python threads stalled together whenever one was descheduled holding
 
 import numpy as np
 
-from .._contention import team_size
 from .._cy.conv_grad import stride1_grads
-from .._threads import get_num_threads, native_threads
-from ._batch import SHARED_WORK_MACS
+from .._threads import native_threads
+from ._batch import team
 
 # Bytes of windows per block: fits L2 (2 MB per core here) beside the GEMMs' own panels.
 BLOCK_BYTES = 1 << 20
@@ -51,10 +50,8 @@ def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
     flipped = weight[:, :, ::-1, ::-1].reshape(groups, kg, cg, kh * kw)
     flipped = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3)).reshape(groups, cg, taps)
     rows = max(1, min(h, BLOCK_BYTES // max(taps * w * x.itemsize, 1)))
-    macs = 2 * n * k * cg * kh * kw * h * w
-    wanted = get_num_threads() if macs >= SHARED_WORK_MACS else 1
     grad_x = np.empty_like(x)
-    with native_threads(team_size(wanted)) as threads, serial_blas:
+    with native_threads(team(2 * n * k * cg * kh * kw * h * w)) as threads, serial_blas:
         acc = np.zeros((threads, groups, taps, cg), x.dtype)
         bias = np.zeros((threads, k), x.dtype)
         scratch = np.empty((threads, taps * rows * w), x.dtype)
