@@ -248,6 +248,16 @@ def test_stride1_paths_against_autograd(padding, filters, rng):
             np.testing.assert_allclose(s, r, rtol=tol, atol=tol)
 
 
+def test_stride1_path_takes_non_contiguous_arrays(rng):
+    x, w, b = _conv_args(rng, (2, 4, 6, 5), 3, (3, 3), {})
+    g = rng.standard_normal((2, 3, 6, 5))
+    _, refs = torch_grads(lambda *t: F.conv2d(*t, padding=1), g, x, w, b)
+    got = nn.conv2d_backward(np.asfortranarray(g), x.transpose(0, 1, 3, 2).copy().transpose(
+        0, 1, 3, 2), np.asfortranarray(w), padding=1)
+    for a, r in zip(got, refs):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
+
+
 @pytest.mark.parametrize("call", [
     lambda: nn.conv_transpose2d(np.zeros((1, 1, 40, 40)), np.zeros((1, 4, 3, 3)), stride=3),
     lambda: nn.conv2d_backward(np.zeros((1, 4, 38, 38)), np.zeros((1, 4, 40, 40)),

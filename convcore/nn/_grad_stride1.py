@@ -50,7 +50,7 @@ def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
     flipped = weight[:, :, ::-1, ::-1].reshape(groups, kg, cg, kh * kw)
     flipped = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3)).reshape(groups, cg, taps)
     rows = max(1, min(h, BLOCK_BYTES // max(taps * w * x.itemsize, 1)))
-    grad_x = np.empty_like(x)
+    grad_x = np.empty(x.shape, x.dtype)  # C order: the kernel writes it as NCHW
     with native_threads(team(2 * n * k * cg * kh * kw * h * w)) as threads, serial_blas:
         acc = np.zeros((threads, groups, taps, cg), x.dtype)
         bias = np.zeros((threads, k), x.dtype)
