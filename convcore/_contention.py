@@ -17,8 +17,11 @@ Three limits, applied by :func:`team_size` to the thread count a backend was giv
 
    - the *CPU signal*: every ``SAMPLE_SECONDS`` at most, the busy time of our CPUs in
      ``/proc/stat`` (steal included) minus this process's own CPU time gives how many cores
-     others used over the last interval; an extra thread needs ``FREE_CORE`` of a core,
-     free through every interval of the last ``CALM_SECONDS``;
+     others used over the last ``WINDOW_SECONDS``; an extra thread needs ``FREE_CORE`` of a
+     core, free through every reading of the last ``CALM_SECONDS``. (``/proc/stat`` counts
+     in 10 ms ticks: over one 50 ms interval a quiet machine read 0.0-0.5 cores used by
+     others, enough to keep calls on one thread for seconds at a time; over 250 ms the
+     error is a fifth of that.)
    - the *stall rule*: ``STALL_STRIKES`` parallel calls in a row that each took ``STALL_RATIO``
      times (and ``STALL_SECONDS`` more than) the best time seen for the same work on the same
      team mark the machine contended for ``HOLD_SECONDS``: calls run on one thread, then
@@ -27,19 +30,24 @@ Three limits, applied by :func:`team_size` to the thread count a backend was giv
      gap the VM runs thread-pool code slowly while it wakes its threads, and a whole second
      on one thread would follow. Measured: 2048^2 k7 after 1.2 s idle, 5.1 ms against its
      best 1.7 ms.)
-     It catches what the CPU signal is too slow or too coarse to see (a competitor that
-     just started, a quota with no CPU of its own in ``/proc/stat``).
+     It catches what the CPU signal is too slow to see (a competitor that just started).
+     Where the signal can be read, a slow call counts only while it shows others using at
+     least ``STALL_OTHERS`` of a core: on a quiet VM, a hiccup of the host slowed two calls
+     in a row and held the next second on one thread (1.7x slower) with nobody to yield to.
 
 ``CONVCORE_ADAPTIVE_THREADS=0`` (or ``set_adaptive(False)``) turns the third limit off: the
 team is then what the thread setting says whenever the work pays for it.
 """
 
+import collections
 import math
 import os
 import threading
 import time
 
 SAMPLE_SECONDS = 0.05
+WINDOW_SECONDS = 0.25
+STALL_OTHERS = 0.25
 FREE_CORE = 0.75
 STALL_RATIO = 2.0
 STALL_SECONDS = 1.5e-3
@@ -210,8 +218,8 @@ class CpuSignal:
         self._clock = clock
         self._period = period
         self._tick = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
-        self._last = None          # (time, busy seconds of our CPUs, own seconds)
-        self._others = None        # cores others used over the last interval
+        self._samples = collections.deque()  # (time, busy seconds of our CPUs, own seconds)
+        self._others = None        # cores others used over the last window
         self._sampling = threading.Lock()
 
     def _busy_seconds(self):
@@ -237,25 +245,34 @@ class CpuSignal:
     def others(self):
         """Cores used by other processes lately, or None when it cannot be read.
 
-        Re-reads at most once per `period`; between reads returns the last value.
+        Re-reads at most once per `period`; between reads returns the last value. The
+        value covers the samples of the last ``WINDOW_SECONDS`` (after an idle gap, the
+        last interval, however long).
         """
         now = self._clock()
-        last = self._last
-        if last is not None and now - last[0] < self._period:
+        samples = self._samples
+        if samples and now - samples[-1][0] < self._period:
             return self._others
         if not self._sampling.acquire(blocking=False):
             return self._others  # another Python thread is reading it
         try:
             sample = (now, self._busy_seconds(), self._own())
-            if last is not None:
-                elapsed = sample[0] - last[0]
-                used = (sample[1] - last[1]) - (sample[2] - last[2])
+            while len(samples) > 1 and now - samples[1][0] >= WINDOW_SECONDS:
+                samples.popleft()
+            if samples:
+                first = samples[0]
+                elapsed = sample[0] - first[0]
+                used = (sample[1] - first[1]) - (sample[2] - first[2])
                 self._others = max(0.0, used / elapsed)
-            self._last = sample
+            samples.append(sample)
         except (OSError, ValueError, IndexError):
             self._others = None
         finally:
             self._sampling.release()
+        return self._others
+
+    def latest(self):
+        """The last value read, without reading (None before two samples)."""
         return self._others
 
 
@@ -361,13 +378,22 @@ def observe(key, threads, seconds):
             _best.clear()
         _best[slot] = seconds
         return
-    if seconds > STALL_RATIO * best and seconds - best > STALL_SECONDS and adaptive():
+    if seconds > STALL_RATIO * best and seconds - best > STALL_SECONDS and adaptive() \
+            and _others_present():
         _state["strikes"] += 1
         if _state["strikes"] >= STALL_STRIKES:
             _state["strikes"] = 0
             _state["stalled_until"] = _now() + HOLD_SECONDS
     else:
         _state["strikes"] = 0
+
+
+def _others_present():
+    """Whether other processes are using our CPUs (True where that cannot be read)."""
+    if _signal is None:
+        return True
+    others = _signal.others()
+    return others is None or others >= STALL_OTHERS
 
 
 def reading():

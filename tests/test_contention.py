@@ -131,8 +131,10 @@ def test_cpu_signal_counts_other_processes_only(tmp_path):
     assert signal.others() == pytest.approx(1.0, abs=0.1)
     stat.advance(0.01, busy_cores=0.0, own_cores=0.0)
     assert signal.others() == pytest.approx(1.0, abs=0.1)  # within the period: not re-read
+    stat.advance(0.1, busy_cores=0.0, own_cores=1.0)
+    assert signal.others() == pytest.approx(0.67, abs=0.1)  # the window still holds it
     stat.advance(0.2, busy_cores=0.0, own_cores=1.0)
-    assert signal.others() == pytest.approx(0.0, abs=0.15)
+    assert signal.others() == pytest.approx(0.0, abs=0.15)  # a window later: gone
 
 
 def test_cpu_signal_watches_only_the_affinity_cpus(tmp_path):
@@ -300,3 +302,54 @@ def test_backends_run_the_team_the_decision_gives(fresh, name, contended):
     assert teams, f"{name} ran no parallel region through the native thread budget"
     if _contention.cpu_budget() >= 2:
         assert max(teams) == 2
+
+
+def test_tick_noise_of_a_quiet_machine_keeps_the_team(fresh, tmp_path):
+    """/proc/stat counts 10 ms ticks: over single 50 ms intervals a quiet machine reads up to
+    0.4 cores used by others; the window averages that out and the team stays whole."""
+    stat = FakeStat(tmp_path / "stat")
+    signal = stat.signal()
+    signal.others()
+    fresh.setattr(_contention, "_signal", signal)
+    fresh.setattr(_contention, "_now", lambda: stat.now)
+    fresh.setitem(_contention._state, "budget", 2)
+    teams = []
+    for step in range(40):
+        noise = 0.4 if step % 4 == 0 else 0.0     # one tick of somebody's every fourth read
+        stat.advance(0.05, busy_cores=noise, own_cores=1.0)
+        teams.append(_contention.team_size(2, serial_seconds=1.0))
+    assert teams[-20:] == [2] * 20
+    for _ in range(6):                               # a real competitor is still seen
+        stat.advance(0.05, busy_cores=1.0, own_cores=1.0)
+    assert _contention.team_size(2, serial_seconds=1.0) == 1
+
+
+def test_slow_calls_with_nobody_else_running_are_not_stalls(fresh, tmp_path):
+    stat = FakeStat(tmp_path / "stat")
+    signal = stat.signal()
+    signal.others()
+    fresh.setattr(_contention, "_signal", signal)
+    fresh.setattr(_contention, "_now", lambda: stat.now)
+    fresh.setitem(_contention._state, "budget", 2)
+    fresh.setitem(_contention._state, "last_end", stat.now)
+    key = ("some work",)
+
+    def call(seconds, others):
+        stat.advance(seconds + 1e-3, busy_cores=others, own_cores=1.0)
+        _contention.observe(key, 2, seconds)
+
+    stat.advance(0.06, busy_cores=0.0, own_cores=1.0)
+    assert signal.others() == pytest.approx(0.0, abs=0.2)   # a first reading: nobody else
+    call(1e-3, 0.0)
+    call(9e-3, 0.0)
+    call(9e-3, 0.0)                               # slow twice, but the machine is ours
+    assert _contention._state["stalled_until"] < stat.now
+    for _ in range(12):
+        call(1e-3, 0.0)
+    for _ in range(6):                            # a competitor arrives: the signal sees it
+        stat.advance(0.05, busy_cores=1.0, own_cores=0.0)
+        _contention.observe(key, 2, 1e-3)
+    assert _contention.reading()["others"] > 0.5
+    call(9e-3, 1.0)
+    call(9e-3, 1.0)
+    assert _contention._state["stalled_until"] > stat.now
