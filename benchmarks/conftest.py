@@ -48,7 +48,9 @@ def pytest_sessionstart(session):
 
     _unavailable.clear()  # `convcore bench` may run several sessions in one process
     _start_probe["probe_seconds"] = machine.probe()
+    _start_probe["parallel_probe_seconds"] = machine.parallel_probe()
     _start_probe["cpu"] = machine.cpu_snapshot()
+    _start_probe["waits"] = machine.wait_snapshot()
     _start_probe["load_average"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
@@ -63,7 +65,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     facts = machine.facts()
     if "cpu" in _start_probe:
         facts["other_load"] = machine.other_load(_start_probe["cpu"], machine.cpu_snapshot())
-    facts["at_start"] = {k: v for k, v in _start_probe.items() if k != "cpu"}
+        facts["wait_share"], facts["cpu_pressure"] = machine.waited(_start_probe["waits"],
+                                                                    machine.wait_snapshot())
+    facts["at_start"] = {k: v for k, v in _start_probe.items() if k not in ("cpu", "waits")}
     machine_info["convcore"] = facts
 
 

@@ -55,15 +55,65 @@ def test_ratio_interval_brackets_the_true_ratio():
     assert 1.4 < lo < np.median(new) / np.median(old) < hi < 1.6
 
 
+def _two_modes(fast, slow, fast_share, n=40, seed=0):
+    """Times of a row that jumps between two modes (a parallel region kept or not its
+    threads): `fast_share` of them near `fast`, the rest near `slow`."""
+    rng = np.random.default_rng(seed)
+    fast_count = int(round(fast_share * n))
+    times = np.r_[fast * (1 + 0.01 * rng.standard_normal(fast_count)),
+                  slow * (1 + 0.01 * rng.standard_normal(n - fast_count))]
+    return list(rng.permutation(times))
+
+
+def test_a_two_mode_row_visiting_its_slow_mode_more_is_not_a_regression():
+    # baseline: 30% of the rounds in the fast mode; rerun: 15%. The lower quartile falls
+    # from one mode to the other (x1.4); the 10th percentile stays in the fast mode.
+    old, new = _two_modes(1e-3, 1.4e-3, 0.30, seed=1), _two_modes(1e-3, 1.4e-3, 0.15, seed=2)
+    assert np.percentile(new, 25) / np.percentile(old, 25) > 1.3
+    verdict = compare.compare_samples(old, new)
+    assert verdict["verdict"] == "same", verdict
+
+
+def test_a_two_mode_baseline_sets_the_rows_noise_floor():
+    # rerun never in the fast mode (8% of the baseline's rounds were): the row's own spread
+    # (x1.4 between the modes) is its floor, so landing in the slow mode is not a regression
+    old, new = _two_modes(1e-3, 1.4e-3, 0.12, seed=3), _two_modes(1e-3, 1.4e-3, 0.0, seed=4)
+    verdict = compare.compare_samples(old, new)
+    assert verdict["limit"] == pytest.approx(0.4, abs=0.05)
+    assert verdict["verdict"] == "same", verdict
+    # the same row slower by far more than its two modes explain is still flagged
+    slower = [t * 1.7 for t in _two_modes(1e-3, 1.4e-3, 0.12, seed=5)]
+    assert compare.compare_samples(old, slower)["verdict"] == "slower"
+
+
+def test_a_few_microseconds_on_a_tiny_call_are_not_a_regression():
+    # 20 us calls 15% slower (3 us: what per-call overhead varies from process to process)
+    old, new = _noisy(20e-6, noise=0.005, seed=8), _noisy(23e-6, noise=0.005, seed=9)
+    verdict = compare.compare_samples(old, new)
+    assert verdict["limit"] == pytest.approx(compare.ABSOLUTE_FLOOR / np.percentile(old, 10))
+    assert verdict["verdict"] == "same", verdict
+    # ... but twice as slow is flagged, and the floor fades out for longer calls
+    assert compare.compare_samples(old, _noisy(40e-6, noise=0.005))["verdict"] == "slower"
+    assert compare.row_limit(_noisy(1e-3, noise=0.005), _noisy(1e-3, noise=0.005)) == 0.10
+
+
+def test_a_row_within_its_own_spread_is_not_flagged_beyond_it_is():
+    old = _noisy(1e-3, noise=0.10, seed=10)  # 10% noise: q75/q10 about 1.2
+    assert compare.compare_samples(old, _noisy(1.15e-3, noise=0.10, seed=11))["verdict"] \
+        == "same"
+    assert compare.compare_samples(old, _noisy(1.6e-3, noise=0.10, seed=12))["verdict"] \
+        == "slower"
+
+
 _draws = itertools.count()
 
 
-def _run(times, other_load=0.1, **machine):
+def _run(times, other_load=0.1, noise=0.03, **machine):
     """A pytest-benchmark document: {(group, row): median} with raw data (fresh noise on
     every call, as two runs have)."""
     benchmarks = []
     for (group, row), median in times.items():
-        data = _noisy(median, seed=next(_draws))
+        data = _noisy(median, noise=noise, seed=next(_draws))
         kind = "contender" if "." in row else "backend"
         benchmarks.append({"group": group, "name": f"test_grid[quick-{group}-{row}]",
                            "fullname": f"benchmarks/bench_grid.py::test_grid[quick-{group}-{row}]",
@@ -142,6 +192,47 @@ def test_a_busier_machine_is_refused_not_passed():
     result = compare.compare_runs(_run(ROWS, other_load=0.05), _run(ROWS, other_load=0.55))
     assert result["not_comparable"] and "busier" in result["not_comparable"]
     assert compare.exit_code(result) == 3
+
+
+def test_a_slower_parallel_probe_is_refused():
+    quiet, busy = _run(ROWS, parallel_probe_seconds=0.010), _run(ROWS,
+                                                                  parallel_probe_seconds=0.016)
+    result = compare.compare_runs(quiet, busy)
+    assert "every core hashing at once took 1.60x" in result["not_comparable"]
+    assert compare.exit_code(result) == 3
+    # the probe's best of the run's start and end counts: one noisy end is not refused
+    noisy_end = _run(ROWS, parallel_probe_seconds=0.016,
+                     at_start={"parallel_probe_seconds": 0.0105})
+    assert compare.compare_runs(quiet, noisy_end)["not_comparable"] is None
+
+
+def test_threads_waiting_longer_for_a_cpu_are_refused():
+    result = compare.compare_runs(_run(ROWS, wait_share=0.10), _run(ROWS, wait_share=0.40))
+    assert "waited for a CPU 40% of their time against 10%" in result["not_comparable"]
+    assert compare.compare_runs(_run(ROWS, wait_share=0.10),
+                                _run(ROWS, wait_share=0.20))["not_comparable"] is None
+
+
+def test_parallel_contenders_slowed_alone_mean_a_busier_machine():
+    # another process takes one core of two: the single-threaded contenders hardly notice,
+    # the ones that use both cores wait for their second thread
+    rows = dict(CONTROLLED)
+    rows.update({(group, "scipy.ndimage.convolve"): 3e-3 for group, _ in CONTROLLED})
+    slowed = {key: t * (1.6 if key[1] == "cv2.filter2D" else 1.0) for key, t in rows.items()}
+    result = compare.compare_runs(_run(rows), _run(slowed))
+    assert result["machine_factor"] < 1 + compare.BUSIER_RATIO
+    assert result["parallel_factor"] == pytest.approx(1.6, rel=0.05)
+    assert "contenders that use every core" in result["not_comparable"]
+    assert compare.exit_code(result) == 3
+
+
+def test_the_refusal_names_every_signal_seen():
+    why = compare.not_comparable({"wait_share": 0.1, "other_load": 0.2,
+                                  "parallel_probe_seconds": 0.01},
+                                 {"wait_share": 0.5, "other_load": 0.7,
+                                  "parallel_probe_seconds": 0.02}, parallel_factor=1.5)
+    for part in ("hashing", "waited", "other processes used 70%", "1.50x", "rerun"):
+        assert part in why
 
 
 def test_different_settings_are_named():

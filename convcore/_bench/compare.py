@@ -3,21 +3,30 @@
 On a shared machine noise is one-sided: a call descheduled, a parallel region waiting for a
 thread the scheduler took away (PERF-NOTES.md), so a row's times are often bimodal, and the
 median of a few rounds jumps between the modes from run to run. Slower code moves every
-quantile. So a row is gated on its lower quartile; it regresses when
+quantile. So a row is gated on a low quantile of its times (the 10th percentile); it
+regresses when
 
-* its lower quartile is slower by more than the threshold (``new / old > 1 + threshold``);
+* that quantile is slower by more than the row's own limit (``new / old > 1 + limit``), where
+  the limit is the largest of the threshold, the row's noise floor (the spread either run
+  showed between its low quantile and its upper quartile: a row that jumps between two modes
+  within a run can land in either from run to run) and, for rows of a few tens of
+  microseconds, ``ABSOLUTE_FLOOR`` over its time (per-call overhead varies from process to
+  process by a few microseconds, whatever the code);
 * by more than both runs' spread explains: the 95% bootstrap interval of that ratio,
   resampling both runs' raw times, lies above 1;
 * by more than the machine explains: the contenders (SciPy, OpenCV, NumPy, torch rows) are
   the controls, since convcore's code does not change them; the row's ratio over the median
-  of its group's contender ratios (of all contenders, for groups without any) is over
-  ``1 + threshold``;
+  of its group's contender ratios (of all contenders, for groups without any) is over the
+  row's limit;
 * and a second measurement finds it again (``confirm``, done by ``convcore bench``).
 
-When the controls themselves ran slower by more than ``BUSIER_RATIO``, or other processes
-took a larger share of the CPUs than during the baseline (``/proc/stat`` around the run), the
-run is refused as not comparable, never passed. Runs on different machines or settings are
-compared, with a warning naming the differences.
+A run is refused as not comparable, never passed, when the machine gave it less than it gave
+the baseline (``busier``): its parallel probe (every core hashing at once, at the start and
+the end of the run) took longer by ``BUSIER_PROBE``; or its threads waited for a CPU a larger
+share of their time (``/proc/self/task/*/schedstat``) by ``BUSIER_WAIT``; or other processes
+took a larger share of the CPUs (``/proc/stat``) by ``BUSIER``; or the contenders that use
+every core (the parallel controls) ran slower by ``BUSIER_RATIO``. Runs on different machines
+or settings are compared, with a warning naming the differences.
 """
 
 import numpy as np
@@ -25,12 +34,20 @@ import numpy as np
 from . import machine
 
 THRESHOLD = 0.10
+LOW_Q = 10              # the gated quantile of a row's times (percent)
+ABSOLUTE_FLOOR = 8e-6   # seconds: process-to-process noise of per-call overhead
 BOOTSTRAP = 2000
 BUSIER = 0.25           # extra share of the machine taken by other processes: not comparable
 BUSIER_RATIO = 0.20     # the contenders (controls) slower by this much: not comparable
+BUSIER_PROBE = 0.30     # the parallel probe slower by this much: not comparable
+BUSIER_WAIT = 0.15      # this share more of the run's thread time spent waiting for a CPU
+# contenders that use every core: a busier machine slows them first (a parallel region
+# waits for its slowest thread); single-threaded ones may not notice one core taken of two
+PARALLEL_CONTENDERS = ("cv2.", "torch.", "numpy.matmul", "pyfftw.", "scipy.signal.fftconvolve",
+                       "scipy.signal.oaconvolve")
 
 
-def ratio_interval(old, new, q=25, resamples=BOOTSTRAP, seed=0, level=0.95):
+def ratio_interval(old, new, q=LOW_Q, resamples=BOOTSTRAP, seed=0, level=0.95):
     """Bootstrap interval of ``percentile(new, q) / percentile(old, q)``, both resampled.
 
     Examples
@@ -47,14 +64,44 @@ def ratio_interval(old, new, q=25, resamples=BOOTSTRAP, seed=0, level=0.95):
     return tuple(float(v) for v in np.percentile(b / a, [tail, 100 - tail]))
 
 
+def noise_floor(old, new):
+    """A row's own noise: the larger of both runs' spread from the low quantile to the upper
+    quartile, relative (``q75 / q10 - 1``); 0 without spread.
+
+    Examples
+    --------
+    >>> round(noise_floor([1.0] * 8 + [1.3] * 12, [1.0] * 20), 2)   # two modes in one run
+    0.3
+    """
+    spreads = [np.percentile(x, 75) / np.percentile(x, LOW_Q) - 1
+               for x in (np.asarray(old, float), np.asarray(new, float)) if x.size >= 2]
+    return float(max(spreads, default=0.0))
+
+
+def row_limit(old, new, threshold=THRESHOLD):
+    """The slowdown a row must exceed to count: the threshold, its noise floor or, for tiny
+    calls, ``ABSOLUTE_FLOOR`` over its low quantile, whichever is largest.
+
+    Examples
+    --------
+    >>> row_limit([1e-3] * 5, [1e-3] * 5)                          # quiet, 1 ms: the threshold
+    0.1
+    >>> round(row_limit([20e-6] * 5, [20e-6] * 5), 2)              # 20 us: 8 us of it
+    0.4
+    """
+    low = float(np.percentile(np.asarray(old, float), LOW_Q))
+    return max(threshold, noise_floor(old, new), ABSOLUTE_FLOOR / low if low > 0 else 0.0)
+
+
 def compare_samples(old, new, threshold=THRESHOLD):
     """Verdict on one row from both runs' raw times (seconds).
 
     Returns
     -------
     dict
-        ``ratio`` (new median / old median, reported), ``low_ratio`` (lower quartiles,
-        gated), ``interval`` (of ``low_ratio``) and ``verdict``: 'slower', 'faster' or 'same'.
+        ``ratio`` (new median / old median, reported), ``low_ratio`` (low quantiles, gated),
+        ``interval`` (of ``low_ratio``), ``limit`` (the row's own threshold, see
+        `row_limit`) and ``verdict``: 'slower', 'faster' or 'same'.
 
     Examples
     --------
@@ -63,18 +110,20 @@ def compare_samples(old, new, threshold=THRESHOLD):
     """
     old, new = np.asarray(old, float), np.asarray(new, float)
     ratio = float(np.median(new) / np.median(old))
-    low_ratio = float(np.percentile(new, 25) / np.percentile(old, 25))
+    low_ratio = float(np.percentile(new, LOW_Q) / np.percentile(old, LOW_Q))
+    limit = row_limit(old, new, threshold)
     if old.size >= 2 and new.size >= 2:
         lo, hi = ratio_interval(old, new)
     else:  # no spread saved: the ratio alone
         lo = hi = low_ratio
-    if low_ratio > 1 + threshold and lo > 1:
+    if low_ratio > 1 + limit and lo > 1:
         verdict = "slower"
-    elif low_ratio < 1 / (1 + threshold) and hi < 1:
+    elif low_ratio < 1 / (1 + limit) and hi < 1:
         verdict = "faster"
     else:
         verdict = "same"
-    return {"ratio": ratio, "low_ratio": low_ratio, "interval": (lo, hi), "verdict": verdict}
+    return {"ratio": ratio, "low_ratio": low_ratio, "interval": (lo, hi), "limit": limit,
+            "verdict": verdict}
 
 
 def _samples(bench):
@@ -110,56 +159,92 @@ def compare_runs(old_run, new_run, threshold=THRESHOLD):
         verdict["adjusted"] = verdict["low_ratio"] / machine_factor
         if verdict["verdict"] == "slower" and (
                 verdict["control"] or group.startswith("busy")
-                or verdict["adjusted"] <= 1 + threshold):
+                or verdict["adjusted"] <= 1 + verdict["limit"]):
             # a contender (the control itself), the busy group (measured under its own
             # load), or a row no slower than the machine was: reported, not gated
             verdict["verdict"] = "slower (not gated)"
     old_info = old_run.get("machine_info", {}).get("convcore", {})
     new_info = new_run.get("machine_info", {}).get("convcore", {})
     return {"rows": rows, "machine_factor": controls.get(None),
+            "parallel_factor": controls.get("parallel"),
             "regressions": [r for r in rows if r[2]["verdict"] == "slower"],
             "only_old": sorted(set(old) - set(new)), "only_new": sorted(set(new) - set(old)),
             "differences": machine.differences(old_info, new_info),
-            "not_comparable": not_comparable(old_info, new_info, controls.get(None))}
+            "not_comparable": not_comparable(old_info, new_info, controls.get("parallel"))}
+
+
+def _parallel(row):
+    return row.startswith(PARALLEL_CONTENDERS)
 
 
 def _controls(rows):
-    """``{group: median contender ratio}`` and ``{None: median over all contenders}``."""
-    by_group = {}
-    for group, _, verdict in rows:
+    """``{group: median contender ratio}``, ``{None: median over all contenders}`` and
+    ``{"parallel": median over the contenders that use every core}``."""
+    by_group, parallel = {}, []
+    for group, row, verdict in rows:
         if verdict["control"] and not group.startswith("busy"):
             by_group.setdefault(group, []).append(verdict["low_ratio"])
+            if _parallel(row):
+                parallel.append(verdict["low_ratio"])
     controls = {group: float(np.median(r)) for group, r in by_group.items()}
     every = [r for ratios in by_group.values() for r in ratios]
     if every:
         controls[None] = float(np.median(every))
+    if parallel:
+        controls["parallel"] = float(np.median(parallel))
     return controls
 
 
-def not_comparable(old_info, new_info, machine_factor=None):
-    """Why the new run's machine was too much busier than the old run's, or None."""
-    if machine_factor is not None and machine_factor > 1 + BUSIER_RATIO:
-        return (f"the contenders (SciPy, OpenCV, NumPy, torch) ran {machine_factor:.2f}x "
-                "slower than in the baseline: the machine was busier or slower, the timings "
-                "are not comparable (rerun when it is quieter)")
+_RERUN = "the timings are not comparable (rerun when the machine is as quiet as it was)"
+
+
+def _best(info, key):
+    """The smaller of a run's probe at its start and at its end (noise only adds), or None."""
+    values = [v for v in (info.get(key), info.get("at_start", {}).get(key)) if v]
+    return min(values) if values else None
+
+
+def not_comparable(old_info, new_info, parallel_factor=None):
+    """Why the new run's machine gave it less than the old run's did, or None.
+
+    Examples
+    --------
+    >>> why = not_comparable({"parallel_probe_seconds": 0.010},
+    ...                      {"parallel_probe_seconds": 0.016})
+    >>> why.startswith("the machine was busier: every core hashing at once took 1.60x")
+    True
+    """
+    reasons = []
+    old_probe = _best(old_info, "parallel_probe_seconds")
+    new_probe = _best(new_info, "parallel_probe_seconds")
+    if old_probe and new_probe and new_probe / old_probe > 1 + BUSIER_PROBE:
+        reasons.append(f"every core hashing at once took {new_probe / old_probe:.2f}x as long "
+                       "as during the baseline (another process had a core)")
+    old_wait, new_wait = old_info.get("wait_share"), new_info.get("wait_share")
+    if old_wait is not None and new_wait is not None and new_wait - old_wait > BUSIER_WAIT:
+        reasons.append(f"this run's threads waited for a CPU {new_wait:.0%} of their time "
+                       f"against {old_wait:.0%} in the baseline")
     old_load, new_load = old_info.get("other_load"), new_info.get("other_load")
-    if old_load is None or new_load is None:
+    if old_load is not None and new_load is not None and new_load - old_load > BUSIER:
+        reasons.append(f"other processes used {new_load:.0%} of the CPUs against "
+                       f"{old_load:.0%} during the baseline")
+    if parallel_factor is not None and parallel_factor > 1 + BUSIER_RATIO:
+        reasons.append(f"the contenders that use every core (OpenCV, torch, BLAS, FFT "
+                       f"workers) ran {parallel_factor:.2f}x slower than in the baseline")
+    if not reasons:
         return None
-    if new_load - old_load > BUSIER:
-        return (f"other processes used {new_load:.0%} of the CPUs during this run against "
-                f"{old_load:.0%} during the baseline: the machine was busier, the timings "
-                "are not comparable (rerun when it is quieter)")
-    return None
+    return "the machine was busier: " + "; ".join(reasons) + "; " + _RERUN
 
 
 def format_result(result, threshold=THRESHOLD):
     """Text lines: the rows (slowest first), then warnings and the verdict."""
     lines = [f"  {'group':<44}{'row':<26}{'median':>8} {'low q.':>8}  {'95% interval':<15}"
-             f"{'/machine':>9}  verdict   (new/old ratios)"]
+             f"{'/machine':>9} {'limit':>6}  verdict   (new/old ratios)"]
     for group, row, v in sorted(result["rows"], key=lambda r: -r[2]["low_ratio"]):
         lo, hi = v["interval"]
         lines.append(f"  {group:<44}{row:<26}{v['ratio']:>7.3f}x {v['low_ratio']:>7.3f}x  "
-                     f"[{lo:.2f}, {hi:.2f}]{'':<3}{v['adjusted']:>8.3f}x  {v['verdict']}")
+                     f"[{lo:.2f}, {hi:.2f}]{'':<3}{v['adjusted']:>8.3f}x {v['limit']:>6.0%}  "
+                     f"{v['verdict']}")
     if result.get("machine_factor"):
         lines.append(f"contenders (the controls) ran {result['machine_factor']:.3f}x their "
                      "baseline times; '/machine' is each row's ratio over its group's controls")
@@ -171,10 +256,10 @@ def format_result(result, threshold=THRESHOLD):
         lines.append("NOT COMPARABLE: " + result["not_comparable"])
     if result["regressions"]:
         lines.append(f"REGRESSION: {len(result['regressions'])} row(s) slower by more than "
-                     f"{threshold:.0%} beyond the noise:")
+                     f"{threshold:.0%} (or their own noise floor) beyond the noise:")
         for group, row, v in result["regressions"]:
-            lines.append(f"  {group} {row}: {v['low_ratio'] - 1:+.1%} (lower quartile), "
-                         f"{v['ratio'] - 1:+.1%} (median)")
+            lines.append(f"  {group} {row}: {v['low_ratio'] - 1:+.1%} (10th percentile, limit "
+                         f"{v['limit']:.0%}), {v['ratio'] - 1:+.1%} (median)")
     elif not result["not_comparable"]:
         lines.append(f"no regression beyond {threshold:.0%} and the noise "
                      f"({len(result['rows'])} rows compared)")
