@@ -81,12 +81,11 @@ def make_call(problem, row):
     name, _, threads = row.partition("@")
     threads = int(threads) if threads else None  # None: the default thread setting
     if problem.family == "nn":
-        return _slowed(_nn_call(problem.p["op"], NN_ROWS[problem.p["op"]].index(row)), name)
-    x, k, extra = grid.inputs(problem)
-    if kind(row) == "contender":
-        call = _contender(problem, name, x, k, extra, threads or THREADS)
+        call = _nn_call(problem.p["op"], NN_ROWS[problem.p["op"]].index(name))
+    elif kind(row) == "contender":
+        call = _contender(problem, name, *grid.inputs(problem), threads or THREADS)
     else:
-        call = _convcore(problem, name, x, k, extra)
+        call = _convcore(problem, name, *grid.inputs(problem))
     if threads is not None and kind(row) != "contender":
         call = _with_threads(call, threads)
     return _slowed(call, name)

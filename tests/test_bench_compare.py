@@ -204,6 +204,13 @@ def test_a_slower_parallel_probe_is_refused():
     noisy_end = _run(ROWS, parallel_probe_seconds=0.016,
                      at_start={"parallel_probe_seconds": 0.0105})
     assert compare.compare_runs(quiet, noisy_end)["not_comparable"] is None
+    # a run probed before every group is judged on the median of its samples
+    sampled = _run(ROWS, parallel_probe_seconds=0.0125, parallel_probe_samples=30,
+                   at_start={"parallel_probe_seconds": 0.008})
+    assert compare.compare_runs(quiet, sampled)["not_comparable"] is None
+    sampled = _run(ROWS, parallel_probe_seconds=0.0135, parallel_probe_samples=30,
+                   at_start={"parallel_probe_seconds": 0.008})
+    assert "1.35x" in compare.compare_runs(quiet, sampled)["not_comparable"]
 
 
 def test_threads_waiting_longer_for_a_cpu_are_refused():

@@ -21,8 +21,8 @@ regresses when
 * and a second measurement finds it again (``confirm``, done by ``convcore bench``).
 
 A run is refused as not comparable, never passed, when the machine gave it less than it gave
-the baseline (``busier``): its parallel probe (every core hashing at once, at the start and
-the end of the run) took longer by ``BUSIER_PROBE``; or its threads waited for a CPU a larger
+the baseline (``busier``): its parallel probe (every core hashing at once, before every
+group of the run; the median) took longer by ``BUSIER_PROBE``; or its threads waited for a CPU a larger
 share of their time (``/proc/self/task/*/schedstat``) by ``BUSIER_WAIT``; or other processes
 took a larger share of the CPUs (``/proc/stat``) by ``BUSIER``; or the contenders that use
 every core (the parallel controls) ran slower by ``BUSIER_RATIO``. Runs on different machines
@@ -198,8 +198,13 @@ def _controls(rows):
 _RERUN = "the timings are not comparable (rerun when the machine is as quiet as it was)"
 
 
-def _best(info, key):
-    """The smaller of a run's probe at its start and at its end (noise only adds), or None."""
+def _probe(info):
+    """A run's parallel probe: the median of its samples through the run (saved as
+    ``parallel_probe_seconds``), or for a run without them the smaller of its start's and
+    end's (noise only adds); None when it has none."""
+    key = "parallel_probe_seconds"
+    if info.get("parallel_probe_samples"):
+        return info.get(key)
     values = [v for v in (info.get(key), info.get("at_start", {}).get(key)) if v]
     return min(values) if values else None
 
@@ -215,8 +220,7 @@ def not_comparable(old_info, new_info, parallel_factor=None):
     True
     """
     reasons = []
-    old_probe = _best(old_info, "parallel_probe_seconds")
-    new_probe = _best(new_info, "parallel_probe_seconds")
+    old_probe, new_probe = _probe(old_info), _probe(new_info)
     if old_probe and new_probe and new_probe / old_probe > 1 + BUSIER_PROBE:
         reasons.append(f"every core hashing at once took {new_probe / old_probe:.2f}x as long "
                        "as during the baseline (another process had a core)")
@@ -254,7 +258,11 @@ def format_result(result, threshold=THRESHOLD):
         lines.append(f"warning: the runs differ in {setting}: baseline {a!r}, this run {b!r}")
     if result["not_comparable"]:
         lines.append("NOT COMPARABLE: " + result["not_comparable"])
-    if result["regressions"]:
+    if result["regressions"] and result["not_comparable"]:
+        lines.append(f"{len(result['regressions'])} row(s) looked slower, not judged (the "
+                     "machine was busier): " + ", ".join(f"{g} {r}" for g, r, _ in
+                                                        result["regressions"]))
+    elif result["regressions"]:
         lines.append(f"REGRESSION: {len(result['regressions'])} row(s) slower by more than "
                      f"{threshold:.0%} (or their own noise floor) beyond the noise:")
         for group, row, v in result["regressions"]:
