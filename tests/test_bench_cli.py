@@ -81,6 +81,21 @@ def test_compare_names_the_slowed_rows_and_exits_1(storage, monkeypatch, capsys)
     assert "auto" not in regressions
 
 
+def test_suspect_rows_are_measured_again_in_a_fresh_process(storage, monkeypatch, capsys):
+    calls = []
+
+    def run(*args, **kwargs):
+        calls.append(kwargs)
+        return 0, _document(slow=1.15), []
+    monkeypatch.setattr(suite, "run", run)
+    assert main(["bench", "--compare", "base", "--storage", storage]) == 1
+    first, again = calls
+    assert not first.get("fresh") and again["fresh"] is True
+    assert sorted(i.rsplit("-", 1)[1] for i in again["node_ids"]) == sorted(
+        ["openmp]", "cv2.filter2D]", "scipy.signal.convolve]"] * 3)
+    assert "measuring them again" in capsys.readouterr().err
+
+
 def test_compare_refuses_a_busier_machine(storage, monkeypatch, capsys):
     code, out = _bench(monkeypatch, capsys, storage, _document(slow=2.0, machine_factor=2.0))
     assert code == 3 and "NOT COMPARABLE" in out.out
