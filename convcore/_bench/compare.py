@@ -164,8 +164,11 @@ def compare_runs(old_run, new_run, threshold=THRESHOLD):
     -------
     dict
         ``rows``: ``[(group, row, verdict dict)]`` for rows in both runs; ``regressions``: the
-        slower rows; ``only_old`` / ``only_new``: rows in one run only; ``differences``:
-        machine settings that differ; ``not_comparable``: a reason, or None.
+        slower rows; ``backend_shifts`` (see `backend_shifts`) and ``backend_regressions``,
+        the backends whose rows stand out; ``machine_factor`` / ``parallel_factor``: the
+        contenders' median ratio (all, and those using every core); ``only_old`` /
+        ``only_new``: rows in one run only; ``differences``: machine settings that differ;
+        ``not_comparable``: a reason, or None; ``quieter``: a warning, or None.
     """
     old = {_key(b): b for b in old_run["benchmarks"]}
     new = {_key(b): b for b in new_run["benchmarks"]}
