@@ -269,6 +269,12 @@ def test_a_whole_backend_slower_than_the_others_is_flagged_by_its_rows_median():
     assert result["backend_regressions"] == [] and compare.exit_code(result) == 0
 
 
+def test_a_baseline_from_a_saturated_machine_is_not_compared_with_an_idle_one():
+    result = compare.compare_runs(_run(ROWS, wait_share=0.55), _run(ROWS, wait_share=0.03))
+    assert "saved on a saturated machine" in result["not_comparable"]
+    assert compare.exit_code(result) == 3 and result["quieter"] is None
+
+
 def test_parallel_contenders_slowed_alone_mean_a_busier_machine():
     # another process takes one core of two: the single-threaded contenders hardly notice,
     # the ones that use both cores wait for their second thread
