@@ -2,22 +2,20 @@
 
 Every function does the same four steps: build the problem (validation, shapes, dtypes),
 plan it under the call's :class:`Context` (a named backend or ``auto``), let the plan's
-prepared runner fill a freshly allocated result, and finish once here (reverse a swapped
-correlation, crop, cast to SciPy's result dtype).
-
-A repeated call skips the first two steps: its signature (operation, mode, shapes, dtypes,
-boundary, fill value, axes, threads and options) is one dictionary lookup to a
-:class:`_Call` holding the problem and its plan (docs/design.md, "The fast path").
+prepared runner fill a freshly allocated result, and finish it (reverse a swapped
+correlation, crop, cast to SciPy's result dtype). This module validates the SciPy-shaped
+arguments; ``_calls`` does the rest, and skips building and planning for a repeated call
+(docs/design.md, "The fast path").
 """
 
 import warnings
 
 import numpy as np
 
-from . import _bands, _dispatch, _long_double, _options, _result_cache, _threads
-from ._context import Context
-from ._dispatch import ConvMemoryError, check_method
-from ._problem import _max_abs, _split_axes, as_compute, as_input_array, build_problem
+from . import _bands, _nonfinite
+from ._calls import call, finite
+from ._dispatch import check_method
+from ._problem import _split_axes, as_input_array, build_problem
 from ._shapes import check_mode
 
 _COMMON_DOC = """
@@ -38,166 +36,9 @@ _COMMON_DOC = """
 """
 
 
-def _finish(out, problem):
-    if problem.swapped and problem.operation == "correlate":
-        out = out[(slice(None, None, -1),) * out.ndim]
-        out = np.conj(out) if problem.conj else np.ascontiguousarray(out)
-    if problem.crop is not None:
-        out = np.ascontiguousarray(out[_centered(out.shape, problem.crop)])
-    if out.dtype != problem.out_dtype:
-        if problem.out_dtype.kind == "i":
-            out = out.view(np.int64)  # uint64 bits -> signed, then wrap to the width
-        # int64 results are the view itself: no second full copy of the result.
-        out = out.astype(problem.out_dtype, copy=False)
-    return out
-
-
-def _centered(shape, target):
-    return tuple(slice((n - t) // 2, (n - t) // 2 + t) for n, t in zip(shape, target))
-
-
-def _empty_result(x, k, problem):
-    """A result where one input has no elements: only the fill value can contribute."""
-    out = np.zeros(problem.out_shape, problem.dtype)
-    if x.size == 0 and k.size and problem.mode != "valid" and problem.boundary == "fill":
-        out[...] = problem.fillvalue * problem.taps(k).sum()
-    return out
-
-
-class _Call:
-    """What a repeated call needs: the problem, its plan, and how to hand over the arrays."""
-
-    __slots__ = ("problem", "plan", "swap", "dtype", "out_shape", "auto", "pooled",
-                 "plain_finish", "runner", "settled")
-
-    def __init__(self, problem, plan, auto):
-        self.problem = problem
-        self.swap = problem.swapped
-        self.dtype = problem.dtype
-        self.out_shape = problem.out_shape
-        self.auto = auto
-        # Small results come from NumPy directly: the pool pays only for pages it saves.
-        self.pooled = problem.out_bytes >= _result_cache.MIN_BLOCK
-        self.plain_finish = (not (problem.swapped and problem.operation == "correlate")
-                             and problem.crop is None and problem.dtype == problem.out_dtype)
-        self._adopt(plan)
-        # The first call was planned with its one-off costs (Context.first_call): a signature
-        # that comes again is planned once more for the steady state.
-        self.settled = not plan.ctx.first_call
-
-    def _adopt(self, plan):
-        self.plan = plan
-        # Most calls need nothing between the arrays and the runner: no kernel values to
-        # look at, no finiteness check, no pool, no cast.
-        self.runner = None
-        if (self.plain_finish and not self.pooled and not plan.value_dependent
-                and not (self.auto and plan.backend.spreads_nonfinite)):
-            self.runner = plan.runner
-
-    def _settle(self):
-        plan = self.plan
-        self._adopt(_dispatch.plan(self.problem, plan.requested, plan.method,
-                                   plan.ctx.replace(first_call=False)))
-        self.settled = True
-
-    def __call__(self, a, b):
-        if not self.settled:
-            self._settle()
-        if self.swap:
-            a, b = b, a
-        dtype = self.dtype
-        x, k = as_compute(a, dtype), as_compute(b, dtype)
-        runner = self.runner
-        if runner is not None:
-            out = np.empty(self.out_shape, dtype)
-            runner(x, k, out)
-            return out
-        return _run(self.plan, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
-
-
-def _run(chosen, x, k, problem, auto, pooled=True, plain_finish=False):
-    if chosen.value_dependent:
-        chosen = chosen.resolve(k)
-    if auto and chosen.backend.spreads_nonfinite and not _all_finite(x, k):
-        # docs/design.md: NaN/inf stay where they are under auto; an FFT would smear them.
-        fallback = chosen.fallback()
-        if fallback is not None:
-            chosen = fallback.resolve(k)
-    p = chosen.problem
-    out = _result_cache.empty(p.out_shape, p.dtype) if pooled else np.empty(p.out_shape, p.dtype)
-    chosen.runner(x, k, out)
-    return out if plain_finish else _finish(out, problem)
-
-
-def _execute(x, k, problem, backend, method, ctx):
-    """Plan `problem` under `ctx` and run it: the slow path, taken once per signature."""
-    needed = problem.out_bytes
-    if needed > ctx.max_memory:
-        raise ConvMemoryError(
-            f"the result {problem.out_shape} of {problem.dtype} needs {needed:,} bytes, over "
-            f"max_memory={ctx.max_memory:,}; raise max_memory or convcore.set_options(max_memory=...)")
-    if problem.out_size == 0 or x.size == 0 or k.size == 0:
-        return None, _finish(_empty_result(x, k, problem), problem)
-    if _long_double.is_long_double(problem.dtype):
-        # No compiled backend or FFT here computes in long double: a direct sum does.
-        return None, _finish(_long_double.convolve(x, k, problem, backend), problem)
-    chosen = _dispatch.plan(problem, backend, method, ctx)
-    call = _Call(problem, chosen, backend == "auto")
-    return call, _run(chosen, x, k, problem, call.auto, call.pooled, call.plain_finish)
-
-
-def _finite(array):
-    """No NaN or inf in `array` (integer, bool and object arrays cannot hold them)."""
-    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
-
-
-def _all_finite(x, k):
-    if x.dtype.kind not in "fc":
-        return True
-    return bool(np.isfinite(x).all() and np.isfinite(k).all())
-
-
 def _scalar_product(a, b, conjugate):
     """SciPy's answer for two 0-d inputs: their product (conjugated for a correlation)."""
     return a * (np.conj(b) if conjugate else b)
-
-
-def _signature(a, b, arguments, max_memory, plan, backend_options):
-    """The fast path's key: everything the problem and its plan depend on, or None when an
-    argument cannot be part of a key (an unhashable fill value, say)."""
-    magnitude = None
-    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
-        # Exactness bounds of FFT and BLAS plans depend on the inputs' magnitudes.
-        magnitude = (_max_abs(a).bit_length(), _max_abs(b).bit_length())
-    key = (arguments, a.shape, a.dtype, b.shape, b.dtype, magnitude, _threads.get_num_threads(),
-           _options.current(max_memory, plan),
-           tuple(sorted(backend_options.items())) if backend_options else None)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
-
-
-def _call(arguments, a, b, max_memory, plan, backend_options, build):
-    """Run one API call on arrays `a`, `b` (at least 1-D): through the fast path when its
-    signature was seen, else `build(a, b)` (which validates and returns (x, k, problem,
-    backend, method)) and the slow path, which remembers the signature."""
-    key = _signature(a, b, arguments, max_memory, plan, backend_options)
-    if key is not None:
-        known = _dispatch.calls.get(key)
-        if known is not None:
-            return known(a, b)
-    x, k, problem, backend, method = build(a, b)
-    ctx = Context(_threads.get_num_threads(), *_options.current(max_memory, plan),
-                  backend_options)
-    call, result = _execute(x, k, problem, backend, method, ctx)
-    if key is not None and call is not None:
-        with _dispatch._plans_lock:
-            if len(_dispatch.calls) >= _dispatch._PLAN_CACHE_SIZE:
-                _dispatch.calls.clear()
-            _dispatch.calls[key] = call
-    return result
 
 
 def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue, plan,
@@ -218,6 +59,12 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
 
     if nd_rules:
         _check_empty(a, b, mode)
+    if method != "fft" and _nonfinite.applies(a, b, fillvalue) and not _spreads(backend):
+        # NaN or inf in the kernel: SciPy's direct answer from finite convolutions.
+        return _nonfinite.convolve(lambda x, k, fill: _signal_call(
+            operation, x, k, mode, method, backend, boundary, fill, plan, max_memory,
+            backend_options, late_centre, nd_rules), a, b, fillvalue,
+            _nonfinite.extended_input(a, b, mode, boundary, fillvalue, nd_rules), operation)
     if _bands.applies(a, b, mode, boundary, fillvalue, method):
         # A large strided signal: band by band, never copied whole (peak memory as SciPy's).
         return _bands.run(lambda band, kernel, valid: _signal_call(
@@ -225,8 +72,8 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
             backend_options), a, b, mode, boundary, late_centre)
     arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
                  late_centre)
-    out = _call(arguments, a, b, max_memory, plan, backend_options, build)
-    if method == "fft" and not (_finite(a) and _finite(b)):
+    out = call(arguments, a, b, max_memory, plan, backend_options, build)
+    if method == "fft" and not (finite(a) and finite(b)):
         # SciPy's warning, in its words: an FFT spreads a NaN or inf over the whole result.
         warnings.warn("Use of fft convolution on input with NAN or inf results in NAN or inf "
                       "output. Consider using method='direct' instead.", RuntimeWarning,
@@ -320,6 +167,15 @@ def correlate(in1, in2, mode="full", method="auto", *, backend="auto", boundary=
     """
     return _signal_call("correlate", in1, in2, mode, method, backend, boundary, fillvalue,
                         plan, max_memory, backend_options)
+
+
+def _spreads(backend):
+    """Whether a named backend spreads NaN and inf over the result (an FFT): it gives its own
+    answer, as SciPy's method='fft' does."""
+    if backend == "auto":
+        return False
+    from ._registry import get_backend
+    return bool(getattr(get_backend(backend), "spreads_nonfinite", False))
 
 
 def _check_empty(a, b, mode):
@@ -443,7 +299,7 @@ def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, 
 
     axes_key = axes if axes is None or np.ndim(axes) == 0 else tuple(axes)
     arguments = ("fftconvolve", mode, axes_key, backend, overlap_add)
-    return _call(arguments, a, b, max_memory, plan, backend_options, build)
+    return call(arguments, a, b, max_memory, plan, backend_options, build)
 
 
 def fftconvolve(in1, in2, mode="full", axes=None, *, backend="fft", plan=None,

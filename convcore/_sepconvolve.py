@@ -9,7 +9,7 @@ directly instead of rediscovering them.
 
 import numpy as np
 
-from ._api import _execute
+from ._calls import execute
 from ._context import current_context
 from ._problem import build_problem
 
@@ -88,4 +88,4 @@ def sepconvolve(in1, kernels, mode="full", *, boundary="fill", fillvalue=0,
         # The factors are exact for float and complex kernels; for integers the outer product
         # may have wrapped in a narrow dtype, so a backend must take the kernel's own values.
         problem = problem.with_factors(factors)
-    return _execute(x, k, problem, backend, "auto", ctx)[1]
+    return execute(x, k, problem, backend, "auto", ctx)[1]

@@ -254,6 +254,31 @@ for label, args in [("step 0", (blocks, 0, 0, 0, out, 1)),
                     ("threads 0", (blocks, 5, 0, 0, out, 0))]:
     bad("overlap_add " + label, lambda args=args: _cy.overlap_add(*args))
 """,
+    "nn-conv-grad": """
+from convcore import nn
+from convcore.nn import _grad_stride1
+rng = np.random.default_rng(0)
+x, w = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((3, 4, 3, 3))
+g = rng.standard_normal((2, 3, 7, 6))
+args, real = capture(_grad_stride1, "stride1_grads",
+                     lambda: nn.conv2d_backward(g, x, w, padding=1))
+real(*args)  # the good call
+names = ["grad_out", "x", "flipped", "grad_x", "acc", "bias", "ph", "pw", "dh", "dw", "kh",
+         "kw", "block_rows", "scratch", "nthreads"]
+at = {n: i for i, n in enumerate(names)}
+a = dict(zip(names, args))
+ro = a["grad_x"].copy(); ro.flags.writeable = False
+spoiled = {
+    "grad_out": a["grad_out"][:, :, 1:].copy(), "x": a["x"][:1].copy(),
+    "flipped": a["flipped"][:, :, 1:].copy(), "grad_x": ro, "acc": a["acc"][:, :, 1:].copy(),
+    "bias": a["bias"][:, 1:].copy(), "ph": 5, "pw": -1, "dh": 0, "dw": -2, "kh": 0,
+    "kw": 9, "block_rows": 0, "scratch": a["scratch"][:, :3].copy(), "nthreads": 0,
+}
+for name, value in spoiled.items():
+    bad(name, spoil(real, args, at[name], value))
+bad("nthreads over acc", spoil(real, args, at["nthreads"], 4))
+bad("float32 x", spoil(real, args, at["x"], a["x"].astype(np.float32)))
+""",
     "engine": """
 from convcore._cy import result_pool, team
 team.region(1)

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, strategies as st
 
 import convcore
+from convcore import _contention
 from convcore import nn
 from nn_reference import F, directional_check, torch_grads
 
@@ -188,6 +189,7 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
     from convcore.nn import _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
     monkeypatch.setattr(_batch, "CHUNK_BYTES", 1)  # one image per chunk
     options = {"stride": 2, "padding": 1, "groups": 2}
     x, w, b = _conv_args(rng, (5, 4, 9, 8), 6, (3, 3), options)
@@ -200,6 +202,60 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
     for a, r in zip(got, refs):
         np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
     np.testing.assert_allclose(transposed, refs[0], rtol=1e-11, atol=1e-11)
+
+
+# Blocks of the stride-1 path (one unfolding of grad_out for both gradients, taken when the
+# filters per group are at most the channels per group), as bytes of windows for the case
+# below (4 filters x 3x3 taps x 7 columns x 8 bytes = 2016 per row): one row per block,
+# 3 rows, 9 rows (the whole image), and more than the image.
+ROW_BYTES = 4 * 9 * 7 * 8
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3 * ROW_BYTES, 2 * 9 * ROW_BYTES, 1 << 40])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatch, rng):
+    from convcore.nn import _batch, _grad_stride1
+
+    monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
+    monkeypatch.setattr(_grad_stride1, "BLOCK_BYTES", block_bytes)
+    options = {"padding": (2, 1), "dilation": (2, 1), "groups": 2}
+    x, w, b = _conv_args(rng, (3, 6, 9, 7), 4, (3, 3), options)
+    g = rng.standard_normal(nn.conv2d(x, w, b, **options).shape)
+    _, refs = torch_grads(lambda *t: F.conv2d(*t, **options), g, x, w, b)
+    with convcore.threads(threads):
+        got = nn.conv2d_backward(g, x, w, **options)
+    for name, a, r in zip(("grad_x", "grad_weight", "grad_bias"), got, refs):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11, err_msg=name)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("filters", [2, 3, 5])
+def test_stride1_paths_against_autograd(padding, filters, rng):
+    """Stride 1: padding up to the kernel's span and K <= C take the one-unfolding path;
+    K > C, or a 1x1 kernel with padding (wider than its span of 0), the general one. All
+    against autograd, in float32 too."""
+    for kernel in ((3, 3), (1, 1)):
+        x, w, b = _conv_args(rng, (2, 3, 6, 5), filters, kernel, {})
+        g = rng.standard_normal(nn.conv2d(x, w, padding=padding).shape)
+        _, refs = torch_grads(lambda *t: F.conv2d(*t, padding=padding), g, x, w, b)
+        got = nn.conv2d_backward(g, x, w, padding=padding)
+        single = nn.conv2d_backward(*(a.astype(np.float32) for a in (g, x, w)), padding=padding)
+        tol = 50 * np.finfo(np.float32).eps * np.sqrt(2 * 6 * 5 * 5 * 9)
+        for a, s, r in zip(got, single, refs):
+            np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
+            assert s.dtype == np.float32
+            np.testing.assert_allclose(s, r, rtol=tol, atol=tol)
+
+
+def test_stride1_path_takes_non_contiguous_arrays(rng):
+    x, w, b = _conv_args(rng, (2, 4, 6, 5), 3, (3, 3), {})
+    g = rng.standard_normal((2, 3, 6, 5))
+    _, refs = torch_grads(lambda *t: F.conv2d(*t, padding=1), g, x, w, b)
+    got = nn.conv2d_backward(np.asfortranarray(g), x.transpose(0, 1, 3, 2).copy().transpose(
+        0, 1, 3, 2), np.asfortranarray(w), padding=1)
+    for a, r in zip(got, refs):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11)
 
 
 @pytest.mark.parametrize("call", [

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from convcore import nn
+from convcore import _contention, nn
 from nn_reference import directional_check, loop_tiled, torch_grads, torch_tiled
 
 # (N, C, H, W), K, (kh, kw), tiles (None: unshared), stride, padding
@@ -29,6 +29,16 @@ def _args(rng, shape, k, kernel, tiles, stride, padding):
     return x, w, b
 
 
+@pytest.fixture(params=["weight order", "channels last"])
+def layout(request, monkeypatch):
+    """Both tap orders (and threading paths) on every case, whatever the sizes would pick."""
+    from convcore.nn import _tiling
+
+    first = request.param == "weight order"
+    monkeypatch.setattr(_tiling.Tiling, "weights_dominate", property(lambda self: first))
+    return request.param
+
+
 def _layer(tiles):
     if tiles is None:
         return nn.unshared_conv2d, nn.unshared_conv2d_backward
@@ -36,7 +46,7 @@ def _layer(tiles):
 
 
 @pytest.mark.parametrize("shape, k, kernel, tiles, stride, padding", CASES)
-def test_forward_matches_a_plain_loop(shape, k, kernel, tiles, stride, padding, rng):
+def test_forward_matches_a_plain_loop(shape, k, kernel, tiles, stride, padding, rng, layout):
     x, w, b = _args(rng, shape, k, kernel, tiles, stride, padding)
     forward, _ = _layer(tiles)
     np.testing.assert_allclose(forward(x, w, b, stride, padding),
@@ -44,7 +54,8 @@ def test_forward_matches_a_plain_loop(shape, k, kernel, tiles, stride, padding, 
 
 
 @pytest.mark.parametrize("shape, k, kernel, tiles, stride, padding", CASES)
-def test_forward_and_backward_match_torch_unfold(shape, k, kernel, tiles, stride, padding, rng):
+def test_forward_and_backward_match_torch_unfold(shape, k, kernel, tiles, stride, padding, rng,
+                                                  layout):
     x, w, b = _args(rng, shape, k, kernel, tiles, stride, padding)
     forward, backward = _layer(tiles)
     out = forward(x, w, b, stride, padding)
@@ -58,7 +69,7 @@ def test_forward_and_backward_match_torch_unfold(shape, k, kernel, tiles, stride
 
 
 @pytest.mark.parametrize("tiles", [None, (2, 3)])
-def test_finite_differences(tiles, rng):
+def test_finite_differences(tiles, rng, layout):
     x, w, b = _args(rng, (2, 2, 6, 7), 2, (3, 2), tiles, (2, 1), (1, 0))
     forward, backward = _layer(tiles)
     g = rng.standard_normal(forward(x, w, b, (2, 1), (1, 0)).shape)
@@ -78,7 +89,7 @@ def test_one_tile_is_conv2d_and_output_size_tiles_are_unshared(rng):
                                nn.unshared_conv2d(x, w, padding=(1, 0)), rtol=1e-12, atol=1e-12)
 
 
-def test_float32(rng):
+def test_float32(rng, layout):
     x, w, b = _args(rng, (2, 3, 6, 6), 2, (3, 3), (2, 2), (1, 1), (1, 1))
     out = nn.tiled_conv2d(*(a.astype(np.float32) for a in (x, w, b)), padding=1)
     assert out.dtype == np.float32
@@ -129,6 +140,7 @@ def test_threaded_paths_match_the_loop(k, monkeypatch, rng):
     from convcore.nn import _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
+    monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
     monkeypatch.setattr(_batch, "CHUNK_BYTES", 1)
     x, w, b = _args(rng, (3, 2, 6, 7), k, (3, 3), None, (1, 2), (1, 0))
     g = rng.standard_normal((3, k) + w.shape[:2])

@@ -186,13 +186,19 @@ def _run_layer(x, w, p, out, blocks, planned, alone):
 
 
 def _toeplitz(taps, blocks):
-    """Per kernel row r: T[r, t, u] = taps_r[t - u] for 0 <= t - u < kw (else 0)."""
+    """Per kernel row r: T[r, t, u] = taps_r[t - u] for 0 <= t - u < kw (else 0).
+
+    With z_r = (b - 1 zeros, taps_r, zeros), T[r, t, u] = z_r[t + b - 1 - u]: a sliding
+    window over z_r read backwards, copied once (a column at a time cost 128 Python steps
+    and kw strided writes each, 4 ms for kw = 4096).
+    """
     b, kw = blocks.chunk, blocks.kw
     rows = taps.reshape(-1, kw)
-    t = np.zeros((rows.shape[0], blocks.pieces * b, b), taps.dtype)
-    for u in range(b):
-        t[:, u:u + kw, u] = rows
-    return t
+    height = blocks.pieces * b
+    z = np.zeros((rows.shape[0], height + b - 1), taps.dtype)
+    z[:, b - 1:b - 1 + kw] = rows
+    windows = np.lib.stride_tricks.sliding_window_view(z, b, axis=1)[:, :height, ::-1]
+    return np.ascontiguousarray(windows)
 
 
 class _SignalRun:

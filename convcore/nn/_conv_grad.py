@@ -24,6 +24,7 @@ from .._layer_problem import build_layer_problem
 from ._batch import chunks, over_batch
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._conv2d import conv2d
+from ._grad_stride1 import conv2d_grads, transposed_padding
 from ._unfold import fold, unfold
 
 
@@ -44,7 +45,10 @@ def _weight_chunk(x, grad_out, groups, kernel, stride, pads, dilation):
     cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))
     cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
     g = grad_out.reshape(n, groups, k // groups, ho * wo)
-    return np.matmul(g, cols.transpose(0, 1, 3, 2)).sum(0).reshape(k, cg, kh, kw)
+    # As (taps x K/groups): OpenBLAS ran (576 x 3136) @ (3136 x 64) 15-20% faster than the
+    # (64 x 3136) @ (3136 x 576) orientation of the same product.
+    grad_t = np.matmul(cols, g.transpose(0, 1, 3, 2)).sum(0)
+    return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(k, cg, kh, kw)
 
 
 def _batch_plan(grad_out, in_channels, groups, kernel):
@@ -146,6 +150,12 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     x, weight, p = build_layer_problem(x, weight, stride, padding, dilation, groups)
     check_shape(grad_out, p.out_shape, "grad_out", "conv2d's output")
     check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward")
+    padding = transposed_padding((p.kh, p.kw), p.padding, p.dilation)
+    # One unfolding of grad_out serves both gradients when it is the smaller of the two
+    # unfoldings (no more filters than channels); with more filters than channels (a first
+    # layer: 1 -> 16 on the digits) unfolding x instead was 2x faster.
+    if p.stride == (1, 1) and padding is not None and weight.shape[0] <= p.C:
+        return conv2d_grads(grad_out, x, weight, p.groups, padding, p.dilation)
     grad_x = backward_data(grad_out, weight, p.groups, (p.H, p.W), p.stride, p.padding,
                            p.dilation)
     grad_weight = backward_weight(x, grad_out, p.groups, (p.kh, p.kw), p.stride, p.padding,

@@ -8,79 +8,19 @@ size it is unshared, so one implementation serves both.
 
 The output positions of one tile class form a batch of windows that meet the same kernel:
 unfold once, regroup the windows by class, and every class is one matrix product
-``(N * positions) x (kh * kw * C)`` by ``(kh * kw * C) x K``, all classes in one batched
-``numpy.matmul``. The windows are gathered from a channels-last copy of the input, where
-each window row is contiguous (see ``unfold_channels_last``). The book gives each unit its own bias in a locally connected layer and
-shares biases with the kernels' tiling pattern in a tiled one: `bias` is ``weight.shape[:3]``.
+``K x (C * kh * kw)`` by ``(C * kh * kw) x (positions * N)``, all classes in one batched
+``numpy.matmul`` (``_tiling.py``: the geometry, and which operand is gathered in which tap
+order). The book gives each unit its own bias in a locally connected layer and shares biases
+with the kernels' tiling pattern in a tiled one: `bias` is ``weight.shape[:3]``.
 """
-
-import math
 
 import numpy as np
 
-from .._shapes import layer_output_size
 from ._batch import chunks, over_batch
 from ._checks import (check_fits, check_memory, check_ndim, check_shape, float_arrays,
                       pads_pair, pair)
-from ._unfold import fold_taps, unfold_channels_last
-
-
-class _Tiling:
-    """The geometry of a tiled layer: output size, tile grid, and the whole-tile extension."""
-
-    def __init__(self, x_shape, weight_shape, stride, pads):
-        self.n, self.c, h, w = x_shape
-        self.th, self.tw, self.k, _, self.kh, self.kw = weight_shape
-        self.stride, self.pads = stride, pads
-        self.ho, self.wo = (layer_output_size(n, k, s, p) for n, k, s, p in
-                            zip((h, w), (self.kh, self.kw), stride, pads))
-        # Whole tiles: a few extra positions past the output, computed on zeros and dropped.
-        self.a, self.b = math.ceil(self.ho / self.th), math.ceil(self.wo / self.tw)
-
-    @property
-    def grid(self):
-        return self.a * self.th, self.b * self.tw
-
-    def windows(self, x):
-        """(t_h, t_w, N * A * B, kh * kw * C): the windows of every position, by tile class
-        (taps in (kh, kw, C) order, see :meth:`weight_matrix`)."""
-        v = unfold_channels_last(x, (self.kh, self.kw), self.stride, self.pads, self.grid)
-        v = v.reshape(len(x), self.a, self.th, self.b, self.tw, self.kh, self.kw, self.c)
-        v = np.ascontiguousarray(v.transpose(2, 4, 0, 1, 3, 5, 6, 7))
-        return v.reshape(self.th, self.tw, -1, self.kh * self.kw * self.c)
-
-    def weight_matrix(self, weight):
-        """(t_h, t_w, kh * kw * C, K): each kernel set as the matrix the windows multiply
-        (`weight` may be some rows of tile classes)."""
-        return weight.transpose(0, 1, 4, 5, 3, 2).reshape(weight.shape[:2] + (-1, self.k))
-
-    def by_class(self, y):
-        """(N, K, Ho, Wo) -> (t_h, t_w, N * A * B, K), zeros past the output."""
-        rows, cols = self.grid
-        padded = np.zeros((len(y), self.k, rows, cols), y.dtype)
-        padded[:, :, :self.ho, :self.wo] = y
-        padded = padded.reshape(len(y), self.k, self.a, self.th, self.b, self.tw)
-        return np.ascontiguousarray(padded.transpose(3, 5, 0, 2, 4, 1)).reshape(
-            self.th, self.tw, -1, self.k)
-
-    def positions(self, z):
-        """(t_h, t_w, N * A * B, F) -> (N, F, Ho, Wo)."""
-        f, n = z.shape[-1], z.shape[2] // (self.a * self.b)
-        z = z.reshape(self.th, self.tw, n, self.a, self.b, f).transpose(2, 5, 3, 0, 4, 1)
-        return z.reshape(n, f, *self.grid)[:, :, :self.ho, :self.wo]
-
-    def batch_plan(self, itemsize):
-        """Chunks of the batch for the threads (see ``_batch.py``)."""
-        taps = self.c * self.kh * self.kw
-        positions = self.a * self.th * self.b * self.tw
-        return chunks(self.n, self.n * positions * taps * self.k, positions * taps * itemsize)
-
-    @property
-    def weights_dominate(self):
-        """More kernel numbers than window numbers (unshared layers with K > N): reading and
-        reordering the weights is the cost, so threads split the tile classes, not the batch
-        (each thread then reads only its share of the weights)."""
-        return self.k > self.n * self.a * self.b
+from ._tiling import Tiling
+from ._unfold import fold_taps
 
 
 def _prepare(x, weight, bias, stride, padding, unshared):
@@ -99,7 +39,7 @@ def _prepare(x, weight, bias, stride, padding, unshared):
         raise ValueError(f"weight must have C = {x.shape[1]} channels on axis 3 for x of shape "
                          f"{x.shape}, got shape {weight.shape}")
     check_fits(x.shape[2:], pads, weight.shape[4:])
-    tiling = _Tiling(x.shape, weight.shape, stride, pads)
+    tiling = Tiling(x.shape, weight.shape, stride, pads)
     out_hw = (tiling.ho, tiling.wo)
     if unshared and weight.shape[:2] != out_hw:
         raise ValueError(f"weight must have one kernel set per output position, "
@@ -116,16 +56,18 @@ def _prepare(x, weight, bias, stride, padding, unshared):
 
 
 def _forward_by_class(x, weight, bias, tiling):
-    windows = tiling.windows(x)
-    product = np.empty(windows.shape[:3] + (tiling.k,), x.dtype)
+    """Threads split the tile classes: each gathers and multiplies its own rows of them."""
+    view = tiling.window_view(x)
+    product = np.empty((tiling.th, tiling.tw, tiling.k, tiling.a * tiling.b * tiling.n),
+                       x.dtype)
 
     def run(rows):
-        np.matmul(windows[rows], tiling.weight_matrix(weight[rows]), out=product[rows])
-    macs = tiling.n * tiling.ho * tiling.wo * tiling.k * windows.shape[-1]
-    rows, threads = chunks(tiling.th, macs, 0)
-    over_batch(run, rows, threads)
+        tiling.multiply(tiling.weight_matrix(weight[rows]), tiling.gather(view, rows),
+                        out=product[rows])
+    macs = tiling.n * tiling.ho * tiling.wo * tiling.k * view[1]
+    over_batch(run, *chunks(tiling.th, macs, 0))
     if bias is not None:
-        product += bias[:, :, None, :]
+        product += bias[..., None]
     return np.ascontiguousarray(tiling.positions(product))
 
 
@@ -136,9 +78,9 @@ def _forward(x, weight, bias, tiling):
     out = np.empty((tiling.n, tiling.k, tiling.ho, tiling.wo), x.dtype)
 
     def run(s):
-        product = np.matmul(tiling.windows(x[s]), w)
+        product = tiling.multiply(w, tiling.windows(x[s]))
         if bias is not None:
-            product += bias[:, :, None, :]
+            product += bias[..., None]
         out[s] = tiling.positions(product)
     over_batch(run, *tiling.batch_plan(x.itemsize))
     return out
@@ -152,17 +94,13 @@ def _backward(grad_out, x, weight, tiling):
 
     def run(s):
         g = tiling.by_class(grad_out[s])
-        grad_w = np.matmul(tiling.windows(x[s]).transpose(0, 1, 3, 2), g)
-        grad_windows = tiling.positions(np.matmul(g, w.transpose(0, 1, 3, 2))).reshape(
-            -1, tiling.kh, tiling.kw, tiling.c, tiling.ho, tiling.wo)
-        grad_x[s] = fold_taps(lambda i, j: grad_windows[:, i, j], grad_x[s].shape, kernel,
+        grad_w = np.matmul(g, tiling.windows(x[s]).transpose(0, 1, 3, 2))
+        grad_windows = tiling.tap_axes(tiling.positions(np.matmul(w.transpose(0, 1, 3, 2), g)))
+        grad_x[s] = fold_taps(lambda i, j: grad_windows[:, :, i, j], grad_x[s].shape, kernel,
                               tiling.stride, tiling.pads, (1, 1), out_hw, x.dtype)
-        return grad_w, g.sum(2)
+        return grad_w, g.sum(3)
     parts = over_batch(run, *tiling.batch_plan(x.itemsize))
-    grad_w = sum(p[0] for p in parts).reshape(tiling.th, tiling.tw, tiling.kh, tiling.kw,
-                                               tiling.c, tiling.k)
-    return grad_x, np.ascontiguousarray(grad_w.transpose(0, 1, 5, 4, 2, 3)), \
-        sum(p[1] for p in parts)
+    return grad_x, tiling.as_weight(sum(p[0] for p in parts)), sum(p[1] for p in parts)
 
 
 def unshared_conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -191,7 +129,7 @@ def unshared_conv2d(x, weight, bias=None, stride=1, padding=0):
     Notes
     -----
     Same multiply-adds as a convolution, ``Ho * Wo`` times the parameters. Computed as one
-    batched matrix product, a ``N x (kh kw C)`` by ``(kh kw C) x K`` product per position.
+    batched matrix product, a ``K x (C kh kw)`` by ``(C kh kw) x N`` product per position.
 
     Examples
     --------
