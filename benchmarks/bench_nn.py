@@ -1,7 +1,10 @@
 """convcore.nn's layers beside PyTorch (and unshared/tiled beside a NumPy einsum).
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest benchmarks/bench_nn.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py [rounds]
+
+Its problems and calls are also groups of the one grid (``grid.py``'s ``nn`` family and
+``cnn-backward-resnet3x3_C64_56``): ``convcore bench`` and ``python -m pytest benchmarks``
+time them there, beside every other group, so this file defines no pytest test of its own.
 
 The script prints the issue's ratios (contender time / convcore time, higher is better for
 convcore): every contender timed in its own block after an idle gap, blocks interleaved over
@@ -19,7 +22,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from convcore import nn
@@ -93,17 +95,6 @@ def _check(name, result, reference):
             assert_close_to(np.asarray(a), r, np.float32)
     else:
         assert_close_to(np.asarray(result), reference, np.float32)
-
-
-@pytest.mark.parametrize("contender", ["convcore", "other"])
-@pytest.mark.parametrize("name", list(TARGETS))
-def test_nn(benchmark, idle_gap, name, contender):
-    calls, reference = contenders(name)
-    label = "convcore" if contender == "convcore" else next(k for k in calls if k != "convcore")
-    benchmark.group = name
-    benchmark.extra_info["contender"] = label
-    result = benchmark(calls[label])
-    _check(name, result, reference)
 
 
 def report(rounds=5):

@@ -12,6 +12,7 @@ import pytest
 
 _unavailable = {}      # test id -> reason, for rows that did not run
 _start_probe = {}
+_probes = {"group": None, "seconds": []}   # the parallel probe before every group
 
 
 def pytest_addoption(parser):
@@ -47,9 +48,28 @@ def pytest_sessionstart(session):
     from convcore._bench import machine
 
     _unavailable.clear()  # `convcore bench` may run several sessions in one process
+    _probes.update(group=None, seconds=[])
     _start_probe["probe_seconds"] = machine.probe()
+    _start_probe["parallel_probe_seconds"] = machine.parallel_probe()
     _start_probe["cpu"] = machine.cpu_snapshot()
+    _start_probe["waits"] = machine.wait_snapshot()
     _start_probe["load_average"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def pytest_runtest_setup(item):
+    """Probe the machine before each group's first row: how much every core gets, sampled
+    through the run (its median is saved: a process running all along moves it, a minute
+    of someone else's build does not)."""
+    problem = getattr(getattr(item, "callspec", None), "params", {}).get("problem")
+    if problem is None or _timing_disabled(item.config) or problem.group == _probes["group"]:
+        return
+    from convcore._bench import machine
+
+    from . import timing
+
+    _probes["group"] = problem.group
+    timing.idle_gap()  # the last row's thread pools spin for a while: not another process
+    _probes["seconds"].append(machine.parallel_probe(rounds=2))
 
 
 def pytest_runtest_logreport(report):
@@ -61,9 +81,16 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     from convcore._bench import machine
 
     facts = machine.facts()
+    if _probes["seconds"]:
+        samples = _probes["seconds"] + [facts["parallel_probe_seconds"],
+                                        _start_probe["parallel_probe_seconds"]]
+        facts["parallel_probe_seconds"] = sorted(samples)[len(samples) // 2]
+        facts["parallel_probe_samples"] = len(samples)
     if "cpu" in _start_probe:
         facts["other_load"] = machine.other_load(_start_probe["cpu"], machine.cpu_snapshot())
-    facts["at_start"] = {k: v for k, v in _start_probe.items() if k != "cpu"}
+        facts["wait_share"], facts["cpu_pressure"] = machine.waited(_start_probe["waits"],
+                                                                    machine.wait_snapshot())
+    facts["at_start"] = {k: v for k, v in _start_probe.items() if k not in ("cpu", "waits")}
     machine_info["convcore"] = facts
 
 

@@ -7,6 +7,7 @@ library not installed, a backend that declines, a grid rule). Contenders are def
 once; every other module asks this one.
 """
 
+import functools
 import os
 import time
 
@@ -26,6 +27,11 @@ CONTENDERS = {
     "regret": [],
     "busy": ["cv2.filter2D"],
 }
+# The nn family's rows: convcore.nn's layer, then its contender (bench_nn.py's calls).
+NN_ROWS = {"conv2d_backward": ("convcore.nn.conv2d_backward", "torch.conv2d_backward"),
+           "max_pool2d": ("convcore.nn.max_pool2d", "torch.max_pool2d"),
+           "unshared_forward": ("convcore.nn.unshared_conv2d", "numpy.einsum"),
+           "tiled_forward": ("convcore.nn.tiled_conv2d", "numpy.einsum")}
 OVERHEAD_CONTENDERS = {2: ["scipy.signal.convolve2d", "cv2.filter2D"],
                        1: ["numpy.convolve", "scipy.signal.convolve"],
                        3: ["scipy.signal.convolve"]}
@@ -51,6 +57,8 @@ def rows(problem):
         return list(CONTENDERS["sgemm"])
     if family == "busy":
         return ["auto", "auto@1"] + CONTENDERS["busy"]
+    if family == "nn":
+        return list(NN_ROWS[problem.p["op"]])
     if family == "threads":
         other = "torch.conv2d" if "layer" in problem.p else "cv2.filter2D"
         return [f"{name}@{t}" for name in backends() + ["auto", other]
@@ -65,18 +73,19 @@ def kind(row):
     name = row.split("@")[0]
     if name == "auto":
         return "auto"
-    return "backend" if name in backends() else "contender"
+    return "backend" if name in backends() or name.startswith("convcore.") else "contender"
 
 
 def make_call(problem, row):
     """A zero-argument callable for `row` on `problem` (raises Unavailable)."""
     name, _, threads = row.partition("@")
     threads = int(threads) if threads else None  # None: the default thread setting
-    x, k, extra = grid.inputs(problem)
-    if kind(row) == "contender":
-        call = _contender(problem, name, x, k, extra, threads or THREADS)
+    if problem.family == "nn":
+        call = _nn_call(problem.p["op"], NN_ROWS[problem.p["op"]].index(name))
+    elif kind(row) == "contender":
+        call = _contender(problem, name, *grid.inputs(problem), threads or THREADS)
     else:
-        call = _convcore(problem, name, x, k, extra)
+        call = _convcore(problem, name, *grid.inputs(problem))
     if threads is not None and kind(row) != "contender":
         call = _with_threads(call, threads)
     return _slowed(call, name)
@@ -106,6 +115,23 @@ def _slowed(call, name):
             pass
         return result
     return run
+
+
+@functools.lru_cache(maxsize=1)
+def _nn_calls(op):
+    from . import bench_nn
+
+    return bench_nn.contenders(op)[0]
+
+
+def _nn_call(op, index):
+    """bench_nn.py's call for `op`: its convcore call (index 0) or its contender (1)."""
+    try:
+        calls = _nn_calls(op)
+    except ImportError as err:  # bench_nn.py builds torch's calls beside convcore's
+        raise Unavailable(f"absent: {err.name or err} is not installed") from None
+    label = "convcore" if index == 0 else next(k for k in calls if k != "convcore")
+    return calls[label]
 
 
 def _convcore(problem, name, x, k, extra):
@@ -253,6 +279,11 @@ def auto_choice(problem):
 
 def check(problem, result, reference):
     """Assert `result` matches the float64 `reference` (a fast wrong answer fails)."""
+    if isinstance(reference, tuple):  # several outputs (a backward pass's gradients)
+        assert len(result) == len(reference), f"{len(result)} outputs, expected {len(reference)}"
+        for one, expected in zip(result, reference):
+            check(problem, one, expected)
+        return
     result = np.asarray(result)
     if problem.family == "sgemm":
         result = result[:64]

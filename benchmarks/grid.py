@@ -34,8 +34,9 @@ class Problem:
     group : str
         The pytest-benchmark group name, unique in the grid.
     family : str
-        'signal2d', 'separable', 'signal1d', 'cnn', 'threads', 'overhead', 'regret', 'busy'
-        or 'sgemm': which contenders apply and how the inputs are made.
+        'signal2d', 'separable', 'signal1d', 'cnn', 'nn', 'threads', 'overhead', 'regret',
+        'busy' or 'sgemm': which contenders apply and how the inputs are made ('nn': the
+        layers of ``bench_nn.py``, whose problems and calls it defines).
     profile : {'quick', 'full'}
         The smallest profile that runs it.
     params : tuple of (key, value)
@@ -58,7 +59,11 @@ class Problem:
         if "layer" in p:
             n, c, h, k, size, stride, pad, groups = CNN_LAYERS[p["layer"]]
             out = (h + 2 * pad - size) // stride + 1
-            return 2 * n * k * (c // groups) * size * size * out * out
+            # the backward pass is two such products: the input's and the weight's gradient
+            passes = 2 if p.get("op") == "conv2d_backward" else 1
+            return passes * 2 * n * k * (c // groups) * size * size * out * out
+        if self.family == "nn":
+            return None
         if self.family == "sgemm":
             return 2 * p["n"] ** 3
         if "x" in p and "k" in p:
@@ -96,6 +101,8 @@ def inputs(problem):
     kernel (separable problems), else None. Cached: the rows of a group share one set.
     """
     p = problem.p
+    if problem.family == "nn":
+        raise ValueError("the nn family's inputs and calls come from bench_nn.contenders")
     if "layer" in p:
         n, c, h, k, size, stride, pad, groups = CNN_LAYERS[p["layer"]]
         x = seeded((n, c, h, h))
@@ -122,6 +129,8 @@ def reference(problem):
     """The float64 answer every timed result of `problem` is checked against."""
     import scipy.signal
 
+    if problem.family == "nn":
+        return _nn_reference(problem.p["op"])
     a, b, extra = inputs(problem)
     if "layer" in problem.p:
         import torch
@@ -136,6 +145,30 @@ def reference(problem):
     if a.size * b.size <= 4e6:  # small: the exact direct sum, not an FFT's rounding
         return scipy.signal.convolve(a64, b64, problem.p["mode"], method="direct")
     return scipy.signal.fftconvolve(a64, b64, problem.p["mode"])
+
+
+def _nn_reference(op):
+    """float64 answers for bench_nn.py's problems, from torch and NumPy (not convcore)."""
+    import torch
+
+    from . import bench_nn
+
+    F = torch.nn.functional
+    if op == "conv2d_backward":
+        x, w, g = (torch.from_numpy(a.astype(np.float64)) for a in
+                   bench_nn.conv_backward_problem())
+        x.requires_grad_()
+        w.requires_grad_()
+        y = F.conv2d(x, w, padding=1)
+        return tuple(t.numpy() for t in torch.autograd.grad(y, (x, w), g))
+    if op == "max_pool2d":
+        x = torch.from_numpy(bench_nn.pool_problem().astype(np.float64))
+        return F.max_pool2d(x, 3, 2, 1).numpy()
+    tiles = (26, 26) if op == "unshared_forward" else (2, 2)
+    x, w = (a.astype(np.float64) for a in bench_nn.local_problem(tiles))
+    rows, cols = np.arange(26)[:, None] % tiles[0], np.arange(26)[None, :] % tiles[1]
+    windows = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))
+    return np.einsum("ncijuv,ijkcuv->nkij", windows, w[rows, cols])
 
 
 def _problem(group, family, profile, **params):
@@ -185,8 +218,20 @@ def _cnn(profile):
     quick = {"textbook_64x64x3_2f5x5", "resnet3x3_C64_56", "depthwise3x3_C64_56"}
     found = [_problem(f"cnn-{name}", "cnn", QUICK if name in quick else FULL, layer=name)
              for name in CNN_LAYERS if name in quick or profile == FULL]
+    found.append(_problem("cnn-backward-resnet3x3_C64_56", "nn", QUICK, op="conv2d_backward",
+                          layer="resnet3x3_C64_56"))
     found.append(_problem("sgemm-4096-float32", "sgemm", QUICK, n=4096))
     return found
+
+
+# bench_nn.py's other layer problems (its TARGETS), each one group of the grid
+NN_GROUPS = {"max_pool2d": "nn-max_pool2d-k3s2p1-N8-C64-112-float32",
+             "unshared_forward": "nn-unshared_conv2d-N8-C16-K16-28-k3-float32",
+             "tiled_forward": "nn-tiled_conv2d-t2-N8-C16-K16-28-k3-float32"}
+
+
+def _nn(profile):
+    return [_problem(group, "nn", QUICK, op=op) for op, group in NN_GROUPS.items()]
 
 
 def _threads(profile):
@@ -241,7 +286,7 @@ def _busy(profile):
     return found
 
 
-FAMILIES = (_signal2d, _separable, _signal1d, _cnn, _threads, _overhead, _regret, _busy)
+FAMILIES = (_signal2d, _separable, _signal1d, _cnn, _nn, _threads, _overhead, _regret, _busy)
 
 
 def problems(profile=FULL):

@@ -81,9 +81,40 @@ def test_compare_names_the_slowed_rows_and_exits_1(storage, monkeypatch, capsys)
     assert "auto" not in regressions
 
 
+def test_suspect_rows_are_measured_again_in_a_fresh_process(storage, monkeypatch, capsys):
+    calls = []
+
+    def run(*args, **kwargs):
+        calls.append(kwargs)
+        return 0, _document(slow=1.15), []
+    monkeypatch.setattr(suite, "run", run)
+    assert main(["bench", "--compare", "base", "--storage", storage]) == 1
+    first, again = calls
+    assert not first.get("fresh") and again["fresh"] is True
+    assert sorted(i.rsplit("-", 1)[1] for i in again["node_ids"]) == sorted(
+        ["openmp]", "cv2.filter2D]", "scipy.signal.convolve]"] * 3)
+    assert "measuring them again" in capsys.readouterr().err
+
+
 def test_compare_refuses_a_busier_machine(storage, monkeypatch, capsys):
     code, out = _bench(monkeypatch, capsys, storage, _document(slow=2.0, machine_factor=2.0))
     assert code == 3 and "NOT COMPARABLE" in out.out
+
+
+def test_compare_refuses_a_run_whose_parallel_probe_was_slower(tmp_path, monkeypatch,
+                                                               capsys):
+    # another CPU-bound process on one core of two: timings may even look unchanged (the
+    # single-threaded rows keep a core), the probe of every core at once does not
+    folder = tmp_path / "store" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    (folder / "0001_base.json").write_text(json.dumps(_document(
+        parallel_probe_seconds=0.010, wait_share=0.05)))
+    code, out = _bench(monkeypatch, capsys, str(tmp_path / "store"),
+                       _document(parallel_probe_seconds=0.019, wait_share=0.35))
+    assert code == 3
+    refusal = out.out.split("NOT COMPARABLE: ", 1)[1]
+    assert "hashing at once took 1.90x" in refusal and "waited for a CPU 35%" in refusal
+    assert "REGRESSION" not in out.out and "no regression" not in out.out
 
 
 def test_compare_warns_on_a_different_machine(storage, monkeypatch, capsys):

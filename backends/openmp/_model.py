@@ -13,7 +13,8 @@ Predicted seconds = call overhead + max(compute, memory) + 0.3 min(compute, memo
   which is what bounds large images with small kernels.
 
 The constants were measured on the development machine (Xeon with AVX-512, 2 cores,
-``benchmarks/bench_openmp.py``); per-lane rates scale with the vector width the build uses.
+the signal2d groups of ``benchmarks/grid.py``, timed with ``python -m benchmarks.rounds
+signal2d --rows openmp``); per-lane rates scale with the vector width the build uses.
 """
 
 import collections

@@ -92,8 +92,10 @@ def bench_main(argv):
 
 
 def _confirm(result, baseline, run, args):
-    """Measure the regressed rows (and their groups' contenders, the controls) once more: a
-    row counts only when the second measurement finds it slower too (bench-grid.md)."""
+    """Measure the regressed rows (and their groups' contenders, the controls) once more, in
+    a fresh process: a row counts only when the second measurement finds it slower too
+    (bench-grid.md). A fresh process, because some slowness is a process's state, not the
+    code's: FFTW plans measured at a busy moment, a thread team sized while others ran."""
     groups = {group for group, _, _ in result["regressions"]}
     ids = [b["fullname"].split("::", 1)[1] for b in run["benchmarks"]
            if b["group"] in groups and (b.get("extra_info", {}).get("kind") == "contender"
@@ -101,7 +103,7 @@ def _confirm(result, baseline, run, args):
                                         in {(g, r) for g, r, _ in result["regressions"]})]
     print(f"{len(result['regressions'])} row(s) look slower: measuring them again",
           file=sys.stderr)
-    _, again, _ = suite.run(node_ids=ids)
+    _, again, _ = suite.run(node_ids=ids, fresh=True)
     if again is None:
         return result
     merged = dict(again, benchmarks=again["benchmarks"] + [

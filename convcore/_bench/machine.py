@@ -48,6 +48,43 @@ def probe(loops=300_000):
     return sorted(times)[1]
 
 
+def parallel_probe(threads=None, rounds=5, size=1 << 21, repeats=4):
+    """Seconds for every core hashing its own buffer at once (the best of `rounds`): what a
+    parallel region of the benchmarks gets from the machine right now.
+
+    One core's `probe` does not see another process taking a core of two (a core is left);
+    this one does: all threads must finish, as in a parallel region, so its time grows by
+    about ``(threads + others) / threads`` when others are runnable. The best of a few rounds
+    drops a moment's noise, not a process that runs all along. ``hashlib`` releases the GIL.
+    """
+    import hashlib
+    import threading
+
+    threads = threads or os.cpu_count() or 1
+    data = bytes(size)
+    barrier = threading.Barrier(threads + 1)
+
+    def work():
+        barrier.wait()
+        for _ in range(repeats):
+            hashlib.sha256(data).digest()
+        barrier.wait()
+
+    best = None
+    for _ in range(rounds):
+        team = [threading.Thread(target=work) for _ in range(threads)]
+        for thread in team:
+            thread.start()
+        barrier.wait()
+        start = time.perf_counter()
+        barrier.wait()
+        seconds = time.perf_counter() - start
+        for thread in team:
+            thread.join()
+        best = seconds if best is None else min(best, seconds)
+    return best
+
+
 def facts():
     """Machine and build facts for a saved run (a JSON-able dict)."""
     import hashlib
@@ -76,6 +113,7 @@ def facts():
         "env": {name: os.environ.get(name) for name in ENVIRONMENT},
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "probe_seconds": probe(),
+        "parallel_probe_seconds": parallel_probe(),
     }
 
 
@@ -106,3 +144,42 @@ def other_load(start, end):
         return None
     others = (end[1] - start[1]) - (end[2] - start[2])
     return max(0.0, others / ((end[0] - start[0]) * (os.cpu_count() or 1)))
+
+
+def wait_snapshot():
+    """``(wall seconds, {thread id: (CPU ns, runqueue wait ns)}, CPU pressure us)`` of this
+    process: its threads' /proc schedstat and the machine's /proc/pressure/cpu 'some' total
+    (None where missing)."""
+    threads = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/schedstat") as f:
+                    cpu, wait = (int(v) for v in f.read().split()[:2])
+                threads[tid] = (cpu, wait)
+            except (OSError, ValueError):
+                continue
+    except OSError:
+        pass
+    pressure = None
+    try:
+        with open("/proc/pressure/cpu") as f:
+            pressure = int(f.readline().rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.time(), threads, pressure
+
+
+def waited(start, end):
+    """``(wait share, pressure share)`` between two `wait_snapshot` s: the share of this
+    process's thread time spent runnable but waiting for a CPU (other processes had it), and
+    the share of wall time some task of the machine waited for a CPU; None where unknown."""
+    cpu = wait = 0
+    for tid, (c1, w1) in end[1].items():
+        c0, w0 = start[1].get(tid, (0, 0))
+        cpu, wait = cpu + c1 - c0, wait + w1 - w0
+    share = wait / (cpu + wait) if cpu + wait > 0 else None
+    pressure = None
+    if start[2] is not None and end[2] is not None and end[0] > start[0]:
+        pressure = min(1.0, (end[2] - start[2]) / 1e6 / (end[0] - start[0]))
+    return share, pressure

@@ -69,9 +69,13 @@ def warn_environment(stream=sys.stderr):
 
 
 def run(profile="quick", keyword=None, save=None, storage=None, report_dir=None,
-        extra_args=(), progress=True, node_ids=None):
+        extra_args=(), progress=True, node_ids=None, fresh=False):
     """Run the suite (or only the test ids `node_ids`, ``test_grid[...]``); return
-    ``(exit code, JSON document of the run, failures)``."""
+    ``(exit code, JSON document of the run, failures)``.
+
+    With `fresh`, pytest runs in a new Python process: nothing of this one (FFTW plans
+    measured at a busy moment, convcore's plan memos, thread pools) carries over.
+    """
     import pytest
 
     out = tempfile.NamedTemporaryFile(prefix="convcore-bench-", suffix=".json", delete=False)
@@ -93,7 +97,16 @@ def run(profile="quick", keyword=None, save=None, storage=None, report_dir=None,
                  "--benchmark-save", save, "--benchmark-save-data"]
     args += list(extra_args)
     plugin = Progress() if progress else Progress(stream=open(os.devnull, "w"))
-    code = pytest.main(args, plugins=[plugin])
+    if fresh:
+        import subprocess
+
+        done = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True,
+                              text=True)
+        code = done.returncode
+        if code not in (0, 5):  # 5: nothing collected
+            plugin.failures.append(("the fresh process", (done.stdout + done.stderr)[-3000:]))
+    else:
+        code = pytest.main(args, plugins=[plugin])
     sys.stderr.write("\n")
     try:
         with open(out.name) as f:
