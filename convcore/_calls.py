@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _dispatch, _long_double, _options, _result_cache, _threads
 from ._context import Context
+from ._cy.finite import all_finite
 from ._dispatch import ConvMemoryError
 from ._problem import _max_abs, as_compute
 
@@ -126,13 +127,13 @@ def execute(x, k, problem, backend, method, ctx):
 
 def finite(array):
     """No NaN or inf in `array` (integer, bool and object arrays cannot hold them)."""
-    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
+    return all_finite(array)
 
 
 def _all_finite(x, k):
-    if x.dtype.kind not in "fc":
-        return True
-    return bool(np.isfinite(x).all() and np.isfinite(k).all())
+    # A compiled loop: np.isfinite(x).all() built a temporary as large as x (0.9-1.1 ms of
+    # a 7 ms FFT at 1024^2 float32 or 1e6 float64: auto's regret there).
+    return all_finite(x) and all_finite(k)
 
 
 def _signature(a, b, arguments, max_memory, plan, backend_options):
