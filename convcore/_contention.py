@@ -271,10 +271,6 @@ class CpuSignal:
             self._sampling.release()
         return self._others
 
-    def latest(self):
-        """The last value read, without reading (None before two samples)."""
-        return self._others
-
 
 def _make_signal():
     try:
