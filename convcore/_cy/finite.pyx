@@ -8,7 +8,7 @@ of a whole 16 x 16 call) and builds a temporary as large as a signal; this loop 
 
 cimport numpy as cnp
 from libc.float cimport DBL_MAX, FLT_MAX
-from libc.math cimport fabs, fabsf
+from libc.math cimport fabs
 
 import numpy as np
 
@@ -45,38 +45,29 @@ def all_finite(cnp.ndarray a not None):
         return bool(np.isfinite(a).all())
     with nogil:
         if kind == cnp.NPY_FLOAT:
-            finite = _floats_finite(<const float*>cnp.PyArray_DATA(a), n)
+            finite = _values_finite(<const float*>cnp.PyArray_DATA(a), n, FLT_MAX)
         else:
-            finite = _doubles_finite(<const double*>cnp.PyArray_DATA(a), n)
+            finite = _values_finite(<const double*>cnp.PyArray_DATA(a), n, DBL_MAX)
     return finite
 
+
+ctypedef fused real_t:
+    float
+    double
 
 # Blocks of BLOCK values: the comparison inside a block has no early exit, so the compiler
 # vectorizes it (|v| <= max is false for NaN and inf); a bad block ends the scan.
 DEF BLOCK = 2048
 
 
-cdef bint _floats_finite(const float* v, Py_ssize_t n) noexcept nogil:
+cdef bint _values_finite(const real_t* v, Py_ssize_t n, real_t largest) noexcept nogil:
     cdef Py_ssize_t start, i, end
     cdef int bad
     for start in range(0, n, BLOCK):
         end = min(start + BLOCK, n)
         bad = 0
         for i in range(start, end):
-            bad |= not (fabsf(v[i]) <= FLT_MAX)
-        if bad:
-            return False
-    return True
-
-
-cdef bint _doubles_finite(const double* v, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t start, i, end
-    cdef int bad
-    for start in range(0, n, BLOCK):
-        end = min(start + BLOCK, n)
-        bad = 0
-        for i in range(start, end):
-            bad |= not (fabs(v[i]) <= DBL_MAX)
+            bad |= not (fabs(v[i]) <= largest)
         if bad:
             return False
     return True
