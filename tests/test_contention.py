@@ -58,6 +58,17 @@ class FakeStat:
                                      own_seconds=lambda: self.own, clock=lambda: self.now)
 
 
+def two_cores_watched(fresh, tmp_path):
+    """A fake /proc/stat as the process's CPU signal and clock, on a 2-core budget."""
+    stat = FakeStat(tmp_path / "stat")
+    signal = stat.signal()
+    signal.others()
+    fresh.setattr(_contention, "_signal", signal)
+    fresh.setattr(_contention, "_now", lambda: stat.now)
+    fresh.setitem(_contention._state, "budget", 2)
+    return stat, signal
+
+
 # --- the machine's share -----------------------------------------------------------------
 
 @pytest.mark.parametrize("files, expected", [
@@ -145,12 +156,7 @@ def test_cpu_signal_watches_only_the_affinity_cpus(tmp_path):
 
 
 def test_team_follows_the_cores_others_leave(fresh, tmp_path):
-    stat = FakeStat(tmp_path / "stat")
-    signal = stat.signal()
-    signal.others()
-    fresh.setattr(_contention, "_signal", signal)
-    fresh.setattr(_contention, "_now", lambda: stat.now)
-    fresh.setitem(_contention._state, "budget", 2)
+    stat, signal = two_cores_watched(fresh, tmp_path)
     stat.advance(0.1, busy_cores=0.05, own_cores=1.0)
     assert _contention.team_size(2, serial_seconds=1.0) == 2
     stat.advance(0.1, busy_cores=1.0, own_cores=1.0)   # one competitor on two cores
@@ -307,12 +313,7 @@ def test_backends_run_the_team_the_decision_gives(fresh, name, contended):
 def test_tick_noise_of_a_quiet_machine_keeps_the_team(fresh, tmp_path):
     """/proc/stat counts 10 ms ticks: over single 50 ms intervals a quiet machine reads up to
     0.4 cores used by others; the window averages that out and the team stays whole."""
-    stat = FakeStat(tmp_path / "stat")
-    signal = stat.signal()
-    signal.others()
-    fresh.setattr(_contention, "_signal", signal)
-    fresh.setattr(_contention, "_now", lambda: stat.now)
-    fresh.setitem(_contention._state, "budget", 2)
+    stat, signal = two_cores_watched(fresh, tmp_path)
     teams = []
     for step in range(40):
         noise = 0.4 if step % 4 == 0 else 0.0     # one tick of somebody's every fourth read
@@ -325,12 +326,7 @@ def test_tick_noise_of_a_quiet_machine_keeps_the_team(fresh, tmp_path):
 
 
 def test_slow_calls_with_nobody_else_running_are_not_stalls(fresh, tmp_path):
-    stat = FakeStat(tmp_path / "stat")
-    signal = stat.signal()
-    signal.others()
-    fresh.setattr(_contention, "_signal", signal)
-    fresh.setattr(_contention, "_now", lambda: stat.now)
-    fresh.setitem(_contention._state, "budget", 2)
+    stat, signal = two_cores_watched(fresh, tmp_path)
     fresh.setitem(_contention._state, "last_end", stat.now)
     key = ("some work",)
 
