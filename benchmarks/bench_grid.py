@@ -8,8 +8,6 @@ against a float64 reference. Under ``--benchmark-disable`` (and under xdist, whe
 pytest-benchmark disables timing) each body runs once, still checked: that is what CI runs.
 """
 
-import contextlib
-
 import pytest
 
 from . import contenders, grid, timing
@@ -23,8 +21,7 @@ def test_grid(benchmark, problem, row):
     benchmark.group = problem.group
     benchmark.extra_info.update(row=row, kind=contenders.kind(row), family=problem.family,
                                 profile=problem.profile, flops=problem.flops)
-    loaded = problem.p.get("load") == "loaded"
-    with timing.competitor() if loaded else contextlib.nullcontext():
+    with timing.row_conditions(problem):
         try:
             call = contenders.make_call(problem, row)
         except contenders.Unavailable as why:

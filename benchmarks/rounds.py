@@ -37,6 +37,12 @@ def measure(problem, rows, rounds=5, calls=5, check=True, raw=False):
         for call in runnable.values():
             contenders.check(problem, call(), reference)
     samples = {row: [] for row in runnable}
+    with timing.row_conditions(problem):
+        _interleave(runnable, samples, rounds, calls, raw)
+    return samples, unavailable
+
+
+def _interleave(runnable, samples, rounds, calls, raw):
     for _ in range(rounds):
         for row, call in runnable.items():
             timing.idle_gap(0.15)
@@ -48,7 +54,6 @@ def measure(problem, rows, rounds=5, calls=5, check=True, raw=False):
                 samples[row].extend(times)
             else:
                 samples[row].append(float(np.median(times)))
-    return samples, unavailable
 
 
 def select(patterns, profile=grid.FULL):

@@ -56,8 +56,38 @@ def python_work(seconds=1e-3):
 
 
 @contextlib.contextmanager
+def row_conditions(problem):
+    """The conditions one row is timed under.
+
+    The busy family measures what a pipeline gets: convcore sizes its thread teams to the
+    load (``_contention``), and the "loaded" rows run beside one CPU-bound competitor. Every
+    other row measures the code: its teams follow the thread setting alone. Left adaptive,
+    a row timed a moment after a burst of other work ran on one thread, and reruns of
+    unchanged code differed by up to 2x row by row (2-core VM), which a regression gate
+    cannot tell from slower code; a machine that is busy all along is refused by the
+    comparison instead (``convcore._bench.compare``).
+    """
+    from convcore import _contention
+
+    busy = problem.family == "busy"
+    was = _contention.adaptive()
+    _contention.set_adaptive(busy)
+    try:
+        with competitor() if problem.p.get("load") == "loaded" else contextlib.nullcontext():
+            yield
+    finally:
+        _contention.set_adaptive(was)
+
+
+@contextlib.contextmanager
 def competitor():
-    """One other CPU-bound process for the duration of the block, killed after it."""
+    """One other CPU-bound process for the duration of the block, killed after it.
+
+    After the kill, waits (up to `CALM_LIMIT` seconds) until convcore's contention limit
+    sees the cores free again: it remembers load for a calm second, and a "quiet" row timed
+    inside that second measured one thread where a quiet machine gives two (1024^2 k7:
+    0.89 ms against 0.83 ms for ``threads(1)``).
+    """
     process = subprocess.Popen([sys.executable, "-c", "while True: pass"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -66,6 +96,25 @@ def competitor():
     finally:
         process.kill()
         process.wait()
+        until_cores_free()
+
+
+CALM_LIMIT = 3.0
+
+
+def until_cores_free(limit=CALM_LIMIT, step=0.05):
+    """Wait until convcore's contention limit would give a call every core of its budget
+    (or `limit` seconds pass, on a machine someone else keeps busy); return the seconds
+    waited."""
+    from convcore import _contention
+
+    start = time.perf_counter()
+    budget = _contention.cpu_budget()
+    while time.perf_counter() - start < limit:
+        if not _contention.adaptive() or _contention.team_size(budget) >= budget:
+            break
+        time.sleep(step)
+    return time.perf_counter() - start
 
 
 def block_times(call, rounds, iterations=1, setup=None):
