@@ -372,13 +372,15 @@ def format_result(result, threshold=THRESHOLD):
                      "machine was busier): " + ", ".join(f"{g} {r}" for g, r, _ in
                                                         result["regressions"]))
     elif result["regressions"]:
-        lines.append(f"REGRESSION: {len(result['regressions'])} row(s) slower by more than "
-                     f"{threshold:.0%} (or their own noise floor) beyond the noise:")
+        lines.append(f"REGRESSION: {len(result['regressions'])} row(s) slower than their "
+                     f"limits ({threshold:.0%} plus {RERUN_DRIFT:.0%} rerun drift, or their "
+                     f"own noise floor) beyond the noise:")
         for group, row, v in result["regressions"]:
             lines.append(f"  {group} {row}: {v['low_ratio'] - 1:+.1%} (10th percentile, limit "
                          f"{v['limit']:.0%}), {v['ratio'] - 1:+.1%} (median)")
     elif not result["not_comparable"] and not result.get("backend_regressions"):
-        lines.append(f"no regression beyond {threshold:.0%} and the noise "
+        lines.append(f"no regression beyond {threshold:.0%} (a backend's rows together) or "
+                     f"{threshold + RERUN_DRIFT:.0%} (a single row) and the noise "
                      f"({len(result['rows'])} rows compared)")
     return lines
 
