@@ -24,10 +24,10 @@ the load average and the engine's own contention reading before each mode.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -35,6 +35,7 @@ import numpy as np
 
 import convcore
 
+from . import timing
 from .timing import python_work
 
 CELLS = [  # (name, image side, kernel side, rank-1)
@@ -126,11 +127,9 @@ def load_note():
 
 
 def run_mode(mode, rounds, cells, gap):
-    competitor = None
-    if mode == "busy":
-        competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        time.sleep(0.5)
-    try:
+    # the competitor of busy mode, killed after it; then a wait until the engine sees the
+    # cores free again, so quiet mode does not start inside its calm second
+    with timing.competitor(settle=0.5) if mode == "busy" else contextlib.nullcontext():
         print(f"# {mode}: {load_note()}", flush=True)
         per_round = {c[0]: {n: [] for n in CONTENDERS} for c in cells}
         prepared = {c[0]: make_cell(*c[1:]) for c in cells}
@@ -153,10 +152,6 @@ def run_mode(mode, rounds, cells, gap):
                         f"{k} {1e3 * v:.3f}" for k, v in row.items()), flush=True)
             print(f"#   round {r + 1}/{rounds} done", flush=True)
         return per_round
-    finally:
-        if competitor is not None:
-            competitor.kill()
-            competitor.wait()
 
 
 def summarize(per_round):

@@ -80,8 +80,9 @@ def row_conditions(problem):
 
 
 @contextlib.contextmanager
-def competitor():
-    """One other CPU-bound process for the duration of the block, killed after it.
+def competitor(settle=0.1):
+    """One other CPU-bound process for the duration of the block (started `settle` seconds
+    before it), killed after it.
 
     After the kill, waits (up to `CALM_LIMIT` seconds) until convcore's contention limit
     sees the cores free again: it remembers load for a calm second, and a "quiet" row timed
@@ -91,7 +92,7 @@ def competitor():
     process = subprocess.Popen([sys.executable, "-c", "while True: pass"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.1)  # let it get scheduled and spinning
+        time.sleep(settle)  # let it get scheduled and spinning
         yield process
     finally:
         process.kill()
