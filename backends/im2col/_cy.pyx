@@ -24,6 +24,7 @@ from convcore._cy.blas cimport gemm_rowmajor
 from convcore._cy.checks cimport check_at_least, check_table, shape_product
 from convcore._cy.fused cimport real_or_complex
 from convcore._cy.openmp cimport omp_get_thread_num
+from convcore._cy.unfold cimport ceil_div, clamp, unfold_layer_rows
 
 
 cdef int _check_signals() except -1 nogil:
@@ -32,62 +33,9 @@ cdef int _check_signals() except -1 nogil:
     return 0
 
 
-cdef inline Py_ssize_t _clamp(Py_ssize_t v, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    return lo if v < lo else (hi if v > hi else v)
-
-
-cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    # cdivision: // truncates toward zero, which is the ceiling for a <= 0 (b > 0).
-    return (a + b - 1) // b if a > 0 else -((-a) // b)
-
-
 # ---------------------------------------------------------------------------------------------
 # CNN layers
 # ---------------------------------------------------------------------------------------------
-
-cdef void _unfold_layer_rows(const real_or_complex* x, Py_ssize_t H, Py_ssize_t W,
-                             Py_ssize_t cg, Py_ssize_t kh, Py_ssize_t kw,
-                             Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t wo,
-                             Py_ssize_t y0, Py_ssize_t nrows,
-                             real_or_complex* cols) noexcept nogil:
-    """cols[(c, i, j), (y, xo)] = xpad[c, (y0 + y) * sh + i * dh, xo * sw + j * dw].
-
-    Zero padding is written into the block; the input is never copied whole.
-    """
-    cdef Py_ssize_t p = nrows * wo, row, c, i, j, y, iy, ix0, xlo, xhi, xo
-    cdef size_t item = sizeof(real_or_complex)
-    cdef real_or_complex* d
-    cdef const real_or_complex* src
-    for row in range(cg * kh * kw):
-        c = row // (kh * kw)
-        i = (row // kw) % kh
-        j = row % kw
-        ix0 = j * dw - pw
-        # Output columns whose input column lies inside the image: 0 <= xo*sw + ix0 < W.
-        xlo = _clamp(_ceil_div(-ix0, sw), 0, wo)
-        xhi = _clamp(_ceil_div(W - ix0, sw), xlo, wo)
-        for y in range(nrows):
-            d = cols + row * p + y * wo
-            iy = (y0 + y) * sh - ph + i * dh
-            # Plain loops, not memset/memcpy: rows are often short (Wo = 7 .. 56), where a
-            # library call per row costs more than the copy.
-            if iy < 0 or iy >= H:
-                for xo in range(wo):
-                    d[xo] = 0
-                continue
-            src = x + (c * H + iy) * W + ix0
-            for xo in range(xlo):
-                d[xo] = 0
-            if sw == 1:
-                for xo in range(xlo, xhi):
-                    d[xo] = src[xo]
-            else:
-                for xo in range(xlo, xhi):
-                    d[xo] = src[xo * sw]
-            for xo in range(xhi, wo):
-                d[xo] = 0
-
 
 def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:, :, :, ::1] w,
                   real_or_complex[:, :, :, ::1] out, Py_ssize_t groups,
@@ -126,7 +74,7 @@ def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:
     if N == 0 or K == 0 or ho == 0 or wo == 0:
         return
     kg = K // groups
-    nblocks = _ceil_div(ho, block_rows)
+    nblocks = ceil_div(ho, block_rows)
     ntasks = N * groups * nblocks
     if pointwise:
         if ho * wo != H * W:
@@ -156,7 +104,7 @@ def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:
                               b, ho * wo, False, &out[n, g * kg, 0, 0] + y0 * wo, ho * wo)
             else:
                 cols = &scratch[tid, 0]
-                _unfold_layer_rows(&x[n, g * cg, 0, 0], H, W, cg, kh, kw, sh, sw, ph, pw,
+                unfold_layer_rows(&x[n, g * cg, 0, 0], H, W, cg, kh, kw, sh, sw, ph, pw,
                                    dh, dw, wo, y0, nrows, cols)
                 gemm_rowmajor(kg, nrows * wo, ckk, &w[g * kg, 0, 0, 0], ckk,
                               cols, nrows * wo, False,
@@ -200,8 +148,8 @@ cdef bint _build_extended_rows(const real_or_complex* x, const Py_ssize_t* xs,
     `row_len`. Return False when a value read is NaN or inf."""
     cdef Py_ssize_t d, jl, rem_o, rem_t, i_d, j_d, src, line, stride, er, q, sc
     cdef Py_ssize_t D = geo.ndim, nrows = rb + geo.kh - 1
-    cdef Py_ssize_t qlo = _clamp(-geo.last_start - c0, 0, ncols)
-    cdef Py_ssize_t qhi = _clamp(geo.W - geo.last_start - c0, qlo, ncols)
+    cdef Py_ssize_t qlo = clamp(-geo.last_start - c0, 0, ncols)
+    cdef Py_ssize_t qhi = clamp(geo.W - geo.last_start - c0, qlo, ncols)
     cdef const Py_ssize_t* row_table = tables + (D - 2) * width
     cdef const Py_ssize_t* col_table = tables + (D - 1) * width
     cdef const real_or_complex* srow
@@ -290,10 +238,10 @@ cdef int _setup(Geometry* geo, xs, ks, os, Py_ssize_t rows, Py_ssize_t seg, Py_s
     geo.rows = rows
     geo.seg = seg
     geo.chunk = chunk
-    geo.pieces = _ceil_div(chunk + geo.kw - 1, chunk)
+    geo.pieces = ceil_div(chunk + geo.kw - 1, chunk)
     geo.last_start = last_start
-    geo.n_row_blocks = _ceil_div(geo.ho, rows)
-    geo.n_segs = _ceil_div(geo.wo, seg)
+    geo.n_row_blocks = ceil_div(geo.ho, rows)
+    geo.n_segs = ceil_div(geo.wo, seg)
     return 0
 
 
@@ -340,7 +288,7 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
     cdef Py_ssize_t ntasks = geo.n_lead_out * geo.n_row_blocks * geo.n_segs
     cdef Py_ssize_t width = tables.shape[1]
     cdef Py_ssize_t t, lead, r0, rb, c0, sb, nb, row_len, tid, kr, p, kp, r, q
-    cdef Py_ssize_t longest = _ceil_div(min(seg, geo.wo) + geo.kw - 1, chunk) * chunk
+    cdef Py_ssize_t longest = ceil_div(min(seg, geo.wo) + geo.kw - 1, chunk) * chunk
     if ntasks:
         if (toeplitz.shape[0] != geo.n_lead_taps * geo.kh
                 or toeplitz.shape[1] != geo.pieces * chunk or toeplitz.shape[2] != chunk):
@@ -368,7 +316,7 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
             lead, r0, c0, rb, sb = blk.lead, blk.r0, blk.c0, blk.rows, blk.cols
             # Chunks per row: the row's Sb + kw - 1 extended samples, rounded up to B, so
             # the rows of every kernel row stack into one (rb * nb) x B matrix.
-            nb = _ceil_div(sb + geo.kw - 1, B)
+            nb = ceil_div(sb + geo.kw - 1, B)
             row_len = nb * B
             tid = omp_get_thread_num()
             e = &rows_scratch[tid, 0]

@@ -16,37 +16,7 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 from convcore._cy.blas cimport gemm_rowmajor
 from convcore._cy.fused cimport real_t
 from convcore._cy.openmp cimport omp_get_thread_num
-
-
-cdef void _unfold_rows(const real_t* g, Py_ssize_t ho, Py_ssize_t wo,
-                       Py_ssize_t kg, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ph,
-                       Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t w,
-                       Py_ssize_t y0, Py_ssize_t nrows, real_t* cols) noexcept nogil:
-    """cols[(k, a, b), (y, q)] = g[k, y0 + y + a * dh - ph, q + b * dw - pw], zero outside."""
-    cdef Py_ssize_t p = nrows * w, row, k, a, b, y, iy, ix0, lo, hi, q
-    cdef real_t* d
-    cdef const real_t* src
-    for row in range(kg * kh * kw):
-        k = row // (kh * kw)
-        a = (row // kw) % kh
-        b = row % kw
-        ix0 = b * dw - pw
-        lo = min(max(-ix0, 0), w)               # columns q with 0 <= q + ix0 < wo
-        hi = min(max(wo - ix0, lo), w)
-        for y in range(nrows):
-            d = cols + row * p + y * w
-            iy = y0 + y + a * dh - ph
-            if iy < 0 or iy >= ho:
-                for q in range(w):
-                    d[q] = 0
-                continue
-            src = g + (k * ho + iy) * wo + ix0
-            for q in range(lo):
-                d[q] = 0
-            for q in range(lo, hi):
-                d[q] = src[q]
-            for q in range(hi, w):
-                d[q] = 0
+from convcore._cy.unfold cimport unfold_layer_rows
 
 
 cdef inline void _add_product_t(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -118,8 +88,9 @@ def stride1_grads(const real_t[:, :, :, ::1] grad_out,
             nrows = min(block_rows, h - y0)
             tid = omp_get_thread_num()
             cols = &scratch[tid, 0]
-            _unfold_rows(&grad_out[n, gi * kg, 0, 0], ho, wo, kg, kh, kw, ph, pw, dh, dw, w,
-                         y0, nrows, cols)
+            # The windows of padded grad_out behind input rows y0 .. y0 + nrows (stride 1).
+            unfold_layer_rows(&grad_out[n, gi * kg, 0, 0], ho, wo, kg, kh, kw, 1, 1, ph, pw,
+                              dh, dw, w, y0, nrows, cols)
             gemm_rowmajor(cg, nrows * w, taps, &flipped[gi, 0, 0], taps, cols, nrows * w,
                           False, &grad_x[n, gi * cg, y0, 0], h * w)
             _add_product_t(taps, cg, nrows * w, cols, nrows * w, &x[n, gi * cg, y0, 0], h * w,
