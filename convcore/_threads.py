@@ -157,3 +157,49 @@ def native_threads(wanted, key=None):
         _budget.release(taken)
     if key is not None:
         _contention.observe(key, taken, time.perf_counter() - start)
+
+
+class _SerialBlas:
+    """While our native threads each call GEMM, every BLAS pool runs one thread.
+
+    (im2col's blocks, the CNN layers' batch and the stride-1 backward: the parallelism is
+    ours, so a BLAS pool of its own would only fight it for the cores.)
+
+    threadpoolctl's ``threadpool_limits`` rescans the loaded libraries on each use
+    (milliseconds); the controllers are found once, and a thread count is set only when it
+    differs. Nested or concurrent calls share one limit: the last to leave restores it.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = ()
+        self._libraries = None
+
+    def _blas_libraries(self):
+        if self._libraries is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        return self._libraries
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                libraries = self._blas_libraries()
+                self._saved = [lib.num_threads for lib in libraries]
+                for lib, n in zip(libraries, self._saved):
+                    if n != 1:
+                        lib.set_num_threads(1)
+            self._users += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for lib, n in zip(self._libraries, self._saved):
+                    if n != 1:
+                        lib.set_num_threads(n)
+
+
+serial_blas = _SerialBlas()

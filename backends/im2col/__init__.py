@@ -20,14 +20,12 @@ Integers (which reach backends as uint64) are computed in float64 when the a-pri
 backend declines. Object arrays and fftconvolve's broadcast axes are declined too.
 """
 
-import threading
-
 import numpy as np
 
 from convcore import _contention
 from convcore._boundary import extension_tables
 from convcore._registry import Backend
-from convcore._threads import native_threads
+from convcore._threads import native_threads, serial_blas
 
 from . import _cy
 from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
@@ -36,47 +34,6 @@ FORMS = ("banded", "patch")
 EXACT_LIMIT = 2 ** 53
 
 
-class _SerialBlas:
-    """While our OpenMP threads each call GEMM, every BLAS pool runs one thread.
-
-    threadpoolctl's ``threadpool_limits`` rescans the loaded libraries on each use
-    (milliseconds); the controllers are found once, and a thread count is set only when it
-    differs. Nested or concurrent calls share one limit: the last to leave restores it.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = ()
-        self._libraries = None
-
-    def _blas_libraries(self):
-        if self._libraries is None:
-            from threadpoolctl import ThreadpoolController
-
-            self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
-        return self._libraries
-
-    def __enter__(self):
-        with self._lock:
-            if self._users == 0:
-                libraries = self._blas_libraries()
-                self._saved = [lib.num_threads for lib in libraries]
-                for lib, n in zip(libraries, self._saved):
-                    if n != 1:
-                        lib.set_num_threads(1)
-            self._users += 1
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                for lib, n in zip(self._libraries, self._saved):
-                    if n != 1:
-                        lib.set_num_threads(n)
-
-
-serial_blas = _SerialBlas()
 
 
 class Im2colBackend(Backend):

@@ -23,7 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import _contention
-from .._threads import get_num_threads
+from .._threads import get_num_threads, serial_blas
 
 # Below this many multiply-adds a second thread costs more than it saves.
 SHARED_WORK_MACS = 4_000_000
@@ -64,9 +64,6 @@ def chunks(n, macs, bytes_per_image):
 
 def over_batch(function, slices, threads):
     """``[function(s) for s in slices]``, run on `threads` threads with serial BLAS."""
-    # Imported here: `import convcore` imports no backend (they load on first use).
-    from convcore.backends.im2col import serial_blas
-
     with serial_blas:
         if threads == 1 or len(slices) == 1:
             return [function(s) for s in slices]

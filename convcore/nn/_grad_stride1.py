@@ -21,7 +21,7 @@ blocks from Python threads stalled together whenever one was descheduled holding
 import numpy as np
 
 from .._cy.conv_grad import stride1_grads
-from .._threads import native_threads
+from .._threads import native_threads, serial_blas
 from ._batch import team
 
 # Bytes of windows per block: fits L2 (2 MB per core here) beside the GEMMs' own panels.
@@ -40,9 +40,6 @@ def transposed_padding(kernel, pads, dilation):
 def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
     """``(grad_x, grad_weight, grad_bias)`` of a stride-1 conv2d; `padding` from
     :func:`transposed_padding`. The blocks run in ``convcore._cy.conv_grad``."""
-    # Imported here: `import convcore` imports no backend (they load on first use).
-    from convcore.backends.im2col import serial_blas
-
     n, c, h, w = x.shape
     k, cg, kh, kw = weight.shape
     kg, taps = k // groups, k // groups * kh * kw
