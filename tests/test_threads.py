@@ -111,3 +111,34 @@ def test_native_loop_releases_the_gil():
     # With the GIL held for the whole call the counter could only advance at the
     # interpreter's switch points before and after it: a handful of ticks at most.
     assert during > 1000
+
+
+def test_serial_blas_limits_every_blas_pool_and_restores_it():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from convcore._threads import serial_blas
+
+    controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not controller.lib_controllers:
+        pytest.skip("no BLAS library loaded that threadpoolctl can see")
+    with controller.limit(limits=2):
+        before = [lib.num_threads for lib in controller.lib_controllers]
+        with serial_blas:
+            with serial_blas:  # nested: still one thread, and the inner exit restores nothing
+                pass
+            assert [lib.num_threads for lib in controller.lib_controllers] == [1] * len(before)
+        assert [lib.num_threads for lib in controller.lib_controllers] == before
+
+
+def test_serial_blas_restores_after_an_error():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from convcore._threads import serial_blas
+
+    controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not controller.lib_controllers:
+        pytest.skip("no BLAS library loaded that threadpoolctl can see")
+    with controller.limit(limits=2):
+        before = [lib.num_threads for lib in controller.lib_controllers]
+        with pytest.raises(RuntimeError):
+            with serial_blas:
+                raise RuntimeError("inside")
+        assert [lib.num_threads for lib in controller.lib_controllers] == before
