@@ -13,6 +13,7 @@ That count is an upper bound: how many threads one parallel call actually starts
 
 import contextlib
 import os
+import sys
 import threading
 import time
 
@@ -166,29 +167,33 @@ class _SerialBlas:
     ours, so a BLAS pool of its own would only fight it for the cores.)
 
     threadpoolctl's ``threadpool_limits`` rescans the loaded libraries on each use
-    (milliseconds); the controllers are found once, and a thread count is set only when it
-    differs. Nested or concurrent calls share one limit: the last to leave restores it.
+    (milliseconds). Here the scan is redone only when modules were imported since the last
+    one: a library that arrives later comes with an extension module (OpenCV bundles an
+    OpenBLAS of its own), and "every pool" must still mean every pool. A thread count is set
+    only when it differs. Nested or concurrent calls share one limit: the last to leave
+    restores what the first found.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._users = 0
-        self._saved = ()
-        self._libraries = None
+        self._restore = []  # (library, its thread count before) of the outermost entry
+        self._libraries = []
+        self._modules_at_scan = -1
 
     def _blas_libraries(self):
-        if self._libraries is None:
+        if len(sys.modules) != self._modules_at_scan:
             from threadpoolctl import ThreadpoolController
 
+            self._modules_at_scan = len(sys.modules)
             self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
         return self._libraries
 
     def __enter__(self):
         with self._lock:
             if self._users == 0:
-                libraries = self._blas_libraries()
-                self._saved = [lib.num_threads for lib in libraries]
-                for lib, n in zip(libraries, self._saved):
+                self._restore = [(lib, lib.num_threads) for lib in self._blas_libraries()]
+                for lib, n in self._restore:
                     if n != 1:
                         lib.set_num_threads(1)
             self._users += 1
@@ -197,7 +202,7 @@ class _SerialBlas:
         with self._lock:
             self._users -= 1
             if self._users == 0:
-                for lib, n in zip(self._libraries, self._saved):
+                for lib, n in self._restore:
                     if n != 1:
                         lib.set_num_threads(n)
 

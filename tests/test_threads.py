@@ -142,3 +142,32 @@ def test_serial_blas_restores_after_an_error():
             with serial_blas:
                 raise RuntimeError("inside")
         assert [lib.num_threads for lib in controller.lib_controllers] == before
+
+
+def test_serial_blas_finds_a_blas_library_loaded_after_its_first_use():
+    # OpenCV brings its own OpenBLAS; imported after the limit's first use, its pool must be
+    # held to one thread inside the limit too.
+    pytest.importorskip("threadpoolctl")
+    pytest.importorskip("cv2")
+    script = (
+        "import sys, threadpoolctl\n"
+        "from convcore._threads import serial_blas\n"
+        "assert 'cv2' not in sys.modules\n"
+        "with serial_blas:\n"
+        "    pass\n"
+        "c = threadpoolctl.ThreadpoolController().select(user_api='blas')\n"
+        "before = len(c.lib_controllers)\n"
+        "import cv2\n"
+        "c = threadpoolctl.ThreadpoolController().select(user_api='blas')\n"
+        "with c.limit(limits=2):\n"
+        "    with serial_blas:\n"
+        "        print(before, [l.num_threads for l in c.lib_controllers])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, counts = done.stdout.split(" ", 1)
+    counts = [int(n) for n in counts.strip(" []\n").split(",")]
+    if len(counts) == int(before):
+        pytest.skip("this cv2 build loads no BLAS library of its own")
+    assert counts == [1] * len(counts), done.stdout
