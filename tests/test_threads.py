@@ -113,35 +113,36 @@ def test_native_loop_releases_the_gil():
     assert during > 1000
 
 
-def test_serial_blas_limits_every_blas_pool_and_restores_it():
+@pytest.fixture
+def blas_pool_sizes():
+    """A function reading every BLAS pool's thread count, with every pool set to 2 meanwhile."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from convcore._threads import serial_blas
-
     controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
     if not controller.lib_controllers:
         pytest.skip("no BLAS library loaded that threadpoolctl can see")
     with controller.limit(limits=2):
-        before = [lib.num_threads for lib in controller.lib_controllers]
+        yield lambda: [lib.num_threads for lib in controller.lib_controllers]
+
+
+def test_serial_blas_limits_every_blas_pool_and_restores_it(blas_pool_sizes):
+    from convcore._threads import serial_blas
+
+    before = blas_pool_sizes()
+    with serial_blas:
+        with serial_blas:  # nested: still one thread, and the inner exit restores nothing
+            pass
+        assert blas_pool_sizes() == [1] * len(before)
+    assert blas_pool_sizes() == before
+
+
+def test_serial_blas_restores_after_an_error(blas_pool_sizes):
+    from convcore._threads import serial_blas
+
+    before = blas_pool_sizes()
+    with pytest.raises(RuntimeError):
         with serial_blas:
-            with serial_blas:  # nested: still one thread, and the inner exit restores nothing
-                pass
-            assert [lib.num_threads for lib in controller.lib_controllers] == [1] * len(before)
-        assert [lib.num_threads for lib in controller.lib_controllers] == before
-
-
-def test_serial_blas_restores_after_an_error():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    from convcore._threads import serial_blas
-
-    controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
-    if not controller.lib_controllers:
-        pytest.skip("no BLAS library loaded that threadpoolctl can see")
-    with controller.limit(limits=2):
-        before = [lib.num_threads for lib in controller.lib_controllers]
-        with pytest.raises(RuntimeError):
-            with serial_blas:
-                raise RuntimeError("inside")
-        assert [lib.num_threads for lib in controller.lib_controllers] == before
+            raise RuntimeError("inside")
+    assert blas_pool_sizes() == before
 
 
 def test_serial_blas_finds_a_blas_library_loaded_after_its_first_use():
