@@ -34,8 +34,6 @@ FORMS = ("banded", "patch")
 EXACT_LIMIT = 2 ** 53
 
 
-
-
 class Im2colBackend(Backend):
     """Unfolding + BLAS GEMM (see the module docstring)."""
 

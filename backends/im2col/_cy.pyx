@@ -105,7 +105,7 @@ def layer_forward(const real_or_complex[:, :, :, ::1] x, const real_or_complex[:
             else:
                 cols = &scratch[tid, 0]
                 unfold_layer_rows(&x[n, g * cg, 0, 0], H, W, cg, kh, kw, sh, sw, ph, pw,
-                                   dh, dw, wo, y0, nrows, cols)
+                                  dh, dw, wo, y0, nrows, cols)
                 gemm_rowmajor(kg, nrows * wo, ckk, &w[g * kg, 0, 0, 0], ckk,
                               cols, nrows * wo, False,
                               &out[n, g * kg, 0, 0] + y0 * wo, ho * wo)
