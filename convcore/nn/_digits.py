@@ -130,15 +130,21 @@ def train_digits(epochs=15, batch_size=32, lr=0.05, momentum=0.9, filters=16, se
     return model, model.accuracy(x_test, y_test)
 
 
-def save_filters(model, path):
-    """The learned 3x3 filters as one image (needs matplotlib)."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or an ImportError saying what to install."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("--save-filters needs matplotlib: pip install 'convcore[plot]'") \
+        raise ImportError("--save-filters needs matplotlib: pip install 'convcore[digits]'") \
             from None
+    return plt
+
+
+def save_filters(model, path):
+    """The learned 3x3 filters as one image (needs matplotlib)."""
+    plt = _pyplot()
     weights = model.params["conv_w"][:, 0]
     columns = min(8, len(weights))
     rows = -(-len(weights) // columns)
@@ -165,6 +171,8 @@ def main(argv):
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
+        if args.save_filters:
+            _pyplot()  # before training: a missing matplotlib must not cost the user the run
         model, accuracy = train_digits(args.epochs, args.batch_size, args.lr, args.momentum,
                                        args.filters, args.seed, stream=sys.stdout)
         if args.save_filters:
