@@ -9,6 +9,10 @@ Environment switches
 --------------------
 CONVCORE_REQUIRE_OPENMP=1  fail the build when the compiler cannot do OpenMP (CI sets it).
 CONVCORE_PORTABLE=1        no ``-march=native``: a binary that runs on any x86-64.
+CONVCORE_MARCH=NAME        ``-march=NAME`` instead of native: build another target's code on
+                           this machine (``x86-64-v3`` is AVX2 + FMA, ``x86-64-v2`` SSE4.2,
+                           ``x86-64-v4`` AVX-512); the kernels size their vectors and register
+                           blocks for it (convcore/_cy/target.h).
 """
 
 import glob
@@ -87,7 +91,14 @@ class BuildExtWithProbes(build_ext):
             omp_compile, omp_link = [], []
 
         native = []
-        if not is_msvc and os.environ.get("CONVCORE_PORTABLE") != "1":
+        march = os.environ.get("CONVCORE_MARCH", "").strip()
+        if march and not is_msvc:
+            flag = f"-march={march}"
+            if not _compiler_accepts(compiler, [flag], "int main(void){return 0;}\n"):
+                raise RuntimeError(f"convcore: the compiler does not accept {flag} "
+                                   f"(CONVCORE_MARCH={march!r})")
+            native = [flag]
+        elif not is_msvc and os.environ.get("CONVCORE_PORTABLE") != "1":
             # docs/design.md, "Performance notes": -march=native prefers 256-bit vectors; asking for 512 gave 1.15-1.35x
             # on large kernels where AVX-512 exists. Each flag is probed on its own.
             for flag in ("-march=native", "-mprefer-vector-width=512"):
@@ -113,6 +124,7 @@ class BuildExtWithProbes(build_ext):
             "openmp": openmp,
             "compile_args": compile_args,
             "portable": os.environ.get("CONVCORE_PORTABLE") == "1",
+            "march": os.environ.get("CONVCORE_MARCH", "").strip() or None,
             "compiler": " ".join(getattr(self.compiler, "compiler_so", []) or [])[:200],
             "python": sys.version.split()[0],
             "platform": sysconfig.get_platform(),

@@ -38,6 +38,22 @@ def _pyfftw_version():
         return "not installed"
 
 
+def _target():
+    from ._cy.target import describe
+
+    return describe()
+
+
+def _blockings():
+    """Each backend's register blocking for this build (those that report one)."""
+    out = {}
+    for backend in _registry.all_backends():
+        shape = backend.build_config()
+        if shape:
+            out[backend.name] = shape
+    return out
+
+
 def config():
     """Return the build and runtime configuration as a dict."""
     info = build_info()
@@ -48,6 +64,9 @@ def config():
         "openmp": info.get("openmp"),
         "compile_args": info.get("compile_args"),
         "portable_build": info.get("portable"),
+        "march": info.get("march"),
+        "target": _target(),
+        "blocking": _blockings(),
         "blas": _blas_info(),
         "pyfftw": _pyfftw_version(),
         "threads": _threads.get_num_threads(),
@@ -60,7 +79,8 @@ def config():
 def show_config():
     """Print how convcore was built and what it can run.
 
-    Prints OpenMP on/off and compile flags, the BLAS library, the pyFFTW version, the
+    Prints OpenMP on/off and compile flags, the vector target (instruction set, register
+    count and width) and each backend's register blocking for it, the BLAS library, the pyFFTW version, the
     thread setting, the result cache's limit, and every backend found (with the reason for
     those not available).
 
@@ -75,7 +95,14 @@ def show_config():
     print(f"convcore {c['convcore']}")
     print(f"  OpenMP:        {openmp}")
     print(f"  compile flags: {' '.join(c['compile_args'] or []) or '-'}")
-    print(f"  portable:      {bool(c['portable_build'])}")
+    print(f"  portable:      {bool(c['portable_build'])}"
+          + (f" (built for -march={c['march']})" if c["march"] else ""))
+    t = c["target"]
+    print(f"  vectors:       {t['isa']}: {t['registers']} registers of {t['vector_bytes']} bytes"
+          f"{', FMA' if t['fma'] else ''}"
+          f"{'' if t['vector_extensions'] else ' (generic loops: no vector extensions)'}")
+    for name, shape in c["blocking"].items():
+        print(f"  {name + ':':<14} " + ", ".join(f"{k} {v}" for k, v in shape.items()))
     print(f"  BLAS:          {c['blas']}")
     print(f"  pyFFTW:        {c['pyfftw']}")
     print(f"  threads:       {c['threads']}")

@@ -79,6 +79,11 @@ class Backend:
         dtype, as the engine hands them)."""
         raise NotImplementedError
 
+    def build_config(self):
+        """What this backend's build chose for the target (its register blocking), as a
+        dict for ``show_config``; empty when there is nothing to say."""
+        return {}
+
     def check_options(self, options, known=()):
         """Refuse backend_options this backend does not know, naming the key."""
         unknown = sorted(set(options) - set(known))

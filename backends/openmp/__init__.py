@@ -41,6 +41,12 @@ class OpenMPBackend(Backend):
     name = "openmp"
     kind = "direct"
 
+    def build_config(self):
+        """The register block shapes (rows x float32 columns) this build uses (``_kernels.h``)."""
+        names = ("general", "3-row kernels", "1-D", "7+ rows")
+        shapes = [_cy.geometry(0, variant) for variant in range(len(names))]
+        return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes))}
+
     def supports(self, problem, ctx):
         if problem.kind != "signal":
             return "openmp serves signal convolutions (ConvProblem), not CNN layers"

@@ -10,16 +10,11 @@
 
 typedef ptrdiff_t cc_ssize;
 
-#if defined(__GNUC__) || defined(__clang__)
-/* One vector register of the target: the accumulators must fit the register file
+#include "target.h"
+
+#if CC_VECTOR_EXTENSIONS
+/* One vector register of the target (target.h): the accumulators must fit the register file
    (a wider type would be split into several registers and spill). */
-#if defined(__AVX512F__)
-#define CC_VBYTES 64
-#elif defined(__AVX__)
-#define CC_VBYTES 32
-#else
-#define CC_VBYTES 16
-#endif
 typedef float cc_vf32 __attribute__((vector_size(CC_VBYTES)));
 typedef double cc_vf64 __attribute__((vector_size(CC_VBYTES)));
 typedef uint64_t cc_vu64 __attribute__((vector_size(CC_VBYTES)));
@@ -247,20 +242,48 @@ static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,            
 }
 
 /* Block shapes (rows x vectors), by variant: 0 = general, 1 = 3-row kernels (fewer rows,
-   wider strips), 2 = one-row problems (1-D), 3 = kernels of 7+ rows. With AVX-512's 32
-   registers: 4 x 4, 2 x 8, 1 x 8, 6 x 4 (24 accumulators, 4 loads and 6 broadcasts per
-   24 multiply-adds). With 16 registers (AVX2, SSE): 3 x 4, 2 x 4, 1 x 8, 4 x 3. */
-#if defined(__AVX512F__)
-#define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 4, 4) CC_VARIANT(T, VT, SUF, 1, 2, 8)  \
-    CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 6, 4)
-static const int CC_ROWS[4] = {4, 2, 1, 6};
-static const int CC_VECTORS[4] = {4, 8, 8, 4};
+   wider strips), 2 = one-row problems (1-D), 3 = kernels of 7+ rows. Sized for the target's
+   register file (target.h): R x NV accumulators + NV loaded vectors + a broadcast weight.
+   With 32 registers (AVX-512, NEON): 4 x 4, 2 x 8, 1 x 8, 6 x 4 (24 accumulators, 4 loads and
+   6 broadcasts per 24 multiply-adds). With 16 registers (AVX2, SSE): see docs/openmp.md,
+   "Block shapes per instruction set". -DCC_R3=.. -DCC_V3=.. (and 0-2) override a shape for
+   a tuning build. */
+#if CC_NREGS >= 32
+enum { CC_DEF_R0 = 4, CC_DEF_V0 = 4, CC_DEF_R1 = 2, CC_DEF_V1 = 8,
+       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 4 };
 #else
-#define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, 3, 4) CC_VARIANT(T, VT, SUF, 1, 2, 4)  \
-    CC_VARIANT(T, VT, SUF, 2, 1, 8) CC_VARIANT(T, VT, SUF, 3, 4, 3)
-static const int CC_ROWS[4] = {3, 2, 1, 4};
-static const int CC_VECTORS[4] = {4, 4, 8, 3};
+enum { CC_DEF_R0 = 3, CC_DEF_V0 = 4, CC_DEF_R1 = 2, CC_DEF_V1 = 4,
+       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 4, CC_DEF_V3 = 3 };
 #endif
+#ifndef CC_R0
+#  define CC_R0 CC_DEF_R0
+#endif
+#ifndef CC_V0
+#  define CC_V0 CC_DEF_V0
+#endif
+#ifndef CC_R1
+#  define CC_R1 CC_DEF_R1
+#endif
+#ifndef CC_V1
+#  define CC_V1 CC_DEF_V1
+#endif
+#ifndef CC_R2
+#  define CC_R2 CC_DEF_R2
+#endif
+#ifndef CC_V2
+#  define CC_V2 CC_DEF_V2
+#endif
+#ifndef CC_R3
+#  define CC_R3 CC_DEF_R3
+#endif
+#ifndef CC_V3
+#  define CC_V3 CC_DEF_V3
+#endif
+#define CC_SHAPES(T, VT, SUF) CC_VARIANT(T, VT, SUF, 0, CC_R0, CC_V0)                          \
+    CC_VARIANT(T, VT, SUF, 1, CC_R1, CC_V1) CC_VARIANT(T, VT, SUF, 2, CC_R2, CC_V2)            \
+    CC_VARIANT(T, VT, SUF, 3, CC_R3, CC_V3)
+static const int CC_ROWS[4] = {CC_R0, CC_R1, CC_R2, CC_R3};
+static const int CC_VECTORS[4] = {CC_V0, CC_V1, CC_V2, CC_V3};
 CC_TILE(float, f32)
 CC_TILE(double, f64)
 CC_TILE(uint64_t, u64)

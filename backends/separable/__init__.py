@@ -63,6 +63,12 @@ class SeparableBackend(Backend):
 
     # -- what the engine asks -------------------------------------------------------------
 
+    def build_config(self):
+        """The vertical and horizontal register blocks this build uses (``_kernels.h``)."""
+        b = _cy.blocking()
+        return {"vertical block": f"{b['strip_rows']} rows x {b['vertical_bytes']} bytes",
+                "horizontal block": f"{b['horizontal_bytes']} bytes"}
+
     def supports(self, problem, ctx):
         if problem.kind != "signal":
             return "separable serves signal convolutions (ConvProblem), not CNN layers"

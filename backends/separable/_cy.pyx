@@ -53,11 +53,18 @@ cdef extern from "_kernels.h":
     void cc_hblock_double(double* dst, const double* src, const double* v, Py_ssize_t m,
                           int accumulate) noexcept nogil
 
+# The register blocking, sized in _kernels.h for the build target's registers (target.h).
+cdef extern from "_kernels.h":
+    enum:
+        STRIP "CC_STRIP"                  # output rows per work item, summed at once vertically
+        VBYTES "CC_SEP_VERTICAL_BYTES"    # bytes of columns per strip row in the vertical pass
+        HBYTES "CC_SEP_HORIZONTAL_BYTES"  # bytes of outputs per horizontal block
+        VMAX "CC_SEP_VERTICAL_FLOATS"     # VBYTES / sizeof(float), the most columns VBYTES holds
+        VECTOR_BYTES "CC_VBYTES"
+        REGISTERS "CC_NREGS"
+
 cdef enum:
-    BLOCK = 64        # outputs summed in registers at once (4 zmm of float32)
-    STRIP = 8         # output rows per work item, all summed at once by the vertical pass
-    VBYTES = 128      # bytes of columns per strip row in the vertical pass (2 zmm)
-    VMAX = 32         # VBYTES / sizeof(float), the most columns VBYTES holds
+    BLOCK = 64        # outputs per block of the generic loops (axis passes, other types)
     GRAIN = 4         # strips claimed at once
 
 # Return to Python (Ctrl-C check) after about this many multiply-adds.
@@ -90,8 +97,8 @@ cdef void _strip(const conv_t* x, Py_ssize_t x_cols,
     cdef Py_ssize_t t, q, j, c, src, n_mid = m1 - m0
     cdef Py_ssize_t pos0 = m0 - col_start
     cdef Py_ssize_t vcols = VBYTES // sizeof(conv_t)
-    # Columns of one horizontal block: 4 vectors of 64 bytes in the vector kernels.
-    cdef Py_ssize_t hcols = (256 // sizeof(conv_t)) if (
+    # Columns of one horizontal block: CC_HV vectors in the vector kernels.
+    cdef Py_ssize_t hcols = (HBYTES // sizeof(conv_t)) if (
         (conv_t is float or conv_t is double) and CC_SEP_VECTORS) else BLOCK
     cdef const conv_t* u
     cdef const conv_t* v
@@ -159,6 +166,20 @@ def scratch_size(Py_ssize_t o_cols, Py_ssize_t kw):
 def strip_rows():
     """Output rows per work item (the row table must cover whole strips)."""
     return STRIP
+
+
+def blocking():
+    """The register blocking this build uses (for ``show_config``).
+
+    Returns
+    -------
+    dict
+        ``vector_bytes`` and ``registers`` of the target, the vertical pass's block
+        (``strip_rows`` x ``vertical_bytes`` of columns) and the horizontal block's bytes.
+    """
+    return {"vector_bytes": VECTOR_BYTES, "registers": REGISTERS, "strip_rows": STRIP,
+            "vertical_bytes": VBYTES, "horizontal_bytes": HBYTES,
+            "vectorized": bool(CC_SEP_VECTORS)}
 
 
 cdef int _check_signals() except -1 nogil:

@@ -20,13 +20,35 @@ static inline Py_ssize_t cc_load(Py_ssize_t* p) {
     return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 #endif
 
-#if defined(__GNUC__) && !defined(_MSC_VER)
+#include "target.h"
+
+/* The vertical pass's register block: CC_STRIP output rows x CC_VV vectors of columns, all
+   accumulators, plus the CC_VV vectors of one input row and one broadcast weight, must fit
+   the target's CC_NREGS registers (target.h). Measured per target (docs/separable.md,
+   "Blocking per instruction set"); -DCC_STRIP=.. -DCC_VV=.. override them for a tuning
+   build. CC_STRIP is also the strip height of a work item (_cy.pyx reads it). */
+#ifndef CC_STRIP
+#  if CC_NREGS >= 32
+#    define CC_STRIP 8   /* AVX-512: 8 x 2 zmm; tried 4 x 4 and 6 x 3 vectors: 5-10% slower */
+#  else
+#    define CC_STRIP 6   /* 16 registers: 6 x 2 + 2 loads + 1 weight = 15 */
+#  endif
+#endif
+#ifndef CC_VV
+#  define CC_VV 2
+#endif
+/* The horizontal pass sums CC_HV vectors of outputs with the taps in the inner loop. */
+#define CC_HV 4
+/* Bytes of columns per strip row (vertical) and per block (horizontal). */
+#define CC_SEP_VERTICAL_BYTES (CC_VV * CC_VBYTES)
+#define CC_SEP_HORIZONTAL_BYTES (CC_HV * CC_VBYTES)
+#define CC_SEP_VERTICAL_FLOATS (CC_SEP_VERTICAL_BYTES / 4)  /* the most columns a row holds */
+
+#if CC_VECTOR_EXTENSIONS
 #define CC_SEP_VECTORS 1
-#define CC_STRIP 8   /* = STRIP in _cy.pyx; tried 4 x 4 and 6 x 3 vectors: 5-10% slower */
-#define CC_VV 2      /* vectors per strip row: STRIP * CC_VV = 16 accumulators */
 #define CC_DEFINE_KERNELS(T, VT, VTU, LANES)                                           \
-typedef T VT __attribute__((vector_size(64)));                                         \
-typedef T VTU __attribute__((vector_size(64), aligned(sizeof(T))));                    \
+typedef T VT __attribute__((vector_size(CC_VBYTES)));                                  \
+typedef T VTU __attribute__((vector_size(CC_VBYTES), aligned(sizeof(T))));             \
 static inline void cc_vstrip_##T(T* dst, Py_ssize_t dst_stride, const T* src,          \
                                  Py_ssize_t stride, const Py_ssize_t* rows,            \
                                  const T* upad, Py_ssize_t m, const T* init) {         \
@@ -62,8 +84,8 @@ static inline void cc_hblock_##T(T* dst, const T* src, const T* v, Py_ssize_t m,
     *(VTU*)dst = a0; *(VTU*)(dst + LANES) = a1;                                        \
     *(VTU*)(dst + 2 * LANES) = a2; *(VTU*)(dst + 3 * LANES) = a3;                      \
 }
-CC_DEFINE_KERNELS(float, cc_vf, cc_vfu, 16)
-CC_DEFINE_KERNELS(double, cc_vd, cc_vdu, 8)
+CC_DEFINE_KERNELS(float, cc_vf, cc_vfu, (CC_VBYTES / 4))
+CC_DEFINE_KERNELS(double, cc_vd, cc_vdu, (CC_VBYTES / 8))
 #else
 #define CC_SEP_VECTORS 0
 static inline void cc_vstrip_float(float* d, Py_ssize_t ds, const float* s, Py_ssize_t st,
