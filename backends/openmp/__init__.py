@@ -43,7 +43,7 @@ class OpenMPBackend(Backend):
 
     def build_config(self):
         """The register block shapes (rows x float32 columns) this build uses (``_kernels.h``)."""
-        names = ("general", "3-row kernels", "1-D", "7+ rows")
+        names = ("medium results", "short results", "1-D", "tall results")
         shapes = [_cy.geometry(0, variant) for variant in range(len(names))]
         return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes))}
 
@@ -353,7 +353,8 @@ def choose_variant(type_code, orows, ocols):
     6 x 4 vectors whenever the result has 6 rows, measured 1.05-1.35x faster than 4 x 4 and
     2 x 8 from k = 3 to 31 with two threads. Shorter results take 4 x 4, or 2 x 8 where they
     have fewer than 4 rows and the image is wide enough for its strips; 1 x 8 for single-row
-    results (1-D). Targets with 16 vector registers get smaller shapes (``_cy.pyx``).
+    results (1-D). Targets with 16 vector registers get smaller shapes (``_kernels.h``: 6 x 2
+    vectors for tall results, 3 x 3 for 4-5 rows).
     """
     if orows == 1:
         return 2

@@ -252,8 +252,11 @@ static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,            
 enum { CC_DEF_R0 = 4, CC_DEF_V0 = 4, CC_DEF_R1 = 2, CC_DEF_V1 = 8,
        CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 4 };
 #else
-enum { CC_DEF_R0 = 3, CC_DEF_V0 = 4, CC_DEF_R1 = 2, CC_DEF_V1 = 4,
-       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 4, CC_DEF_V3 = 3 };
+/* 6 x 2: 12 accumulators + 2 loads + 1 broadcast = 15 registers. The earlier 4 x 3 (16 with
+   its broadcast, nothing left for the compiler) ran 1.5-2x slower at k >= 7; 3 x 3 for
+   results of 4-5 rows. */
+enum { CC_DEF_R0 = 3, CC_DEF_V0 = 3, CC_DEF_R1 = 2, CC_DEF_V1 = 4,
+       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 2 };
 #endif
 #ifndef CC_R0
 #  define CC_R0 CC_DEF_R0
