@@ -42,12 +42,29 @@ def explain(in1, in2, mode="full", method="auto", *, operation="convolve", backe
                                   kernel_values=True)
     ctx = current_context(max_memory=max_memory)
     chosen = _dispatch.plan(problem, backend, method, ctx)
-    text = chosen.explain()
+    text = chosen.explain() + _later_calls(chosen, backend, method)
     if measure:
         timings = _measure(x, k, chosen)
         text += "\nmeasured: " + ", ".join(f"{n} {_dispatch._format_seconds(t)}"
                                             for n, t in timings.items())
     return text
+
+
+def _later_calls(chosen, backend, method):
+    """A line when the signature's later calls take another backend than its first.
+
+    A first call's predictions count one-off costs (FFTW planning of new lengths); a
+    signature that comes again is planned once more for the steady state. Each named
+    backend answers a repeated call with the same bits, first call included; under auto the
+    first and later calls may be answered by two backends, whose last bits can differ.
+    """
+    if not chosen.ctx.first_call:
+        return ""
+    steady = _dispatch.plan(chosen.problem, backend, method, chosen.ctx.replace(first_call=False))
+    if steady.backend.name == chosen.backend.name:
+        return ""
+    return (f"\nlater calls: {steady.backend.name} (this first call's predictions count "
+            f"one-off planning; the two backends' answers may differ in the last bits)")
 
 
 def _measure(x, k, chosen, repeats=3):

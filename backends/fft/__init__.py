@@ -47,7 +47,7 @@ from convcore._registry import Backend
 from convcore._threads import native_threads
 
 from . import _cy
-from ._layout import chunked, plan_layout
+from ._layout import chunked, plan_layout, relayout
 from ._overlap_add import fill_blocks, run_chunked, sum_blocks
 from ._plans import build_plan_set, fill_kernel, save_wisdom, transform_kernel, with_plan_set
 
@@ -101,9 +101,23 @@ def integer_bound_verdict(p, layout):
 
 def layout_for(p, ctx):
     """The transform layout of problem `p` under `ctx` (see ``_layout``), built once per
-    problem and context: supports, cost, workspace and prepare all read it."""
-    return _layouts.get(p, ctx, lambda: plan_layout(p, ctx.threads, ctx.max_memory, ctx.plan,
-                                                    ctx.backend_options, ctx.first_call))
+    problem and context: supports, cost, workspace and prepare all read it.
+
+    Its geometry (path, transform sizes, blocked axis) is chosen once per problem and
+    settings, by the first call that asks (a first call's choice counts the planning of
+    lengths FFTW has not planned yet): the signature's later calls and every team size reuse
+    it, so a repeated call gives the same bits, first call included (docs/fft.md, "The same
+    call gives the same bits"). Only threads, chunking and the predicted time follow `ctx`.
+    """
+    return _layouts.get(p, ctx, lambda: relayout(p, _geometry(p, ctx), ctx.threads,
+                                                 ctx.first_call))
+
+
+def _geometry(p, ctx):
+    settings = ("geometry", ctx.max_memory, ctx.plan,
+                tuple(sorted(ctx.backend_options.items())))
+    return _layouts.get(p, settings, lambda: plan_layout(
+        p, ctx.threads, ctx.max_memory, ctx.plan, ctx.backend_options, ctx.first_call))
 
 
 class FFTBackend(Backend):
@@ -136,11 +150,19 @@ class FFTBackend(Backend):
         shapes reuse them."""
         _check_options(self, ctx.backend_options)
         layouts = {ctx.threads: layout_for(p, ctx)}
+        # The chunked pipeline's workers may follow the load: its chunks are transformed
+        # alike whoever takes them. FFTW's own threads may not: a plan made for another
+        # thread count may round differently (docs/fft.md, "The same call gives the same
+        # bits"), so a one-transform layout keeps the thread setting's plan.
+        team_follows_load = chunked(p, layouts[ctx.threads])
 
         def runner(x, k, out):
             # Threads for FFTW and the chunk pipeline: fewer while other processes hold the
             # cores (``_contention.team_size``), with the layout made for that many.
-            with native_threads(team_size(ctx.threads), key=p.key) as threads:
+            team = team_size(ctx.threads) if team_follows_load else ctx.threads
+            with native_threads(team, key=p.key) as threads:
+                if not team_follows_load:
+                    threads = ctx.threads  # ... even when other Python threads hold the rest
                 lay = layouts.get(threads)
                 if lay is None:
                     lay = layouts[threads] = layout_for(p, ctx.replace(threads=threads))

@@ -148,7 +148,7 @@ def fast_length(n, real=False, effort="estimate"):
 class Layout:
     """One problem's transform plan (see the module docstring)."""
 
-    __slots__ = ("chunk", "workers", "effort",
+    __slots__ = ("chunk", "workers", "effort", "lean",
                  "path", "extend", "shift_fill", "sig_shape", "offsets", "sizes", "block_axis",
                  "block_step", "nblocks", "real", "float_dtype", "threads", "seconds", "bytes")
 
@@ -242,6 +242,21 @@ def plan_layout(p, threads, max_memory=None, effort="estimate", options=None, on
     return min(fitting, key=lambda c: c.seconds)
 
 
+def relayout(p, lay, threads, one_off):
+    """`lay`'s geometry (path, transform sizes, blocked axis) for a team of `threads`.
+
+    Only the threads, chunking, bytes and predicted seconds are worked out again (with
+    `one_off`, the seconds include planning the lengths FFTW has not planned yet): the
+    transforms stay the same, so the answer keeps its bits.
+    """
+    again = _make(p, lay.path, lay.extend, lay.sig_shape, lay.offsets, lay.sizes, lay.real,
+                  lay.float_dtype, threads, lay.effort, block_axis=lay.block_axis,
+                  lean=lay.lean)
+    if one_off:
+        again.seconds += _planning_seconds(again)
+    return again
+
+
 def _block_lengths(n, m, real):
     """Candidate transform lengths N for blocks (step B = N - m + 1 >= m - 1).
 
@@ -289,7 +304,7 @@ def _shortlist(lengths, m, others, effort):
 def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads, effort,
           block_axis=None, lean=False):
     lay = Layout()
-    lay.effort = effort
+    lay.effort, lay.lean = effort, lean
     lay.path, lay.extend = path, extend
     lay.shift_fill = p.boundary == "fill" and not _is_zero(p.fillvalue)
     lay.sig_shape, lay.offsets, lay.sizes = tuple(sig_shape), tuple(offsets), sizes
