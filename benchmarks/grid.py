@@ -280,6 +280,31 @@ def _regret(profile):
             found.append(_problem(f"regret-{name}-{dtype}-same", "regret",
                                   QUICK if is_quick else FULL, x=x, k=k, dtype=dtype,
                                   mode="same"))
+    if profile == FULL:
+        found += _untuned()
+    return found
+
+
+def _untuned(count=24, seed=2026):
+    """Regret problems nobody tuned for: seeded random ranks 1-3, sizes, modes, dtypes, and
+    random, Gaussian or rank-1/2 kernels (the cost models were fitted on the fixed grid)."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for i in range(count):
+        ndim = int(rng.choice([1, 2, 2, 2, 3]))
+        side = {1: (2_000, 400_000), 2: (48, 1_600), 3: (16, 96)}[ndim]
+        n = int(np.exp(rng.uniform(*np.log(side))))
+        x = (n,) * ndim
+        k_side = int(np.exp(rng.uniform(np.log(2), np.log(min(n, {1: 5000, 2: 48, 3: 9}[ndim])))))
+        k = (k_side,) * ndim
+        kind = "random"
+        if ndim == 2 and k_side > 2:
+            kind = str(rng.choice(["random", "gaussian", "rank1", "rank2"]))
+        dtype = str(rng.choice(["float32", "float64"]))
+        mode = str(rng.choice(["same", "full", "valid"]))
+        name = "x".join(map(str, x)) + "-k" + "x".join(map(str, k))
+        found.append(_problem(f"regret-untuned{i:02d}-{name}-{kind}-{dtype}-{mode}", "regret",
+                              FULL, x=x, k=k, dtype=dtype, mode=mode, kernel=kind))
     return found
 
 
