@@ -58,14 +58,18 @@ def pyplot():
     return plt
 
 
-def save(figure, name):
+def save(figure, name, measured=False):
     """Write `figure` as ``FIGURES/name.png`` and return the path.
+
+    A figure with `measured` timings gets the machine's `stamp` written under it.
 
     In a notebook the figure stays open so the cell shows it (and the HTML build keeps it);
     in a script it is closed, so a page's figures do not pile up in memory.
     """
     FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / f"{name}.png"
+    if measured:
+        figure.text(0.5, -0.01, "measured on " + stamp(), ha="center", va="top", fontsize=8)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     if not _in_notebook():
         import matplotlib.pyplot as plt
