@@ -110,6 +110,14 @@ kinds = {row: contenders.kind(row) for row in rows}
 found = crossovers(times, kinds)
 for k0, k1, before, after in found:
     print(f"crossover between k = {k0} and k = {k1}: {before} -> {after}")
+# "FFT is faster": from which kernel size on, on this machine? (fft fastest of the backends
+# at that size and every larger one measured)
+fastest = {k: min((r for r in rows if kinds[r] == "backend" and k in times[r]),
+                  key=lambda r: times[r][k]) for k in sizes}
+fft_from = next((k for k in sizes if all(fastest[j] == "fft" for j in sizes if j >= k)), None)
+print("on this machine FFT is the fastest backend " +
+      (f"from k = {fft_from} on" if fft_from else "at no size of this sweep's end"))
+print(convcore.explain(*grid.inputs(problem)[:2], "same"))     # auto's reasoning, largest k
 
 # %% [markdown]
 # ## Threads: the same loop on one core and on all of them
@@ -123,7 +131,8 @@ thread_rows = ["openmp@1", f"openmp@{contenders.THREADS}"]
 thread_samples, _ = rounds.measure(threaded, thread_rows, rounds=repeats, calls=3)
 one, every = (float(np.median(thread_samples[row])) for row in thread_rows)
 print(f"openmp, {n}x{n}, k = {k_mid}: 1 thread {_course.format_seconds(one)}, "
-      f"{contenders.THREADS} threads {_course.format_seconds(every)} ({one / every:.2f}x)")
+      f"{contenders.THREADS} threads {_course.format_seconds(every)} (speed-up {one / every:.2g}x; "
+      "below 1 when another process holds a core)")
 
 # %% [markdown]
 # ## Figure: time against kernel size, with the crossovers this machine found

@@ -55,6 +55,12 @@ assert sizes == {"valid": (8, 8), "same": (12, 12), "full": (16, 16)}
 for mode in sizes:
     assert np.allclose(convcore.convolve(x, k, mode), scipy.signal.convolve(x, k, mode))
 
+# correlation (what CNN layers compute) is convolution with the kernel turned around; the
+# sizes are the same
+for mode in sizes:
+    assert np.allclose(convcore.correlate(x, k, mode), scipy.signal.correlate(x, k, mode))
+    assert np.allclose(convcore.correlate(x, k, mode), convcore.convolve(x, k[::-1, ::-1], mode))
+
 # 'same' for a 5x5 kernel is 'valid' on the input zero-padded by 2 per side, and the centre
 # of 'full' (which pads 4 per side)
 padded = np.pad(x, 2)
