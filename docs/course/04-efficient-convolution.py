@@ -81,6 +81,11 @@ else:
 # A Gaussian blur (rank 1, so every backend can run) of an n x n float32 image, 'same' mode,
 # for growing k; n = 512 by default, 128 in CI. The naive loop is skipped above 10^9
 # multiply-adds (the benchmark grid's rule). `auto` is what `convcore.convolve` picks.
+#
+# Read the times with the load average in the stamp: on a machine that other processes keep
+# busy, the backends that start a thread per core wait for the cores they do not get, and
+# the crossovers move (on the shared 2-core development machine at a load average of 9, the
+# FFT came out fastest at every size). Run the page again on a quiet machine to see its own.
 
 # %%
 n = _course.sized(512, 128)
