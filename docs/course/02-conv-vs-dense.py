@@ -131,5 +131,5 @@ for ax, (title, values) in zip(axes, bars):
     for i, value in enumerate(values):
         label = _course.format_seconds(value) if "time" in title else f"{value:,}"
         ax.annotate(label, (i, value), ha="center", va="bottom", fontsize=8)
-figure.suptitle("Convolution against a fully connected layer to the same outputs")
+figure.suptitle("Convolution against a fully connected layer to the same outputs", y=1.06)
 _course.save(figure, "02-conv-vs-dense", measured=True)
