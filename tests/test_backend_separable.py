@@ -376,3 +376,22 @@ def test_hypothesis_outer_products_of_any_shape(data, mode, operation, dtype, bo
     got = getattr(convcore, operation)(x, k, mode, backend="separable", boundary=boundary,
                                        fillvalue=2)
     assert_matches(got, reference(operation, x, k, mode, boundary, 2), x, k, np.dtype(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k", [3, 7, 9, 15])
+def test_inf_and_nan_reach_only_where_a_tap_does(dtype, k):
+    # The vertical pass's strip used to multiply rows outside a tap's reach by the padding
+    # zeros of its taps: 0 * inf put NaN up to a strip's height away (a Gaussian blur
+    # through auto gave 27 NaN where SciPy gives inf).
+    x = np.zeros((60, 70), dtype)
+    x[30, 33], x[7, 50], x[52, 4] = np.inf, -np.inf, np.nan
+    g = np.exp(-np.linspace(-2, 2, k) ** 2)
+    kernel = np.outer(g, g[::-1] + 0.5).astype(dtype)
+    want = scipy.signal.convolve(x.astype(np.float64), kernel.astype(np.float64), "same",
+                                 method="direct")
+    for backend in ("separable", "auto"):
+        got = convcore.convolve(x, kernel, "same", backend=backend)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=backend)
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want), err_msg=backend)
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want), err_msg=backend)

@@ -52,6 +52,28 @@ static inline Py_ssize_t cc_load(Py_ssize_t* p) {
 
 #if CC_VECTOR_EXTENSIONS
 #define CC_SEP_VECTORS 1
+/* Output rows A..B of the strip take row e (as openmp's partial cases); the strip has at
+   most 8 rows, so these cases cover every range. */
+#if CC_STRIP > 8
+#error "CC_STRIP > 8: extend CC_SEP_RANGES"
+#endif
+#define CC_SEP_RANGE(A, B) case A * 8 + B:                                             \
+    if (B < CC_STRIP)                                                                  \
+        for (int q = A; q <= (B < CC_STRIP ? B : 0); q++)                              \
+            for (int i = 0; i < CC_VV; i++) a[q][i] += w[-q] * xv[i];                  \
+    break;
+#define CC_SEP_RANGES_FROM0 CC_SEP_RANGE(0, 0) CC_SEP_RANGE(0, 1) CC_SEP_RANGE(0, 2)     \
+    CC_SEP_RANGE(0, 3) CC_SEP_RANGE(0, 4) CC_SEP_RANGE(0, 5) CC_SEP_RANGE(0, 6) CC_SEP_RANGE(0, 7)
+#define CC_SEP_RANGES_FROM1 CC_SEP_RANGE(1, 1) CC_SEP_RANGE(1, 2) CC_SEP_RANGE(1, 3)     \
+    CC_SEP_RANGE(1, 4) CC_SEP_RANGE(1, 5) CC_SEP_RANGE(1, 6) CC_SEP_RANGE(1, 7)
+#define CC_SEP_RANGES_FROM2 CC_SEP_RANGE(2, 2) CC_SEP_RANGE(2, 3) CC_SEP_RANGE(2, 4)     \
+    CC_SEP_RANGE(2, 5) CC_SEP_RANGE(2, 6) CC_SEP_RANGE(2, 7)
+#define CC_SEP_RANGES_FROM3 CC_SEP_RANGE(3, 3) CC_SEP_RANGE(3, 4) CC_SEP_RANGE(3, 5)     \
+    CC_SEP_RANGE(3, 6) CC_SEP_RANGE(3, 7) CC_SEP_RANGE(4, 4) CC_SEP_RANGE(4, 5)          \
+    CC_SEP_RANGE(4, 6) CC_SEP_RANGE(4, 7) CC_SEP_RANGE(5, 5) CC_SEP_RANGE(5, 6)          \
+    CC_SEP_RANGE(5, 7) CC_SEP_RANGE(6, 6) CC_SEP_RANGE(6, 7) CC_SEP_RANGE(7, 7)
+#define CC_SEP_RANGES CC_SEP_RANGES_FROM0 CC_SEP_RANGES_FROM1 CC_SEP_RANGES_FROM2      \
+    CC_SEP_RANGES_FROM3 default: break;
 #define CC_DEFINE_KERNELS(T, VT, VTU, LANES)                                           \
 typedef T VT __attribute__((vector_size(CC_VBYTES)));                                  \
 typedef T VTU __attribute__((vector_size(CC_VBYTES), aligned(sizeof(T))));             \
@@ -68,8 +90,17 @@ static inline void cc_vstrip_##T(T* dst, Py_ssize_t dst_stride, const T* src,   
         VT xv[CC_VV];                                                                  \
         for (int i = 0; i < CC_VV; i++) xv[i] = *(const VTU*)(p + i * LANES);          \
         const T* w = upad + CC_STRIP - 1 + e;                                          \
-        for (int q = 0; q < CC_STRIP; q++)                                             \
-            for (int i = 0; i < CC_VV; i++) a[q][i] += w[-q] * xv[i];                  \
+        /* Row e meets output row q through tap e - q: only rows qlo..qhi have one.   \
+           The rest of upad is zero padding, whose 0 * inf would put NaN where no    \
+           tap reaches; each range runs its own unrolled copy (registers kept). */   \
+        if (e >= CC_STRIP - 1 && e < m) {             /* every row of the strip */    \
+            for (int q = 0; q < CC_STRIP; q++)                                         \
+                for (int i = 0; i < CC_VV; i++) a[q][i] += w[-q] * xv[i];              \
+            continue;                                                                  \
+        }                                                                              \
+        const int qlo = e - m + 1 > 0 ? (int)(e - m + 1) : 0;                          \
+        const int qhi = e < CC_STRIP - 1 ? (int)e : CC_STRIP - 1;                      \
+        switch (qlo * 8 + qhi) { CC_SEP_RANGES }                                       \
     }                                                                                  \
     for (int q = 0; q < CC_STRIP; q++)                                                 \
         for (int i = 0; i < CC_VV; i++)                                                \
