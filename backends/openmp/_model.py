@@ -28,8 +28,10 @@ from . import _cy
 # Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs), by
 # compute type (float32, float64, uint64: AVX-512 has no fused 64-bit integer multiply-add).
 SECONDS_PER_LANE_MAC = {0: 9.8e-12, 1: 1.9e-11, 2: 6.0e-11}
-# The one-row block (1-D) reuses no load across rows: about twice the time per lane.
-VARIANT_SLOWDOWN = {0: 1.0, 1: 1.0, 2: 2.0, 3: 1.0}
+# The one-row block (1-D) reuses no load across rows: about twice the time per lane. Where
+# the short, wide block also serves short kernels (16-register targets), it ran 1.15x /
+# 1.47x the count's prediction at k = 3 / 5 (1024^2 float32, one thread, AVX2).
+VARIANT_SLOWDOWN = {0: 1.0, 1: 1.3 if _cy.small_kernel_rows() else 1.0, 2: 2.0, 3: 1.0}
 # Edge strips copied into the per-thread tile (memcpy runs plus table lookups).
 SECONDS_PER_TILE_ELEMENT = 1.5e-10
 # Signal read + result written, per thread (up to 2): from cache-sized data, and from memory

@@ -45,9 +45,11 @@ SECONDS_PER_MAC = {4: 0.025e-9, 8: 0.05e-9}
 SECONDS_PER_BYTE = 0.05e-9
 SECONDS_PER_CALL = 20e-6
 # Those rates are for 64-byte vectors (AVX-512); a narrower target issues the same
-# multiply-adds in proportionally more instructions (AVX2, measured one thread: k = 31
-# float32 3.1 ms, 0.05 ns per multiply-add, twice the AVX-512 rate).
-_WIDTH_SCALE = 64 / _cy.blocking()["vector_bytes"]
+# multiply-adds in more instructions, but not in proportion: fitted on one thread, 1024^2
+# Gaussians k 3 and 31 (multiply-adds against streaming), an AVX2 build (Zen 3) ran 1.48x
+# (float32) and 1.32x (float64) the AVX-512 machine's time per multiply-add, and an SSE build
+# on the same CPU 3.1x and 2.7x (docs/separable.md, "Blocking per instruction set").
+_WIDTH_SCALE = {64: 1.0, 32: 1.4, 16: 2.9}.get(_cy.blocking()["vector_bytes"], 2.9)
 
 
 
