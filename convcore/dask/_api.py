@@ -15,8 +15,9 @@ from .._calls import finite
 from .._context import current_context
 from .._dispatch import check_method
 from .._nonfinite import extended_input
-from .._problem import (_fill_in, as_input_array, resolve_dtypes, resolve_fft_dtypes,
-                        signal_geometry)
+from .._problem import (_fill_in, _split_axes, as_input_array, resolve_dtypes,
+                        resolve_fft_dtypes, signal_geometry)
+from .._shapes import check_mode
 from .._registry import get_backend
 from .._sepconvolve import sepconvolve as memory_sepconvolve
 from . import _graph, _halo
@@ -328,12 +329,14 @@ def _fft(name, in1, in2, mode, axes, backend, chunks, threads, plan, max_memory,
         return da.from_array(memory_function(np.zeros((1,) * x.ndim, x.dtype), k, mode, axes,
                                              **kwargs))
     _check_engine_options(None, backend, plan, max_memory, backend_options)
+    check_mode(mode)
+    signal_geometry(x.shape, k.shape, "full")  # raises: ranks differ
+    if not _split_axes(x.shape, k.shape, range(x.ndim) if axes is None else axes, x.ndim)[0]:
+        # No axis to convolve: SciPy's broadcast product, in the product's dtype.
+        return x * k
     geometry = signal_geometry(x.shape, k.shape, mode, axes=axes)
     common = np.result_type(x.dtype, k.dtype)
     resolve_fft_dtypes(common)
-    if not geometry.axes:
-        # No axis to convolve: SciPy's broadcast product, in the product's dtype.
-        return x * k
     call = BlockCall(memory_function, dict(kwargs, mode="valid", axes=geometry.axes))
     if geometry.swap:
         call = BlockCall(memory_function, dict(kwargs, mode=mode, axes=axes))

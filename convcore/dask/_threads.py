@@ -103,8 +103,11 @@ def _local_pool_size():
     for by_thread in list(threaded.pools.values()):
         candidates.extend(by_thread.values())
     for pool in candidates:
-        # ThreadPoolExecutor keeps its threads in _threads and its size in _max_workers.
-        if me in getattr(pool, "_threads", ()):
+        # A ThreadPoolExecutor names its threads "<its prefix>_<n>" (and adds a thread to
+        # its _threads only after starting it: the first task may run before); its size
+        # is _max_workers.
+        prefix = getattr(pool, "_thread_name_prefix", None)
+        if me in getattr(pool, "_threads", ()) or (prefix and me.name.startswith(prefix + "_")):
             return getattr(pool, "_max_workers", None) or 1
     return None
 
