@@ -247,3 +247,12 @@ def test_threaded_scheduler_gives_each_task_its_share():
         seen = da.ones(8, chunks=2).map_blocks(share, chunks=(1,), meta=np.array((), int)).compute(
             scheduler="threads", num_workers=workers)
         assert set(seen.tolist()) == {max(1, cpus // workers)}
+
+
+def test_docs_page_examples():
+    import doctest
+    import pathlib
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "dask.md"
+    result = doctest.testfile(str(page), module_relative=False)
+    assert result.attempted >= 10 and result.failed == 0
