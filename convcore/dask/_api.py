@@ -19,6 +19,7 @@ from .._problem import (_fill_in, _split_axes, as_input_array, resolve_dtypes,
                         resolve_fft_dtypes, signal_geometry)
 from .._shapes import check_mode
 from .._registry import get_backend
+from .._sepconvolve import check_factors
 from .._sepconvolve import sepconvolve as memory_sepconvolve
 from . import _graph, _halo
 from ._blocks import BlockCall
@@ -464,17 +465,9 @@ def sepconvolve(in1, kernels, mode="full", *, boundary="fill", fillvalue=0, back
 
 def _sep_factors(kernels, ndim):
     """sepconvolve's kernels: one in-memory 1-D array per axis (errors as in memory)."""
-    if isinstance(kernels, np.ndarray) and kernels.ndim != 2:
-        raise ValueError(f"kernels must be a sequence of {ndim} 1-D kernels, got an array of "
-                         f"shape {kernels.shape}")
-    factors = tuple(_as_kernel(f, f"kernels[{i}]") for i, f in enumerate(kernels))
-    if len(factors) != ndim:
-        raise ValueError(f"kernels must give one 1-D kernel per axis of in1 ({ndim}), got "
-                         f"{len(factors)}")
-    for axis, factor in enumerate(factors):
-        if factor.ndim != 1:
-            raise ValueError(f"kernels[{axis}] must be 1-D, got shape {factor.shape}")
-    return factors
+    if not isinstance(kernels, np.ndarray):
+        kernels = [_as_kernel(f, f"kernels[{i}]") for i, f in enumerate(kernels)]
+    return tuple(check_factors(kernels, ndim))
 
 
 for _function in (convolve, fftconvolve):

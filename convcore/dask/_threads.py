@@ -27,7 +27,8 @@ import sys
 import threading
 
 from .. import _contention
-from .._threads import BlasLimit, get_num_threads, serial_blas, threads as convcore_threads
+from .._threads import BlasLimit, _validate, get_num_threads, serial_blas
+from .._threads import threads as convcore_threads
 
 _blas_limits = {1: serial_blas}
 _limits_lock = threading.Lock()
@@ -35,13 +36,7 @@ _limits_lock = threading.Lock()
 
 def check_threads(threads):
     """The caller's ``threads=``: None (the share) or a positive int."""
-    if threads is None:
-        return None
-    if isinstance(threads, bool) or not isinstance(threads, int):
-        raise TypeError(f"threads must be None or a positive int, got {type(threads).__name__}")
-    if threads < 1:
-        raise ValueError(f"threads must be None or a positive int, got {threads}")
-    return threads
+    return None if threads is None else _validate(threads, "threads")
 
 
 def task_share():
