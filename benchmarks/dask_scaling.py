@@ -35,7 +35,8 @@ def measure(rounds=3):
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=":0") as local, Client(local) as client:
             for chunk in CHUNKS:
-                x = client.persist(da.from_array(data, chunks=chunk))
+                rng = da.random.default_rng(0)
+                x = client.persist(rng.standard_normal(SHAPE, chunks=chunk, dtype=np.float32))
                 wait(x)
                 runs = []
                 for _ in range(rounds):
