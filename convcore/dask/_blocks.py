@@ -1,7 +1,7 @@
 """What one task does: cut the pieces a neighbour needs, or assemble a region and convolve it.
 
 Two task functions run on the workers. :func:`cut` runs where an input block lives and
-copies out the pieces one output block reads from it (copies, so that the input block can
+copies out the pieces output blocks read from it (copies, so that the input block can
 be released as soon as its pieces are cut, and only the halo travels between workers).
 :func:`convolve_block` assembles the region from the pieces (over the fill value where the
 region leaves the signal), then runs convcore's in-memory function on it in 'valid' mode,
@@ -48,6 +48,9 @@ class Layout:
     destinations : tuple of tuple of tuple of slice
         Per input block this output block reads (in the order of the task's parts), where
         each of its pieces goes in the region.
+    picks : tuple of (tuple of int or None)
+        Per part, which of its pieces are this block's (a halo task cuts the pieces of
+        all the block's readers); None: all of them, in order.
     kernel : tuple of slice or None
         The kernel's part for this block (broadcast axes of fftconvolve); None: all of it.
     call : BlockCall
@@ -64,6 +67,7 @@ class Layout:
     dtype: np.dtype
     fill: object
     destinations: tuple
+    picks: tuple
     kernel: tuple | None
     call: BlockCall
     threads: int | None
@@ -71,7 +75,7 @@ class Layout:
 
 
 def cut(block, sources):
-    """Task: the pieces (copies) of one input block that one output block reads."""
+    """Task: the pieces (copies) of one input block that its readers need."""
     return [np.array(block[source]) for source in sources]
 
 
@@ -94,9 +98,11 @@ def assemble(parts, layout):
         region = np.empty(layout.shape, layout.dtype)
     else:
         region = np.full(layout.shape, layout.fill, layout.dtype)
-    for pieces, places in zip(parts, layout.destinations):
+    for pieces, pick, places in zip(parts, layout.picks, layout.destinations):
         if not isinstance(pieces, list):   # a whole input block, passed as it is
             pieces = [pieces]
+        if pick is not None:
+            pieces = [pieces[i] for i in pick]
         for piece, place in zip(pieces, places):
             region[place] = piece            # broadcasts a repeated edge sample (step 0)
     return region

@@ -2,8 +2,10 @@
 
 For every output block (``_halo`` plans where it reads):
 
-- per input block it reads part of, one *cut* task copies those pieces out, where that
-  input block lives (an input block read whole is handed over as it is, no task);
+- per input block it reads part of, a task copies those pieces out, where that input block
+  lives: one *halo* task per input block for all its readers (or, where the pieces are
+  larger than the block, one *cut* task per reader); an input block read whole is handed
+  over as it is, no task;
 - one *block* task assembles the region and convolves it (``_blocks.convolve_block``).
 
 The kernel is one node of the graph that every block task refers to: it is sent to each
@@ -56,23 +58,33 @@ def blockwise(x, kernel, spec, out_chunks, name):
                                        g.boundary, axis in g.axes, crop))
     kernel_key, node = kernel_node(kernel)
     graph = {kernel_key: node}
-    for index in itertools.product(*(range(len(c)) for c in out_chunks)):
+    blocks = {index: _by_input_block([plans[axis][i] for axis, i in enumerate(index)],
+                                     x.chunks)
+              for index in itertools.product(*(range(len(c)) for c in out_chunks))}
+    halos = _halo_tasks(blocks, x, name, graph)
+    for index, groups in blocks.items():
         axis_plans = [plans[axis][i] for axis, i in enumerate(index)]
-        parts, destinations = [], []
-        for j, (chunk, pieces) in enumerate(_by_input_block(axis_plans).items()):
+        parts, picks, destinations = [], [], []
+        for j, ((chunk, whole), pieces) in enumerate(groups.items()):
             source = TaskRef((x.name, *chunk))
-            if _reads_whole(pieces[0], chunk, x.chunks) and len(pieces) == 1:
+            if whole:
                 parts.append(source)
+                picks.append((0,) * len(pieces))
+            elif chunk in halos:
+                key, position = halos[chunk]
+                parts.append(TaskRef(key))
+                picks.append(tuple(position[_slice_key(p.source)] for p in pieces))
             else:
                 key = (f"{name}-cut", *index, j)
                 graph[key] = Task(key, _blocks.cut, source, [p.source for p in pieces])
                 parts.append(TaskRef(key))
+                picks.append(None)
             destinations.append(tuple(p.destination for p in pieces))
         layout = _blocks.Layout(
             shape=tuple(plan.length for plan in axis_plans), dtype=spec.region_dtype,
             fill=spec.fill if _halo.has_fill(axis_plans) else None,
-            destinations=tuple(destinations), kernel=_kernel_part(axis_plans, g),
-            call=spec.call, threads=spec.threads,
+            destinations=tuple(destinations), picks=tuple(picks),
+            kernel=_kernel_part(axis_plans, g), call=spec.call, threads=spec.threads,
             edges=_edges(axis_plans[0], spec) if spec.signal_only_edges else None)
         key = (name, *index)
         graph[key] = Task(key, _blocks.convolve_block, TaskRef(kernel_key), List(*parts), layout)
@@ -96,10 +108,56 @@ def in_one_task(x, kernel, spec, name):
     return Array(layer, name, chunks, meta=np.empty((0,) * x.ndim, spec.out_dtype))
 
 
-def _by_input_block(axis_plans):
+def _halo_tasks(blocks, x, name, graph):
+    """One *halo* task per input block whose partial pieces (the parts of it that other
+    blocks read) together are no larger than the block: it cuts them all at once, and
+    every reader picks its own. Returns {input chunk: (task key, {piece: position})}.
+
+    Per reader a cut task of its own would make a task per neighbour and block (8 per
+    block in 2-D): on small chunks, scheduling them cost more than the convolutions.
+    Where the pieces are larger than the block (a kernel much larger than the chunks),
+    each reader cuts its own, so no task holds several copies of a block.
+    """
+    wanted = {}
+    for groups in blocks.values():
+        for (chunk, whole), pieces in groups.items():
+            if not whole:
+                wanted.setdefault(chunk, {}).update((_slice_key(p.source), p.source)
+                                                    for p in pieces)
+    halos = {}
+    for chunk, sources in wanted.items():
+        block_size = _prod(x.chunks[axis][c] for axis, c in enumerate(chunk))
+        if sum(_piece_size(s, chunk, x.chunks) for s in sources.values()) > block_size:
+            continue
+        key = (f"{name}-halo", *chunk)
+        graph[key] = Task(key, _blocks.cut, TaskRef((x.name, *chunk)), list(sources.values()))
+        halos[chunk] = key, {k: position for position, k in enumerate(sources)}
+    return halos
+
+
+def _slice_key(source):
+    return tuple((s.start, s.stop, s.step) for s in source)
+
+
+def _piece_size(source, chunk, chunks):
+    return _prod(len(range(*s.indices(chunks[axis][c])))
+                 for axis, (s, c) in enumerate(zip(source, chunk)))
+
+
+def _prod(values):
+    result = 1
+    for v in values:
+        result *= v
+    return result
+
+
+def _by_input_block(axis_plans, chunks):
+    """The block's pieces by input block: {(chunk, whole): pieces}; a piece that is its
+    input block itself, in order, stands alone (``whole`` True: no copy is cut)."""
     groups = {}
     for piece in _halo.block_pieces(axis_plans):
-        groups.setdefault(piece.chunk, []).append(piece)
+        whole = _reads_whole(piece, piece.chunk, chunks)
+        groups.setdefault((piece.chunk, whole), []).append(piece)
     return groups
 
 
