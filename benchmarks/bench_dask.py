@@ -186,6 +186,9 @@ def test_dask_rows(benchmark, dask_client, row, name):
     x = persisted_input(dask_client, problem)
     memory_input = x.compute()
     benchmark.group = f"dask-{name}"
+    benchmark.extra_info.update(row=row, family="dask", profile="quick",
+                                kind="backend" if row in ("convcore.dask", "in-memory")
+                                else "contender")
     seconds, sample = benchmark.pedantic(
         timed_row, args=(dask_client, row, x, k, memory_input), rounds=1, iterations=1)
     check(sample, convcore.convolve(memory_input, k, "same", boundary=BOUNDARY))
