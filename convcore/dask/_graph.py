@@ -22,6 +22,7 @@ from dask.array import Array
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from .._problem import _prod
 from . import _blocks, _halo
 
 
@@ -142,13 +143,6 @@ def _slice_key(source):
 def _piece_size(source, chunk, chunks):
     return _prod(len(range(*s.indices(chunks[axis][c])))
                  for axis, (s, c) in enumerate(zip(source, chunk)))
-
-
-def _prod(values):
-    result = 1
-    for v in values:
-        result *= v
-    return result
 
 
 def _by_input_block(axis_plans, chunks):
