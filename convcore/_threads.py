@@ -197,7 +197,7 @@ class BlasLimit:
                 self._restore = [(lib, lib.num_threads) for lib in self._blas_libraries()]
                 for lib, n in self._restore:
                     if n > self._threads:
-                        lib.set_num_threads(self._threads)
+                        _set_threads(lib, self._threads)
             self._users += 1
 
     def __exit__(self, *exc):
@@ -206,7 +206,19 @@ class BlasLimit:
             if self._users == 0:
                 for lib, n in self._restore:
                     if n > self._threads:
-                        lib.set_num_threads(n)
+                        _set_threads(lib, n)
+
+
+def _set_threads(lib, n):
+    """Set a BLAS pool's threads from any Python thread.
+
+    threadpoolctl 3.8 lets only one Python thread (the first that set it, while it lives)
+    change a pthreads OpenBLAS's threads; from any other the call silently does nothing,
+    so a limit taken in a worker thread (a dask task, a caller's thread pool) after the
+    main thread once took one would not hold. Entries here are already serialized and
+    counted (the lock, the users), so the library's own setter is called directly.
+    """
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
 
 
 serial_blas = BlasLimit(1)

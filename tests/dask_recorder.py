@@ -38,6 +38,8 @@ class Recorder(convcore.Backend):
                           if pool["user_api"] == "openmp"], default=0)
             time.sleep(HOLD)
             record = {"pid": os.getpid(), "start": start, "end": time.time(),
+                      "pools": [(pool["internal_api"], pool["num_threads"],
+                                 os.path.basename(pool["filepath"])) for pool in pools],
                       "ctx_threads": ctx.threads, "num_threads": convcore.get_num_threads(),
                       "blas": blas, "openmp": openmp}
             with open(ctx.backend_options["log"], "a") as log:

@@ -280,10 +280,10 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, *, backend="
     >>> import numpy as np, dask.array as da, convcore.dask
     >>> x = da.from_array(np.eye(4), chunks=2)
     >>> convcore.dask.convolve2d(x, [[1, 2]], "same", "wrap").compute()
-    array([[1., 0., 0., 2.],
-           [2., 1., 0., 0.],
-           [0., 2., 1., 0.],
-           [0., 0., 2., 1.]])
+    array([[1., 2., 0., 0.],
+           [0., 1., 2., 0.],
+           [0., 0., 1., 2.],
+           [2., 0., 0., 1.]])
     """
     return _signal("convolve2d", "convolve", in1, in2, mode, None, backend, boundary,
                    fillvalue, chunks, threads, plan, max_memory, backend_options,
