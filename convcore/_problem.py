@@ -11,6 +11,7 @@ result dtype are decided here, so a backend never re-derives them.
 """
 
 import hashlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -263,6 +264,80 @@ def _prod(values):
     return result
 
 
+def _check_ranks(ndim1, ndim2):
+    if ndim1 != ndim2:
+        raise ValueError(f"in1 and in2 should have the same dimensionality: in1 is {ndim1}-D, "
+                         f"in2 is {ndim2}-D")
+
+
+class Geometry(NamedTuple):
+    """The shapes of one request, decided before any array is touched (see
+    :func:`signal_geometry`)."""
+
+    swap: bool
+    axes: tuple
+    batch_axes: tuple
+    out_shape: tuple
+    starts: tuple
+    boundary: str
+    fillvalue: object
+    crop: tuple | None
+
+
+def signal_geometry(shape1, shape2, mode, boundary="fill", fillvalue=0, axes=None,
+                    late_centre=False):
+    """SciPy's shape rules for one request, from the input shapes alone.
+
+    What :func:`build_problem` decides about shapes, without reading or copying an array
+    (``convcore.dask`` plans its blocks with it): whether the inputs swap roles, the
+    convolved and broadcast axes, the result shape, the correlation-form offsets
+    ``starts``, and the boundary and fill value that apply ('valid' reads nothing outside
+    the signal: 'fill' with 0). Shapes and starts are those of the problem after any swap.
+
+    Raises
+    ------
+    ValueError
+        A bad mode, boundary or axes; inputs of different rank; 'valid' without containment.
+
+    Examples
+    --------
+    >>> g = signal_geometry((10, 8), (3, 3), "same", "wrap")
+    >>> g.out_shape, g.starts, g.boundary, g.swap
+    ((10, 8), (-1, -1), 'wrap', False)
+    """
+    check_mode(mode)
+    _check_ranks(len(shape1), len(shape2))
+    boundary = normalize_boundary(boundary)
+    ndim = len(shape1)
+    conv_axes, batch_axes = _split_axes(shape1, shape2, axes, ndim)
+    conv1 = tuple(shape1[i] for i in conv_axes)
+    conv2 = tuple(shape2[i] for i in conv_axes)
+    if mode == "valid":
+        swap = valid_needs_swap(conv1, conv2)
+        boundary, fillvalue = "fill", 0  # 'valid' never reads outside the signal
+    else:
+        # A full result is the same whichever input plays the signal, so the smaller one
+        # becomes the kernel; never for 'same' (in1 fixes the shape) or a boundary other than
+        # zero fill (it applies to in1).
+        swap = (mode == "full" and boundary == "fill" and _prod(shape2) > _prod(shape1)
+                and _is_zero(fillvalue))
+    if swap:
+        shape1, shape2 = shape2, shape1
+    out_shape, starts = [], []
+    for axis in range(ndim):
+        n, m = shape1[axis], shape2[axis]
+        if axis in batch_axes:
+            out_shape.append(max(n, m) if n and m else 0)
+            starts.append(0)
+        else:
+            out_shape.append(axis_output_size(n, m, mode))
+            starts.append(axis_start(n, m, mode, late_centre))
+    # fftconvolve's 'same' crops broadcast axes to in1's length (SciPy's _centered).
+    crop = tuple(shape1) if (batch_axes and mode == "same") else None
+    return Geometry(swap, conv_axes, batch_axes, tuple(out_shape), tuple(starts), boundary,
+                    fillvalue, crop)
+
+
 def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=None,
                   fft_dtypes=False, prefer_overlap_add=False, late_centre=False,
                   kernel_values=False):
@@ -275,39 +350,14 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
     a = as_input_array(in1, "in1")
     b = as_input_array(in2, "in2")
     check_mode(mode)
-    if a.ndim != b.ndim:
-        raise ValueError(f"in1 and in2 should have the same dimensionality: in1 is {a.ndim}-D, "
-                         f"in2 is {b.ndim}-D")
+    _check_ranks(a.ndim, b.ndim)
     common = np.result_type(a, b)
     compute, out_dtype = resolve_fft_dtypes(common) if fft_dtypes else resolve_dtypes(common, operation)
-    boundary = normalize_boundary(boundary)
-
-    ndim = a.ndim
-    conv_axes, batch_axes = _split_axes(a.shape, b.shape, axes, ndim)
-
-    shape1 = tuple(a.shape[i] for i in conv_axes)
-    shape2 = tuple(b.shape[i] for i in conv_axes)
-    if mode == "valid":
-        swap = valid_needs_swap(shape1, shape2)
-        boundary, fillvalue = "fill", 0  # 'valid' never reads outside the signal
-    else:
-        # A full result is the same whichever input plays the signal, so the smaller one
-        # becomes the kernel; never for 'same' (in1 fixes the shape) or a boundary other than
-        # zero fill (it applies to in1).
-        swap = (mode == "full" and boundary == "fill" and b.size > a.size and _is_zero(fillvalue))
-    if swap:
+    g = signal_geometry(a.shape, b.shape, mode, boundary, fillvalue, axes, late_centre)
+    boundary, fillvalue, conv_axes, batch_axes = g.boundary, g.fillvalue, g.axes, g.batch_axes
+    out_shape, starts = g.out_shape, g.starts
+    if g.swap:
         a, b = b, a
-
-    out_shape, starts = [], []
-    for axis in range(ndim):
-        n, m = a.shape[axis], b.shape[axis]
-        if axis in batch_axes:
-            out_shape.append(max(n, m) if n and m else 0)
-            starts.append(0)
-        else:
-            out_shape.append(axis_output_size(n, m, mode))
-            starts.append(axis_start(n, m, mode, late_centre))
-    out_shape, starts = tuple(out_shape), tuple(starts)
     fill = _fill_in(fillvalue, out_dtype, compute)
     max_abs = (_max_abs(a), _max_abs(b)) if compute == _UINT64 else None
     magnitude = tuple(v.bit_length() for v in max_abs) if max_abs else None
@@ -316,10 +366,8 @@ def build_problem(in1, in2, mode, operation, boundary="fill", fillvalue=0, axes=
         conj=operation == "correlate" and compute.kind in "cO", x_shape=a.shape,
         k_shape=b.shape, out_shape=out_shape, starts=starts, axes=conv_axes,
         batch_axes=batch_axes, dtype=compute, out_dtype=out_dtype, mode=mode,
-        boundary=boundary, fillvalue=fill, swapped=swap, prefer_overlap_add=prefer_overlap_add,
-        # fftconvolve's 'same' crops broadcast axes to in1's length (SciPy's _centered).
-        crop=tuple(a.shape) if (batch_axes and mode == "same") else None,
-        max_abs=max_abs, kernel=None, factors=None,
+        boundary=boundary, fillvalue=fill, swapped=g.swap, prefer_overlap_add=prefer_overlap_add,
+        crop=g.crop, max_abs=max_abs, kernel=None, factors=None,
         _key=(operation, magnitude, a.shape, b.shape, mode, starts, compute.str,
               out_dtype.str, boundary, conv_axes, prefer_overlap_add, _fill_key(fill)))
     x, k = as_compute(a, compute), as_compute(b, compute)

@@ -21,6 +21,21 @@ def _outer(factors, dtype):
     return kernel.astype(dtype, copy=False)
 
 
+def check_factors(kernels, ndim):
+    """`kernels` as a list of one 1-D array per axis of an `ndim`-D signal, or ValueError."""
+    if isinstance(kernels, np.ndarray) and kernels.ndim != 2:
+        raise ValueError(f"kernels must be a sequence of {ndim} 1-D kernels, got an "
+                         f"array of shape {kernels.shape}")
+    factors = [np.asarray(k) for k in kernels]
+    if len(factors) != ndim:
+        raise ValueError(f"kernels must give one 1-D kernel per axis of in1 ({ndim}), "
+                         f"got {len(factors)}")
+    for axis, factor in enumerate(factors):
+        if factor.ndim != 1:
+            raise ValueError(f"kernels[{axis}] must be 1-D, got shape {factor.shape}")
+    return factors
+
+
 def sepconvolve(in1, kernels, mode="full", *, boundary="fill", fillvalue=0,
                 backend="separable", plan=None, max_memory=None, backend_options=None):
     """Convolve `in1` with the outer product of one 1-D kernel per axis.
@@ -70,16 +85,7 @@ def sepconvolve(in1, kernels, mode="full", *, boundary="fill", fillvalue=0,
            [ 35.,   6.,   6., -38.]])
     """
     signal = np.asarray(in1)
-    if isinstance(kernels, np.ndarray) and kernels.ndim != 2:
-        raise ValueError(f"kernels must be a sequence of {signal.ndim} 1-D kernels, got an "
-                         f"array of shape {kernels.shape}")
-    factors = [np.asarray(k) for k in kernels]
-    if len(factors) != signal.ndim:
-        raise ValueError(f"kernels must give one 1-D kernel per axis of in1 ({signal.ndim}), "
-                         f"got {len(factors)}")
-    for axis, factor in enumerate(factors):
-        if factor.ndim != 1:
-            raise ValueError(f"kernels[{axis}] must be 1-D, got shape {factor.shape}")
+    factors = check_factors(kernels, signal.ndim)
     kernel_dtype = np.result_type(*factors) if factors else np.dtype(np.float64)
     kernel = _outer(factors, kernel_dtype)
     ctx = current_context(backend_options, plan, max_memory)

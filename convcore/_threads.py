@@ -160,21 +160,23 @@ def native_threads(wanted, key=None):
         _contention.observe(key, taken, time.perf_counter() - start)
 
 
-class _SerialBlas:
-    """While our native threads each call GEMM, every BLAS pool runs one thread.
+class BlasLimit:
+    """While inside, every BLAS pool runs at most `threads` threads (``serial_blas``: one).
 
-    (im2col's blocks, the CNN layers' batch and the stride-1 backward: the parallelism is
-    ours, so a BLAS pool of its own would only fight it for the cores.)
+    ``serial_blas``: while our native threads each call GEMM (im2col's blocks, the CNN
+    layers' batch and the stride-1 backward), the parallelism is ours, so a BLAS pool of its
+    own would only fight it for the cores. ``convcore.dask`` holds a task's share.
 
     threadpoolctl's ``threadpool_limits`` rescans the loaded libraries on each use
     (milliseconds). Here the scan is redone only when modules were imported since the last
     one: a library that arrives later comes with an extension module (OpenCV bundles an
     OpenBLAS of its own), and "every pool" must still mean every pool. A thread count is set
-    only when it differs. Nested or concurrent calls share one limit: the last to leave
+    only when it is above the limit. Nested or concurrent calls share one limit: the last to leave
     restores what the first found.
     """
 
-    def __init__(self):
+    def __init__(self, threads=1):
+        self._threads = _validate(threads, "threads")
         self._lock = threading.Lock()
         self._users = 0
         self._restore = []  # (library, its thread count before) of the outermost entry
@@ -194,8 +196,8 @@ class _SerialBlas:
             if self._users == 0:
                 self._restore = [(lib, lib.num_threads) for lib in self._blas_libraries()]
                 for lib, n in self._restore:
-                    if n != 1:
-                        lib.set_num_threads(1)
+                    if n > self._threads:
+                        _set_threads(lib, self._threads)
             self._users += 1
 
     def __exit__(self, *exc):
@@ -203,8 +205,20 @@ class _SerialBlas:
             self._users -= 1
             if self._users == 0:
                 for lib, n in self._restore:
-                    if n != 1:
-                        lib.set_num_threads(n)
+                    if n > self._threads:
+                        _set_threads(lib, n)
 
 
-serial_blas = _SerialBlas()
+def _set_threads(lib, n):
+    """Set a BLAS pool's threads from any Python thread.
+
+    threadpoolctl 3.8 lets only one Python thread (the first that set it, while it lives)
+    change a pthreads OpenBLAS's threads; from any other the call silently does nothing,
+    so a limit taken in a worker thread (a dask task, a caller's thread pool) after the
+    main thread once took one would not hold. Entries here are already serialized and
+    counted (the lock, the users), so the library's own setter is called directly.
+    """
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
+
+
+serial_blas = BlasLimit(1)

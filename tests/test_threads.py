@@ -135,6 +135,27 @@ def test_serial_blas_limits_every_blas_pool_and_restores_it(blas_pool_sizes):
     assert blas_pool_sizes() == before
 
 
+def test_serial_blas_limits_from_another_python_thread(blas_pool_sizes):
+    """threadpoolctl 3.8 lets only the thread that first set OpenBLAS (here the main
+    thread, through the fixture) change it; a limit taken in a worker thread (a dask task)
+    must hold all the same."""
+    import threading
+
+    from convcore._threads import BlasLimit
+
+    seen = []
+
+    def task():
+        with BlasLimit(1):
+            seen.append(blas_pool_sizes())
+
+    worker = threading.Thread(target=task)
+    worker.start()
+    worker.join()
+    assert seen and seen[0] == [1] * len(seen[0])
+    assert blas_pool_sizes() == [2] * len(seen[0])
+
+
 def test_serial_blas_restores_after_an_error(blas_pool_sizes):
     from convcore._threads import serial_blas
 
