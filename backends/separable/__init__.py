@@ -23,6 +23,7 @@ import threading
 import numpy as np
 
 from convcore._boundary import extension_table
+from convcore._calibration import calibrated_constants
 from convcore._contention import team_size
 from convcore._memo import ProblemMemo
 from convcore._problem import kernel_values_matter
@@ -44,6 +45,16 @@ OPTIONS = ("rank", "tol")
 SECONDS_PER_MAC = {4: 0.025e-9, 8: 0.05e-9}
 SECONDS_PER_BYTE = 0.05e-9
 SECONDS_PER_CALL = 20e-6
+# Each thread beyond the first adds this share of one thread's speed (1: perfect scaling).
+PARALLEL_EFFICIENCY = 1.0
+EFFICIENCY_BOUNDS = (0.1, 1.1)  # what a fit may find (a loaded machine can suggest less)
+# What `convcore calibrate` measures on the user's machine (``calibrate`` below;
+# docs/design.md, "Calibration"): the formulas read `machine`, which holds this machine's
+# values when a valid calibration exists and the defaults above otherwise.
+machine = calibrated_constants("separable", SECONDS_PER_MAC=SECONDS_PER_MAC,
+                               SECONDS_PER_BYTE=SECONDS_PER_BYTE,
+                               SECONDS_PER_CALL=SECONDS_PER_CALL,
+                               PARALLEL_EFFICIENCY=PARALLEL_EFFICIENCY)
 
 
 
@@ -108,12 +119,42 @@ class SeparableBackend(Backend):
             else problem.macs / max(problem.out_size, 1)
         dtype = problem.dtype
         if dtype.kind == "c":
-            per_mac = 4 * SECONDS_PER_MAC[dtype.itemsize // 2]
+            per_mac = 4 * machine.SECONDS_PER_MAC[dtype.itemsize // 2]
         else:
-            per_mac = SECONDS_PER_MAC.get(dtype.itemsize, SECONDS_PER_MAC[8])
+            per_mac = machine.SECONDS_PER_MAC.get(dtype.itemsize, machine.SECONDS_PER_MAC[8])
         compute = problem.out_size * per_output * per_mac
-        stream = (_prod(problem.x_shape) + problem.out_size) * dtype.itemsize * SECONDS_PER_BYTE
-        return SECONDS_PER_CALL + (compute + stream) / max(ctx.threads, 1)
+        stream = (_prod(problem.x_shape) + problem.out_size) * dtype.itemsize \
+            * machine.SECONDS_PER_BYTE
+        return machine.SECONDS_PER_CALL + (compute + stream) / (
+            1 + machine.PARALLEL_EFFICIENCY * (max(ctx.threads, 1) - 1))
+
+    def calibrate(self, ctx, timer):
+        """Fit `machine` (``Backend.calibrate``), one thread unless said: a large Gaussian
+        (k = 31, rank 1) for the pass rate per dtype, a larger image with k = 3 for the
+        streaming, a tiny image for the call, all threads for thread scaling."""
+        fit = timer.fit(machine)
+        rng = np.random.default_rng(0)
+        one = ctx.replace(threads=1)
+
+        def solve(name, n, k, dtype, label, key=None, on=one, bounds=None):
+            g = np.exp(-np.linspace(-2, 2, k) ** 2)
+            case = timer.signal(rng.random((n, n)).astype(dtype),
+                                np.outer(g, g).astype(dtype), on)
+            fit.solve(name, lambda: self.cost(case.problem, on), timer.time(self, case, label),
+                      key, bounds)
+
+        n = timer.size(512, 64)
+        for dtype in ("float32", "float64"):
+            solve("SECONDS_PER_MAC", n, 31, dtype, f"{n}^2 Gaussian k31 {dtype}",
+                  key=np.dtype(dtype).itemsize)
+        big = timer.size(2048, 128)
+        solve("SECONDS_PER_BYTE", big, 3, "float32", f"{big}^2 Gaussian k3 float32")
+        solve("SECONDS_PER_CALL", 16, 3, "float64", "16^2 k3: the call")
+        if ctx.threads > 1:
+            solve("PARALLEL_EFFICIENCY", n, 31, "float32",
+                  f"{n}^2 Gaussian k31 float32, {ctx.threads} threads", on=ctx,
+                  bounds=EFFICIENCY_BOUNDS)
+        return fit.finish()
 
     def workspace(self, problem, ctx):
         # Per-thread strip buffers, and the lead-axis intermediates of N-D kernels.
@@ -225,11 +266,12 @@ class _Prepared:
         # One thread's time, for _contention's "is another thread worth it".
         lead_macs = sum(outer * o * inner * taps.size
                         for taps, _, outer, _, inner, o, _ in self.lead)
-        per_mac = SECONDS_PER_MAC.get(dtype.itemsize, SECONDS_PER_MAC[8])
+        per_mac = machine.SECONDS_PER_MAC.get(dtype.itemsize, machine.SECONDS_PER_MAC[8])
         if dtype.kind == "c":
-            per_mac = 4 * SECONDS_PER_MAC[dtype.itemsize // 2]
+            per_mac = 4 * machine.SECONDS_PER_MAC[dtype.itemsize // 2]
         self.serial_seconds = (self.macs + lead_macs) * per_mac + (
-            _prod(problem.x_shape) + problem.out_size) * dtype.itemsize * SECONDS_PER_BYTE
+            _prod(problem.x_shape) + problem.out_size) * dtype.itemsize \
+            * machine.SECONDS_PER_BYTE
         self.scratch_size = _cy.scratch_size(o_cols, kw)
 
 
