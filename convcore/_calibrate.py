@@ -186,8 +186,9 @@ class Fit:
         else:
             factor, physical = low if (measured <= at_low) == rising else high
             if not physical:
-                self.not_fitted.append(f"{self.constants.backend}.{name}"
-                                     + (f"[{key}]" if key is not None else ""))
+                label = f"{self.constants.backend}.{name}" + (f"[{key}]" if key else "")
+                if label not in self.not_fitted:
+                    self.not_fitted.append(label)
                 return
         self.values[name] = self._value(name, key, factor)
 

@@ -47,7 +47,8 @@ class CalibrationWarning(UserWarning):
 
 _lock = threading.RLock()
 _UNREAD = object()
-_state = {"document": _UNREAD, "path": None, "problem": None, "defaults_only": False}
+_state = {"document": _UNREAD, "path": None, "problem": None, "defaults_only": False,
+          "refused": {}}
 _declared = {}        # backend name -> its Constants
 _warned = set()       # messages already given in this process
 
@@ -202,7 +203,7 @@ def reload():
     """Read the calibration file again on the next constant read (after it was written, or
     the cache folder changed), and forget plans made with the old values."""
     with _lock:
-        _state.update(document=_UNREAD, path=None, problem=None)
+        _state.update(document=_UNREAD, path=None, problem=None, refused={})
         for constants in _declared.values():
             constants._forget()
     from . import _dispatch
@@ -371,8 +372,10 @@ def _to_json(value):
 def _refuse(path, why, stale=False, backend=None):
     message = (f"convcore: ignoring the calibration file {path}: it {why}. The cost models "
                f"use their defaults; run `convcore calibrate` to measure this machine.")
-    _state["problem"] = f"{path} ignored: it {why}" if backend is None else \
-        f"{backend!r}'s section of {path} ignored"
+    if backend is None:
+        _state["problem"] = f"{path} ignored: it {why}"
+    else:
+        _state["refused"][backend] = f"its calibration was ignored: the file {why}"
     if message not in _warned:
         _warned.add(message)
         warnings.warn(message, CalibrationWarning, stacklevel=3)
@@ -400,7 +403,8 @@ def describe(backend):
         return None
     values = constants.values()
     if constants.origin() != "calibrated":
-        return "defaults"
+        refused = _state["refused"].get(backend)
+        return f"{DEFAULTS_SOURCE} ({refused})" if refused else "defaults"
     parts = [f"{name} x{ratio(constants.defaults[name], value):.3g}"
              for name, value in values.items() if value != constants.defaults[name]]
     return ", ".join(parts) or "defaults (none measured)"
