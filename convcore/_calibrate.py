@@ -325,7 +325,11 @@ def main(argv):
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
-    result = calibrate(quick=args.quick, threads=args.threads)
+    try:
+        result = calibrate(quick=args.quick, threads=args.threads)
+    except OSError as err:  # the cache folder cannot be written
+        print(f"convcore calibrate: cannot store the calibration: {err}", file=sys.stderr)
+        return 2
     print(f"convcore calibrate: {result['seconds']:.1f} s, written to {result['path']}")
     for backend, values in result["constants"].items():
         for name, (default, value) in values.items():
