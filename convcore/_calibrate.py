@@ -104,6 +104,25 @@ class Timer:
             times.append((time.perf_counter() - start) / iterations)
         return statistics.median(times)
 
+    def solve(self, fit, backend, case, name, label, key=None, bounds=None, predict=None):
+        """Time `backend` on `case` and fit `name` (``Fit.solve``) so that `predict(case)`
+        (default: ``backend.cost``) meets the measurement."""
+        predict = predict or (lambda c: backend.cost(c.problem, c.ctx))
+        fit.solve(name, lambda: predict(case), self.time(backend, case, label), key, bounds)
+
+    def thread_scaling(self, fit, backend, case_for, threads, name, label, key=None,
+                       bounds=None, predict=None):
+        """Time `backend` on ``case_for(1)`` and ``case_for(threads)`` and fit `name` so that
+        the predicted ratio of the two meets the measured one: thread scaling apart from the
+        rates, whose errors cancel in the ratio. Nothing to fit on one thread."""
+        if threads <= 1:
+            return
+        predict = predict or (lambda c: backend.cost(c.problem, c.ctx))
+        cases = [case_for(t) for t in (1, threads)]
+        times = [self.time(backend, c, f"{label}, {c.ctx.threads} thread(s)") for c in cases]
+        fit.solve(name, lambda: predict(cases[1]) / predict(cases[0]), times[1] / times[0],
+                  key, bounds)
+
     def fit(self, constants):
         """A :class:`Fit` of `constants` (a backend's ``calibrated_constants``)."""
         fit = Fit(constants)
@@ -144,6 +163,7 @@ class Fit:
 
     def finish(self, sweeps=1):
         for _ in range(sweeps):
+            self.not_fitted = []  # what the last sweep could not meet
             for equation in self._equations:
                 self._solve(*equation)
         return dict(self.values)

@@ -388,7 +388,8 @@ def source():
     """Where the constants in use come from, in one line (for ``explain``)."""
     document = _document()
     if document is not None and not _state["defaults_only"]:
-        return (f"calibrated on this machine {document.get('created', '')} "
+        quick = ", quick: rough values" if document.get("quick") else ""
+        return (f"calibrated on this machine {document.get('created', '')}{quick} "
                 f"({_state['path']})")
     why = _state["problem"] or "no calibration for this machine; `convcore calibrate` " \
                                "measures one"

@@ -33,8 +33,8 @@ def calibrate(backend, ctx, timer):
     def case(shape, k, dtype="float64", on=one):
         return timer.signal(rng.random(shape).astype(dtype), rng.random(k).astype(dtype), on)
 
-    def solve(name, c, label, key=None):
-        fit.solve(name, lambda: _predict(c), timer.time(backend, c, label), key)
+    def solve(name, c, label):
+        timer.solve(fit, backend, c, name, label, predict=_predict)
 
     n = timer.size(512, 64)
     solve("SECONDS_PER_FFT_WORK", case((n, n), (31, 31)), f"{n}^2 k31 float64")
@@ -54,15 +54,13 @@ def calibrate(backend, ctx, timer):
         first, steady = timer.first_and_steady(backend, c, f"planning length {max(sizes)}")
         fit.solve(name, lambda s=max(sizes): planning_seconds(s), max(first - steady, 1e-6))
 
-    if ctx.threads > 1:
-        for key, shape, k, options in (
-                ("full", (2 * n, 2 * n), (31, 31), whole),
-                ("chunked", (timer.size(1_000_000, 300_000),), (timer.size(4096, 512),),
-                 {"overlap_add": True})):
-            cases = [case(shape, k, on=ctx.replace(threads=t, backend_options=options))
-                     for t in (1, ctx.threads)]
-            times = [timer.time(backend, c, f"{shape} k{k[0]}, {c.ctx.threads} thread(s)")
-                     for c in cases]
-            fit.solve("THREAD_EXPONENT", lambda: _predict(cases[1]) / _predict(cases[0]),
-                      times[1] / times[0], key=key, bounds=(0.1, 1.1))
+    for key, shape, k, options in (
+            ("full", (2 * n, 2 * n), (31, 31), whole),
+            ("chunked", (timer.size(1_000_000, 300_000),), (timer.size(4096, 512),),
+             {"overlap_add": True})):
+        timer.thread_scaling(
+            fit, backend,
+            lambda t: case(shape, k, on=ctx.replace(threads=t, backend_options=options)),
+            ctx.threads, "THREAD_EXPONENT", f"{shape} k{k[0]}", key=key, bounds=(0.1, 1.1),
+            predict=_predict)
     return fit.finish()

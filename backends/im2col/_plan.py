@@ -255,8 +255,7 @@ def calibrate(backend, ctx, timer):
                             on)
 
     def solve(name, case, label, key=None):
-        fit.solve(name, lambda: backend.cost(case.problem, case.ctx),
-                  timer.time(backend, case, label), key)
+        timer.solve(fit, backend, case, name, label, key)
 
     n = timer.size(512, 64)
     solve("BANDED_RATE", signal(n, 15), f"{n}^2 k15 float32")
@@ -268,11 +267,7 @@ def calibrate(backend, ctx, timer):
     big = timer.size(1024, 128)
     solve("COPY_BYTES_PER_SECOND", signal(big, 3), f"{big}^2 k3 float32")
     solve("CALL_SECONDS", signal(16, 3, "float64"), "16^2 k3: the call")
-    if ctx.threads > 1:
-        cases = [signal(n, 15, on=ctx.replace(threads=t)) for t in (1, ctx.threads)]
-        times = [timer.time(backend, c, f"{n}^2 k15 float32, {c.ctx.threads} thread(s)")
-                 for c in cases]
-        fit.solve("TWO_THREAD_SPEEDUP", lambda: backend.cost(cases[1].problem, cases[1].ctx)
-                  / backend.cost(cases[0].problem, cases[0].ctx), times[1] / times[0],
-                  bounds=(1.1, 2.1))
+    timer.thread_scaling(fit, backend, lambda t: signal(n, 15, on=ctx.replace(threads=t)),
+                         ctx.threads, "TWO_THREAD_SPEEDUP", f"{n}^2 k15 float32",
+                         bounds=(1.1, 2.1))
     return fit.finish()

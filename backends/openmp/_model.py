@@ -153,23 +153,24 @@ def calibrate(backend, ctx, timer):
     one on the float32 shape for thread scaling."""
     fit = timer.fit(machine)
     rng = np.random.default_rng(0)
-    one = ctx.replace(threads=1)
 
-    def solve(name, x, k, label, key=None, on=one, bounds=None):
-        case = timer.signal(rng.random(x).astype(k[1]), rng.random(k[0]).astype(k[1]), on)
-        fit.solve(name, lambda: backend.cost(case.problem, on), timer.time(backend, case, label),
-                  key, bounds)
+    def case(x, k, dtype, threads=1):
+        return timer.signal(rng.random(x).astype(dtype), rng.random(k).astype(dtype),
+                            ctx.replace(threads=threads))
+
+    def solve(name, x, k, dtype, label, key=None):
+        timer.solve(fit, backend, case(x, k, dtype), name, label, key)
 
     n = timer.size(512, 64)
     for code, dtype, size in ((0, "float32", n), (1, "float64", n), (2, "int64", n // 2)):
-        solve("SECONDS_PER_LANE_MAC", (size, size), ((15, 15), dtype),
-              f"{size}^2 k15 {dtype}", key=code)
+        solve("SECONDS_PER_LANE_MAC", (size, size), (15, 15), dtype, f"{size}^2 k15 {dtype}",
+              key=code)
     length = timer.size(200_000, 4096)
-    solve("VARIANT_SLOWDOWN", (length,), ((31,), "float32"), f"1-D {length} k31", key=2)
+    solve("VARIANT_SLOWDOWN", (length,), (31,), "float32", f"1-D {length} k31", key=2)
     big = timer.size(3072, 256)
-    solve("BYTES_PER_SECOND_MEMORY", (big, big), ((3, 3), "float32"), f"{big}^2 k3 float32")
-    solve("SECONDS_PER_CALL", (64,), ((5,), "float64"), "1-D 64 k5: the call")
-    if ctx.threads > 1:
-        solve("PARALLEL_EFFICIENCY", (n, n), ((15, 15), "float32"),
-              f"{n}^2 k15 float32, {ctx.threads} threads", on=ctx, bounds=EFFICIENCY_BOUNDS)
+    solve("BYTES_PER_SECOND_MEMORY", (big, big), (3, 3), "float32", f"{big}^2 k3 float32")
+    solve("SECONDS_PER_CALL", (64,), (5,), "float64", "1-D 64 k5: the call")
+    timer.thread_scaling(fit, backend, lambda t: case((n, n), (15, 15), "float32", t),
+                         ctx.threads, "PARALLEL_EFFICIENCY", f"{n}^2 k15 float32",
+                         bounds=EFFICIENCY_BOUNDS)
     return fit.finish()

@@ -134,26 +134,24 @@ class SeparableBackend(Backend):
         streaming, a tiny image for the call, all threads for thread scaling."""
         fit = timer.fit(machine)
         rng = np.random.default_rng(0)
-        one = ctx.replace(threads=1)
 
-        def solve(name, n, k, dtype, label, key=None, on=one, bounds=None):
+        def gaussian(n, k, dtype, threads=1):
             g = np.exp(-np.linspace(-2, 2, k) ** 2)
-            case = timer.signal(rng.random((n, n)).astype(dtype),
-                                np.outer(g, g).astype(dtype), on)
-            fit.solve(name, lambda: self.cost(case.problem, on), timer.time(self, case, label),
-                      key, bounds)
+            return timer.signal(rng.random((n, n)).astype(dtype), np.outer(g, g).astype(dtype),
+                                ctx.replace(threads=threads))
 
         n = timer.size(512, 64)
         for dtype in ("float32", "float64"):
-            solve("SECONDS_PER_MAC", n, 31, dtype, f"{n}^2 Gaussian k31 {dtype}",
-                  key=np.dtype(dtype).itemsize)
+            timer.solve(fit, self, gaussian(n, 31, dtype), "SECONDS_PER_MAC",
+                        f"{n}^2 Gaussian k31 {dtype}", key=np.dtype(dtype).itemsize)
         big = timer.size(2048, 128)
-        solve("SECONDS_PER_BYTE", big, 3, "float32", f"{big}^2 Gaussian k3 float32")
-        solve("SECONDS_PER_CALL", 16, 3, "float64", "16^2 k3: the call")
-        if ctx.threads > 1:
-            solve("PARALLEL_EFFICIENCY", n, 31, "float32",
-                  f"{n}^2 Gaussian k31 float32, {ctx.threads} threads", on=ctx,
-                  bounds=EFFICIENCY_BOUNDS)
+        timer.solve(fit, self, gaussian(big, 3, "float32"), "SECONDS_PER_BYTE",
+                    f"{big}^2 Gaussian k3 float32")
+        timer.solve(fit, self, gaussian(16, 3, "float64"), "SECONDS_PER_CALL",
+                    "16^2 k3: the call")
+        timer.thread_scaling(fit, self, lambda t: gaussian(n, 31, "float32", t), ctx.threads,
+                             "PARALLEL_EFFICIENCY", f"{n}^2 Gaussian k31 float32",
+                             bounds=EFFICIENCY_BOUNDS)
         return fit.finish()
 
     def workspace(self, problem, ctx):
