@@ -54,13 +54,15 @@ def calibrate(backend, ctx, timer):
         first, steady = timer.first_and_steady(backend, c, f"planning length {max(sizes)}")
         fit.solve(name, lambda s=max(sizes): planning_seconds(s), max(first - steady, 1e-6))
 
+    # FFTW's own threads start at FFTW_THREAD_MIN_ELEMENTS (4 Mi) transform points: 2304^2.
+    big = timer.size(2048, 128)
     for key, shape, k, options in (
-            ("full", (2 * n, 2 * n), (31, 31), whole),
+            ("full", (big, big), (31, 31), whole),
             ("chunked", (timer.size(1_000_000, 300_000),), (timer.size(4096, 512),),
              {"overlap_add": True})):
         timer.thread_scaling(
-            fit, backend,
-            lambda t: case(shape, k, on=ctx.replace(threads=t, backend_options=options)),
+            fit, backend, lambda t: case(shape, k, "float32",
+                                         ctx.replace(threads=t, backend_options=options)),
             ctx.threads, "THREAD_EXPONENT", f"{shape} k{k[0]}", key=key, bounds=(0.1, 1.1),
             predict=_predict)
     return fit.finish()
