@@ -129,9 +129,9 @@ class SeparableBackend(Backend):
             1 + machine.PARALLEL_EFFICIENCY * (max(ctx.threads, 1) - 1))
 
     def calibrate(self, ctx, timer):
-        """Fit `machine` (``Backend.calibrate``), one thread unless said: a large Gaussian
-        (k = 31, rank 1) for the pass rate per dtype, a larger image with k = 3 for the
-        streaming, a tiny image for the call, all threads for thread scaling."""
+        """Fit `machine` (``Backend.calibrate``), one thread unless said: a Gaussian (k = 31,
+        rank 1) for the pass rate per dtype, a larger image with k = 3 for the streaming, a
+        tiny image for the call, all threads against one for thread scaling."""
         fit = timer.fit(machine)
         rng = np.random.default_rng(0)
 
@@ -144,7 +144,9 @@ class SeparableBackend(Backend):
         for dtype in ("float32", "float64"):
             timer.solve(fit, self, gaussian(n, 31, dtype), "SECONDS_PER_MAC",
                         f"{n}^2 Gaussian k31 {dtype}", key=np.dtype(dtype).itemsize)
-        big = timer.size(2048, 128)
+        # The streaming constant's regime (1024^2: 8 MB, beyond L2, the default's fit); one
+        # constant cannot also cover images far beyond the last-level cache.
+        big = timer.size(1024, 128)
         timer.solve(fit, self, gaussian(big, 3, "float32"), "SECONDS_PER_BYTE",
                     f"{big}^2 Gaussian k3 float32")
         timer.solve(fit, self, gaussian(16, 3, "float64"), "SECONDS_PER_CALL",
