@@ -168,7 +168,7 @@ def calibration_path(key=None):
     return os.path.join(cache_dir(), f"calibration-{slug}-{digest}-{key['isa']}.json")
 
 
-def save(backends, measurements=(), seconds=None, threads=None, quick=False):
+def save(backends, measurements=(), seconds=None, threads=None, quick=False, other_load=None):
     """Write a calibration for this machine (atomically) and use it from now on.
 
     `backends` maps a backend name to the values its ``calibrate`` fitted; the defaults they
@@ -188,6 +188,7 @@ def save(backends, measurements=(), seconds=None, threads=None, quick=False):
                 "created": datetime.datetime.now(datetime.timezone.utc).strftime(
                     "%Y-%m-%d %H:%M UTC"),
                 "seconds": seconds, "threads": threads, "quick": bool(quick),
+                "other_load": other_load,
                 "backends": sections, "measurements": list(measurements)}
     path = calibration_path(key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
