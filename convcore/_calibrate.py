@@ -10,7 +10,6 @@ stores what they fitted (``_calibration.save``). docs/design.md, "Calibration".
 
 import argparse
 import collections
-import statistics
 import sys
 import time
 
@@ -73,12 +72,12 @@ class Timer:
         return Case(x, weight, problem, ctx)
 
     def time(self, backend, case, label):
-        """Median seconds of `backend`'s prepared runner on `case` (after an idle gap and a
-        warm-up); recorded in :attr:`measurements`."""
+        """Seconds of one call of `backend`'s prepared runner on `case` (after an idle gap
+        and a warm-up, the best of several rounds); recorded in :attr:`measurements`."""
         return self.first_and_steady(backend, case, label)[1]
 
     def first_and_steady(self, backend, case, label):
-        """(seconds of the first call, median seconds of later calls) of `backend`'s runner,
+        """(seconds of the first call, best seconds of later calls) of `backend`'s runner,
         freshly prepared for `case`: the first pays what a new shape costs once (FFTW
         planning)."""
         self.progress(f"{backend.name}: {label}")
@@ -96,8 +95,13 @@ class Timer:
         return first, seconds
 
     def seconds(self, call):
-        """Median seconds of `call()`: idle gap, warm-up, then rounds of at least ~2 ms."""
-        idle_gap(self.gap)
+        """Seconds per call of `call()`: a warm-up, then the best of rounds of at least ~2 ms.
+
+        The best, not the median: calibration wants the machine's speed, and another process
+        only ever slows a round. On the 2-core VM with others using 83% of the CPUs, one
+        minute gave separable's 512^2 Gaussian k31 (float32, one thread) a median of 1.25 ms
+        and a best of 0.73 ms; a rate fitted on the median was 1.7x slow.
+        """
         one = warm_up(call, WARM_UP_SECONDS / (5 if self.quick else 1))
         rounds, iterations = rounds_for(one, "quick", self.rounds, self.rounds)
         times = []
@@ -106,7 +110,7 @@ class Timer:
             for _ in range(iterations):
                 call()
             times.append((time.perf_counter() - start) / iterations)
-        return statistics.median(times)
+        return min(times)
 
     def solve(self, fit, backend, case, name, label, key=None, bounds=None, predict=None):
         """Time `backend` on `case` and fit `name` (``Fit.solve``) so that `predict(case)`
@@ -289,9 +293,9 @@ def calibrate(*, quick=False, threads=None, progress=True):
     the convcore version and the build flags; a file made for another key, or damaged, is
     ignored with a :class:`convcore.CalibrationWarning` and the defaults are used
     (docs/design.md, "Calibration"). ``CONVCORE_CACHE_DIR`` moves the cache folder. Each
-    timing is the median of several rounds after an idle gap and a warm-up, on a quiet
-    machine ideally: under load the rates come out slower than the machine is. About half
-    a minute on two cores.
+    timing is the best of several rounds after an idle gap and a warm-up, on a quiet
+    machine ideally: under load the rates come out slower than the machine is. About 20
+    seconds on two cores.
 
     Examples
     --------
@@ -371,7 +375,7 @@ def main(argv):
     parser = argparse.ArgumentParser(
         prog="convcore calibrate",
         description="Measure the constants of the backends' cost models on this machine "
-                    "(about half a minute on two cores) and store them in convcore's cache "
+                    "(about 20 seconds on two cores) and store them in convcore's cache "
                     "folder, where auto's predictions read them.")
     parser.add_argument("--quick", action="store_true",
                         help="tiny shapes and few rounds: seconds, rough values (for tests)")
