@@ -292,7 +292,9 @@ def calibrate(*, quick=False, threads=None, progress=True):
     The file is keyed by the CPU model, the instruction set the extensions were built for,
     the convcore version and the build flags; a file made for another key, or damaged, is
     ignored with a :class:`convcore.CalibrationWarning` and the defaults are used
-    (docs/design.md, "Calibration"). ``CONVCORE_CACHE_DIR`` moves the cache folder. Each
+    (docs/design.md, "Calibration"). ``CONVCORE_CACHE_DIR`` moves the cache folder. While
+    it runs, every cost model predicts with its defaults (what the fits start from), also
+    for other threads of the process; plans made meanwhile are forgotten at the end. Each
     timing is the best of several rounds after an idle gap and a warm-up, on a quiet
     machine ideally: under load the rates come out slower than the machine is. About 20
     seconds on two cores.
