@@ -20,7 +20,8 @@ THREADS = os.cpu_count() or 1
 CONTENDERS = {
     "signal2d": ["scipy.signal.convolve", "scipy.signal.fftconvolve", "scipy.ndimage.convolve",
                  "cv2.filter2D", "pyfftw.scipy_fft"],
-    "separable": ["scipy.ndimage.convolve1d", "cv2.sepFilter2D", "cv2.filter2D"],
+    "separable": ["scipy.ndimage.convolve1d", "scipy.ndimage.gaussian_filter",
+                  "cv2.sepFilter2D", "cv2.filter2D"],
     "signal1d": ["scipy.signal.convolve", "scipy.signal.oaconvolve", "numpy.convolve"],
     "cnn": ["torch.conv2d"],
     "sgemm": ["numpy.matmul"],
@@ -201,6 +202,14 @@ def _contender(problem, name, x, k, extra, threads):
                                                          mode="constant")
             return total
         return run
+    if name == "scipy.ndimage.gaussian_filter":
+        if problem.p.get("kernel") != "gaussian":
+            raise Unavailable("skipped: the kernel is not a Gaussian")
+        size = problem.p["k"][0]
+        sigma = grid.gaussian_sigma(size)
+        # truncate so the radius is size // 2: the same weights as the grid's kernel.
+        return lambda: _crop_valid(scipy.ndimage.gaussian_filter(
+            x, sigma, mode="constant", truncate=(size // 2) / sigma), k.shape, mode)
     if name == "numpy.convolve":
         if k.size > 4096:
             raise Unavailable("skipped (grid rule: numpy.convolve only where k <= 4096)")

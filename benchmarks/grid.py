@@ -86,10 +86,14 @@ def seeded(shape, dtype="float32", seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+def gaussian_sigma(k):
+    """OpenCV's ``getGaussianKernel(k, 0)`` standard deviation for a kernel of `k` taps."""
+    return 0.3 * ((k - 1) * 0.5 - 1) + 0.8
+
+
 def gaussian(k):
     """OpenCV's ``getGaussianKernel(k, 0)`` weights."""
-    sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
-    g = np.exp(-0.5 * ((np.arange(k) - (k - 1) / 2) / sigma) ** 2)
+    g = np.exp(-0.5 * ((np.arange(k) - (k - 1) / 2) / gaussian_sigma(k)) ** 2)
     return g / g.sum()
 
 
@@ -117,7 +121,7 @@ def inputs(problem):
         g = gaussian(p["k"][0])
         return x, np.outer(g, g).astype(p["dtype"]), [(g, g)]
     if kind.startswith("rank"):
-        rng = np.random.default_rng(1)
+        rng = np.random.default_rng(1)  # "rank1", "rank2": sums of random outer products
         pairs = [(rng.standard_normal(p["k"][0]), rng.standard_normal(p["k"][1]))
                  for _ in range(int(kind[4:]))]
         return x, sum(np.outer(a, b) for a, b in pairs).astype(p["dtype"]), pairs
@@ -193,12 +197,19 @@ def _signal2d(profile):
 
 
 def _separable(profile):
-    cells = [("gaussian", 7, True), ("gaussian", 15, True), ("gaussian", 31, False),
-             ("rank2", 15, True)]
-    return [_problem(f"separable-{kind}-n1024-k{k}-float32-same", "separable",
-                     QUICK if quick else FULL, x=(1024, 1024), k=(k, k), dtype="float32",
+    # 1024^2 low-rank kernels in both float types (separable against cv2.sepFilter2D and
+    # openmp), then Gaussian blurs of other sizes as a user asks for them (through auto,
+    # against cv2.sepFilter2D and scipy.ndimage.gaussian_filter of the same kernel).
+    cells = [(1024, "gaussian", k, dtype, quick) for dtype in ("float32", "float64")
+             for k, quick in ((3, False), (7, dtype == "float32"), (15, dtype == "float32"),
+                              (31, False))]
+    cells += [(1024, "rank1", 15, "float32", False), (1024, "rank2", 15, "float32", True),
+              (1024, "rank2", 31, "float32", False)]
+    cells += [(n, "gaussian", k, "float32", False) for n in (512, 2048) for k in (5, 9, 15)]
+    return [_problem(f"separable-{kind}-n{n}-k{k}-{dtype}-same", "separable",
+                     QUICK if quick else FULL, x=(n, n), k=(k, k), dtype=dtype,
                      mode="same", kernel=kind)
-            for kind, k, quick in cells if quick or profile == FULL]
+            for n, kind, k, dtype, quick in cells if quick or profile == FULL]
 
 
 def _signal1d(profile):
@@ -269,6 +280,31 @@ def _regret(profile):
             found.append(_problem(f"regret-{name}-{dtype}-same", "regret",
                                   QUICK if is_quick else FULL, x=x, k=k, dtype=dtype,
                                   mode="same"))
+    if profile == FULL:
+        found += _untuned()
+    return found
+
+
+def _untuned(count=24, seed=2026):
+    """Regret problems nobody tuned for: seeded random ranks 1-3, sizes, modes, dtypes, and
+    random, Gaussian or rank-1/2 kernels (the cost models were fitted on the fixed grid)."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for i in range(count):
+        ndim = int(rng.choice([1, 2, 2, 2, 3]))
+        side = {1: (2_000, 400_000), 2: (48, 1_600), 3: (16, 96)}[ndim]
+        n = int(np.exp(rng.uniform(*np.log(side))))
+        x = (n,) * ndim
+        k_side = int(np.exp(rng.uniform(np.log(2), np.log(min(n, {1: 5000, 2: 48, 3: 9}[ndim])))))
+        k = (k_side,) * ndim
+        kind = "random"
+        if ndim == 2 and k_side > 2:
+            kind = str(rng.choice(["random", "gaussian", "rank1", "rank2"]))
+        dtype = str(rng.choice(["float32", "float64"]))
+        mode = str(rng.choice(["same", "full", "valid"]))
+        name = "x".join(map(str, x)) + "-k" + "x".join(map(str, k))
+        found.append(_problem(f"regret-untuned{i:02d}-{name}-{kind}-{dtype}-{mode}", "regret",
+                              FULL, x=x, k=k, dtype=dtype, mode=mode, kernel=kind))
     return found
 
 

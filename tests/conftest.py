@@ -28,6 +28,29 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 BACKENDS = convcore.list_backends()
 
 
+def _target_line():
+    from convcore._cy.target import describe
+
+    target = describe()
+    return (f"convcore {convcore.__version__} from {os.path.dirname(convcore.__file__)}: "
+            f"{target['isa']}, {target['registers']} vector registers of "
+            f"{target['vector_bytes']} bytes"), target["isa"]
+
+
+def pytest_configure(config):
+    """.ci/second-target runs this suite on a build for another instruction set;
+    CONVCORE_EXPECT_ISA makes sure that build is the one imported (in every worker)."""
+    expected = os.environ.get("CONVCORE_EXPECT_ISA")
+    line, isa = _target_line()
+    if expected and isa != expected:
+        raise pytest.UsageError(f"CONVCORE_EXPECT_ISA={expected}, but the imported {line}")
+
+
+def pytest_report_header(config):
+    """Name the build under test (its instruction set and registers)."""
+    return _target_line()[0]
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_name(request):
     return request.param

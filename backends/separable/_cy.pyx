@@ -62,9 +62,9 @@ cdef extern from "_kernels.h":
         VMAX "CC_SEP_VERTICAL_FLOATS"     # VBYTES / sizeof(float), the most columns VBYTES holds
         VECTOR_BYTES "CC_VBYTES"
         REGISTERS "CC_NREGS"
+        BLOCK "CC_SEP_GENERIC_BLOCK"      # outputs per block of the generic loops
 
 cdef enum:
-    BLOCK = 64        # outputs per block of the generic loops (axis passes, other types)
     GRAIN = 4         # strips claimed at once
 
 # Return to Python (Ctrl-C check) after about this many multiply-adds.

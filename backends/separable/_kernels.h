@@ -43,6 +43,12 @@ static inline Py_ssize_t cc_load(Py_ssize_t* p) {
 #define CC_SEP_VERTICAL_BYTES (CC_VV * CC_VBYTES)
 #define CC_SEP_HORIZONTAL_BYTES (CC_HV * CC_VBYTES)
 #define CC_SEP_VERTICAL_FLOATS (CC_SEP_VERTICAL_BYTES / 4)  /* the most columns a row holds */
+/* Elements per block of the generic loops (axis passes of N-D kernels, other dtypes), which
+   the compiler vectorizes from an array of accumulators: 64 on AVX-512 (8 zmm of float64),
+   as many elements as one vector has bytes elsewhere (AVX2: 8 ymm of float64, not 16). */
+#ifndef CC_SEP_GENERIC_BLOCK
+#  define CC_SEP_GENERIC_BLOCK CC_VBYTES
+#endif
 
 #if CC_VECTOR_EXTENSIONS
 #define CC_SEP_VECTORS 1
