@@ -112,11 +112,17 @@ class Timer:
             times.append((time.perf_counter() - start) / iterations)
         return min(times)
 
-    def solve(self, fit, backend, case, name, label, key=None, bounds=None, predict=None):
-        """Time `backend` on `case` and fit `name` (``Fit.solve``) so that `predict(case)`
-        (default: ``backend.cost``) meets the measurement."""
+    def solve(self, fit, backend, cases, name, label, key=None, bounds=None, predict=None):
+        """Time `backend` on `cases` (one :class:`Case` or several) and fit `name`
+        (``Fit.solve``) so that `predict` (default: ``backend.cost``) meets the measurement;
+        over several cases, their geometric means (one constant for sizes in and out of
+        cache)."""
         predict = predict or (lambda c: backend.cost(c.problem, c.ctx))
-        fit.solve(name, lambda: predict(case), self.time(backend, case, label), key, bounds)
+        cases = [cases] if isinstance(cases, Case) else list(cases)
+        measured = [self.time(backend, c, label if len(cases) == 1 else
+                              f"{label} ({c.problem.x_shape})") for c in cases]
+        fit.solve(name, lambda: _geometric_mean([predict(c) for c in cases]),
+                  _geometric_mean(measured), key, bounds)
 
     def thread_scaling(self, fit, backend, case_for, threads, name, label, key=None,
                        bounds=None, predict=None):
@@ -246,6 +252,10 @@ class Fit:
                     self.not_fitted.append(label)
                 return
         self.values[name] = self._value(name, key, factor)
+
+
+def _geometric_mean(values):
+    return float(np.exp(np.mean(np.log(values))))
 
 
 def _scaled(default, factor):
