@@ -43,7 +43,7 @@ class OpenMPBackend(Backend):
 
     def build_config(self):
         """The register block shapes (rows x float32 columns) this build uses (``_kernels.h``)."""
-        names = ("medium results", "short results", "1-D", "tall results")
+        names = ("medium results", "short results or kernels", "1-D", "tall results")
         shapes = [_cy.geometry(0, variant) for variant in range(len(names))]
         return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes))}
 
@@ -272,7 +272,7 @@ def _layout(x_shape, k_shape, out_shape, starts, boundary, dtype, complex_):
                                    axis=1)
         slice_fill = np.repeat(np.arange(2, dtype=np.intp), nd_taps)
     (orows, ocols), (kr, kc) = out_shape[-2:], k_shape[-2:]
-    variant = choose_variant(type_code, orows, ocols)
+    variant = choose_variant(type_code, orows, ocols, kr)
     rows, strip = _cy.geometry(type_code, variant)
     row_table = tables[-2, :orows + kr - 1]
     col_table = tables[-1, :ocols + kc - 1]
@@ -347,7 +347,7 @@ def _column_chunks(lay, threads):
     return -(-lay.n_strips // strips_per_chunk), strips_per_chunk
 
 
-def choose_variant(type_code, orows, ocols):
+def choose_variant(type_code, orows, ocols, kr=None):
     """Block shape for a problem (measured: docs/openmp.md, "Block shapes").
 
     More rows per block means more multiply-adds per signal load; the first and last R - 1
@@ -357,10 +357,14 @@ def choose_variant(type_code, orows, ocols):
     2 x 8 from k = 3 to 31 with two threads. Shorter results take 4 x 4, or 2 x 8 where they
     have fewer than 4 rows and the image is wide enough for its strips; 1 x 8 for single-row
     results (1-D). Targets with 16 vector registers get smaller shapes (``_kernels.h``: 6 x 2
-    vectors for tall results, 3 x 3 for 4-5 rows).
+    vectors for tall results, 3 x 3 for 4-5 rows), and there kernels of `kr` <= 5 rows take
+    2 x 6 (``_cy.small_kernel_rows()``: 1.15-1.4x faster than 6 x 2 at k = 3 and 5).
     """
     if orows == 1:
         return 2
+    wide_strip = ocols >= _cy.geometry(type_code, 1)[1]
+    if kr is not None and kr <= _cy.small_kernel_rows() and wide_strip:
+        return 1
     if orows >= _cy.geometry(type_code, 3)[0]:
         return 3
     if orows < 4 and ocols >= _cy.geometry(type_code, 1)[1]:

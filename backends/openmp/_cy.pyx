@@ -69,6 +69,7 @@ cdef extern from "_kernels.h":
         Py_ssize_t n_rblocks, n_cchunks, strips_per_chunk, n_strips
     const int* CC_ROWS
     const int* CC_VECTORS
+    enum: CC_SMALL_KERNEL_ROWS
     int cc_lanes(int type) nogil
     void cc_item(const cc_problem* P, int type, int variant, Py_ssize_t item,
                  void* rows, void* tile) nogil
@@ -78,6 +79,11 @@ cdef Py_ssize_t SIGNAL_CHECK_MACS = 1 << 31
 
 HAVE_OPENMP = bool(CONVCORE_HAVE_OPENMP)
 TYPE_CODES = {"float32": 0, "float64": 1, "uint64": 2}
+
+
+def small_kernel_rows():
+    """Kernels of at most this many rows take the short, wide block (variant 1); 0: never."""
+    return CC_SMALL_KERNEL_ROWS
 
 
 def geometry(int type_code, int variant):

@@ -250,13 +250,17 @@ static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,            
    a tuning build. */
 #if CC_NREGS >= 32
 enum { CC_DEF_R0 = 4, CC_DEF_V0 = 4, CC_DEF_R1 = 2, CC_DEF_V1 = 8,
-       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 4 };
+       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 4,
+       CC_SMALL_KERNEL_ROWS = 0 /* the tallest block wins at every k (docs/openmp.md) */ };
 #else
 /* 6 x 2: 12 accumulators + 2 loads + 1 broadcast = 15 registers. The earlier 4 x 3 (16 with
    its broadcast, nothing left for the compiler) ran 1.5-2x slower at k >= 7; 3 x 3 for
-   results of 4-5 rows. */
-enum { CC_DEF_R0 = 3, CC_DEF_V0 = 3, CC_DEF_R1 = 2, CC_DEF_V1 = 4,
-       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 2 };
+   results of 4-5 rows. Kernels of at most CC_SMALL_KERNEL_ROWS rows take 2 x 6 (variant 1):
+   a tall block's first and last rows reach few outputs when the kernel is short, and the
+   wide strip has fewer edge tiles (1.15-1.4x faster than 6 x 2 at k = 3 and 5). */
+enum { CC_DEF_R0 = 3, CC_DEF_V0 = 3, CC_DEF_R1 = 2, CC_DEF_V1 = 6,
+       CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 2,
+       CC_SMALL_KERNEL_ROWS = 5 };
 #endif
 #ifndef CC_R0
 #  define CC_R0 CC_DEF_R0

@@ -95,7 +95,7 @@ def work_shape(problem):
         x_shape, k_shape, o_shape = (1,) + x_shape, (1,) + k_shape, (1,) + o_shape
     orows, ocols = o_shape[-2:]
     kr, kc = k_shape[-2:]
-    variant = choose_variant(type_code, orows, ocols)
+    variant = choose_variant(type_code, orows, ocols, kr)
     if polyphase:
         variant = poly_variant
     rows, strip = _cy.geometry(type_code, variant)
