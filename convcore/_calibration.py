@@ -148,13 +148,13 @@ def declared(backend):
 def machine_key():
     """What a calibration is valid for: CPU model, vector target, convcore version, build."""
     from . import __version__
-    from ._bench.machine import cpu_model_and_flags
+    from ._bench.machine import _cpu
     from ._config import build_info
     from ._cy.target import describe
 
     target = describe()
     info = build_info()
-    return {"cpu": cpu_model_and_flags()[0], "isa": target["isa"],
+    return {"cpu": _cpu()[0], "isa": target["isa"],
             "vector_bytes": target["vector_bytes"], "registers": target["registers"],
             "fma": target["fma"], "convcore": __version__,
             "build": {name: info.get(name) for name in BUILD_FIELDS}}

@@ -11,7 +11,7 @@ ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
                "CONVCORE_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def cpu_model_and_flags():
+def _cpu():
     """(CPU model name, its flags) from /proc/cpuinfo, or what `platform` knows."""
     model, flags = platform.processor() or platform.machine(), ""
     try:
@@ -93,7 +93,7 @@ def facts():
     import convcore
     from convcore import _config
 
-    model, flags = cpu_model_and_flags()
+    model, flags = _cpu()
     config = _config.config()
     return {
         "cpu_model": model,
