@@ -30,6 +30,8 @@ ROUNDS = {"quick": 3, "full": 7}
 # Other processes' share of the CPUs during a calibration above which `convcore calibrate`
 # says the values are those of a busy machine.
 BUSY = 0.1
+# ... and during thread-scaling rounds, above which they are not fitted: a core was not free.
+SCALING_BUSY = 0.25
 # A fitted constant stays this much inside the limit the loader enforces.
 FIT_MARGIN = 1.01
 
@@ -55,6 +57,7 @@ class Timer:
         self.gap = 0.0 if quick else IDLE_GAP
         self.measurements = []
         self.progress = progress or (lambda label: None)
+        self.busy = []  # thread scalings not fitted: the machine was busy meanwhile
         self._fits = []
 
     def size(self, full, quick):
@@ -142,14 +145,23 @@ class Timer:
         # Rounds alternate between the two, and each keeps its best: another process that
         # takes a core for a while slows a parallel region most, and only slows.
         idle_gap(self.gap)
+        load_start = cpu_snapshot()
         best = [min(self._round(call) for _ in range(2)) for call in calls]  # warm-up
         for _ in range(self.rounds):
             best = [min(b, self._round(call)) for b, call in zip(best, calls)]
+        others = other_load(load_start, cpu_snapshot())
         for c, seconds in zip(cases, best):
             self.measurements.append({
                 "backend": backend.name, "label": f"{label} (best of rounds)",
                 "problem": repr(c.problem), "threads": c.ctx.threads, "seconds": seconds,
                 "predicted_by_defaults": backend.cost(c.problem, c.ctx)})
+        if others is not None and others > SCALING_BUSY:
+            # Our extra threads had no free core: what was measured is the load, not the
+            # machine (two calibrations 20 minutes apart, others using ~75% of the CPUs,
+            # fitted openmp's efficiency 0.46 and 1.09): the default stays.
+            self.busy.append(f"{backend.name}.{name}" + (f"[{key}]" if key else "")
+                             + f" (others used {others:.0%} of the CPUs)")
+            return
         fit.solve(name, lambda: predict(cases[1]) / predict(cases[0]), best[1] / best[0],
                   key, bounds)
 
@@ -295,7 +307,9 @@ def calibrate(*, quick=False, threads=None, progress=True):
         ``errors`` (``{backend: message}`` for backends whose calibration failed; they keep
         their defaults), ``other_load`` (the share of all CPUs other processes used
         meanwhile, None where unknown: above a few percent, the rates come out slower than
-        the machine is when quiet).
+        the machine is when quiet), ``not_fitted_busy`` (thread scalings left at their
+        defaults because other processes used more than a quarter of the CPUs during their
+        rounds).
 
     Notes
     -----
@@ -354,7 +368,7 @@ def calibrate(*, quick=False, threads=None, progress=True):
     others = other_load(load_start, cpu_snapshot())
     path = _calibration.save(fitted, timer.measurements, seconds, threads, quick, others)
     return {"path": path, "seconds": seconds, "constants": constants, "not_fitted": not_fitted,
-            "errors": errors, "other_load": others}
+            "not_fitted_busy": timer.busy, "errors": errors, "other_load": others}
 
 
 class _ProgressBar:
@@ -409,6 +423,9 @@ def main(argv):
     for name in result["not_fitted"]:
         print(f"  not fitted (the model cannot meet its measurement within 100x of the "
               f"default; the default stays): {name}", file=sys.stderr)
+    for name in result["not_fitted_busy"]:
+        print(f"  thread scaling not fitted (no free core; the default stays): {name}",
+              file=sys.stderr)
     if result["other_load"] and result["other_load"] > BUSY:
         print(f"  note: other processes used {result['other_load']:.0%} of the CPUs meanwhile; "
               f"the rates come out slower than this machine is when quiet: calibrate again "

@@ -226,3 +226,13 @@ def test_constants_are_read_only(toy):
         toy.RATE = 3.0
     with pytest.raises(AttributeError, match="NOTHING"):
         toy.NOTHING
+
+
+def test_thread_scaling_is_not_fitted_on_a_busy_machine(cache, monkeypatch):
+    from convcore import _calibrate
+
+    monkeypatch.setattr(_calibrate, "other_load", lambda start, end: 0.9)
+    result = convcore.calibrate(quick=True, threads=2, progress=False)
+    assert any(name.startswith("openmp.PARALLEL_EFFICIENCY") for name in
+               result["not_fitted_busy"])
+    assert "PARALLEL_EFFICIENCY" not in result["constants"].get("openmp", {})
