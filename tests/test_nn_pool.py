@@ -69,6 +69,21 @@ def test_max_pool_ties_and_nan_go_where_torch_sends_them():
     np.testing.assert_allclose(nn.max_pool2d_backward(g, x, **options), gx, rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_pool_minus_infinity_beside_padding_keeps_its_gradient(dtype):
+    # A window whose only values are -inf, at the border: its gradient goes to the first
+    # -inf inside the input, never to the padding (the unfolded NumPy version sent it there).
+    x = np.full((1, 1, 5, 6), -np.inf, dtype)
+    x[0, 0, 2:, 3:] = np.arange(6, dtype=dtype).reshape(3, 2)[:, :1]
+    options = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
+    g = np.arange(1.0, 13.0).reshape(1, 1, 3, 4).astype(dtype)[..., :nn.max_pool2d(
+        x, **options).shape[-1]]
+    ref, (gx,) = torch_grads(lambda t: F.max_pool2d(t, **options), g, x)
+    np.testing.assert_array_equal(nn.max_pool2d(x, **options), ref)
+    np.testing.assert_array_equal(nn.max_pool2d_backward(g, x, **options), gx)
+    assert nn.max_pool2d_backward(g, x, **options).sum() == g.sum()
+
+
 @given(h=st.integers(1, 10), w=st.integers(1, 10), kh=st.integers(1, 4), kw=st.integers(1, 4),
        sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
        dilation=st.integers(1, 2), ceil_mode=st.booleans(), include=st.booleans(),

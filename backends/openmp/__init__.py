@@ -24,12 +24,13 @@ import numpy as np
 
 from convcore._batching import run_batched
 from convcore._boundary import extension_tables
-from convcore._contention import cpu_budget, team_size
+from convcore._contention import cpu_budget, team_size, worth
 from convcore._registry import Backend
 from convcore._threads import native_threads
 
 from . import _cy, _model
-from ._model import predict_seconds, serial_seconds, threads_to_use, work_shape
+from ._model import (depthwise_seconds, predict_seconds, serial_seconds, threads_to_use,
+                     work_shape)
 
 _REAL = {np.dtype(np.complex64): np.dtype(np.float32),
          np.dtype(np.complex128): np.dtype(np.float64)}
@@ -48,13 +49,15 @@ class OpenMPBackend(Backend):
         return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes))}
 
     def supports(self, problem, ctx):
-        if problem.kind != "signal":
-            return "openmp serves signal convolutions (ConvProblem), not CNN layers"
+        if problem.kind == "layer":
+            return _depthwise_verdict(problem)
         if problem.dtype.kind == "O":
             return "openmp computes in machine types; object arrays take the naive backend"
         return True
 
     def cost(self, problem, ctx):
+        if problem.kind == "layer":
+            return depthwise_seconds(problem, _depthwise_team(problem, ctx))
         return predict_seconds(problem, _team(problem, ctx))
 
     def calibrate(self, ctx, timer):
@@ -62,6 +65,8 @@ class OpenMPBackend(Backend):
 
     def workspace(self, problem, ctx):
         """Bytes allocated per call beyond the result (all as NumPy arrays)."""
+        if problem.kind == "layer":
+            return 0  # the depthwise loop writes the result and nothing else
         shape = work_shape(problem)
         threads = _team(problem, ctx)
         item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
@@ -85,6 +90,8 @@ class OpenMPBackend(Backend):
     def prepare(self, problem, ctx):
         """Layouts (block shape, boundary tables, strip offsets) built once for the plan."""
         self.check_options(ctx.backend_options)
+        if problem.kind == "layer":
+            return _depthwise_runner(problem, _depthwise_team(problem, ctx))
         axes = problem.axes
         out_shape = tuple(problem.out_shape[a] for a in axes)
         slices = max(problem.out_size // max(int(np.prod(out_shape)), 1), 1)  # batch axes
@@ -345,6 +352,38 @@ def _column_chunks(lay, threads):
         n_cchunks = min(lay.n_strips, -(-4 * threads // blocks))
     strips_per_chunk = -(-lay.n_strips // n_cchunks)
     return -(-lay.n_strips // strips_per_chunk), strips_per_chunk
+
+
+def _depthwise_verdict(p):
+    """Layers openmp serves: depthwise ones (each input channel its own filters), forward,
+    NCHW, real. Other layers are GEMMs, which im2col serves."""
+    if p.direction != "forward":
+        return f"openmp computes forward layers only, not {p.direction}"
+    if p.groups != p.C or p.K % p.C:
+        return (f"openmp serves depthwise layers (groups == C, K a multiple of C); this one "
+                f"has C={p.C}, K={p.K}, groups={p.groups}: a GEMM, which im2col serves")
+    if p.layout != "NCHW":
+        return "openmp's depthwise loop reads NCHW planes; im2col serves NHWC"
+    if p.dtype.kind != "f":
+        return f"openmp's depthwise loop is real (float32/float64), not {p.dtype}"
+    return True
+
+
+def _depthwise_team(p, ctx):
+    return 1 if ctx.threads == 1 else worth(ctx.threads, depthwise_seconds(p, 1))
+
+
+def _depthwise_runner(p, planned):
+    serial = depthwise_seconds(p, 1)
+    (ph, _), (pw, _) = p.padding
+
+    def runner(x, weight, out):
+        # The cores other processes leave free now, out of the plan's team.
+        team = team_size(planned, serial) if planned > 1 else 1
+        with native_threads(team, key=p.key) as threads:
+            _cy.depthwise_forward(x, weight, out, p.stride[0], p.stride[1], ph, pw,
+                                  p.dilation[0], p.dilation[1], threads)
+    return runner
 
 
 def choose_variant(type_code, orows, ocols, kr=None):

@@ -43,6 +43,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from convcore._cy.checks cimport check_at_least, check_table
+from convcore._cy.fused cimport real_t
 from convcore._cy.openmp cimport CONVCORE_HAVE_OPENMP, omp_get_thread_num
 
 cnp.import_array()
@@ -461,3 +462,6 @@ cdef void _pad_taps(cnp.ndarray w, char* wp, Py_ssize_t nd, Py_ssize_t kr, Py_ss
 
 _INTP = np.dtype(np.intp)
 _DTYPES = {0: np.dtype(np.float32), 1: np.dtype(np.float64), 2: np.dtype(np.uint64)}
+
+
+include "_depthwise.pxi"

@@ -145,6 +145,26 @@ def threads_to_use(problem, available):
     return worth(available, serial_seconds(problem))
 
 
+# Depthwise layers (``_depthwise.pxi``): a vectorized row loop whose output row stays in L1,
+# a load, an FMA and a store per lane multiply-add; per thread, per 64-byte vector width.
+SECONDS_PER_DEPTHWISE_LANE_MAC = 2.0e-11
+
+
+def depthwise_seconds(p, threads):
+    """Predicted wall time of a depthwise layer (``LayerProblem`` `p`) on `threads` threads:
+    the row loop's multiply-adds or the traffic of reading x and writing the result,
+    whichever is longer, shared by the threads; strided layers load lane by lane."""
+    lanes = max(1, _cy.geometry(0, 2)[1] // 8 * 4 // p.dtype.itemsize)  # per vector
+    per_mac = SECONDS_PER_DEPTHWISE_LANE_MAC * 16 / lanes * (8 if p.stride[1] > 1 else 1)
+    busy = max(1, min(threads, p.N * p.K))
+    compute = p.macs * per_mac / busy
+    moved = (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize
+    rate = BYTES_PER_SECOND_CACHED if moved <= CACHED_BYTES else machine.BYTES_PER_SECOND_MEMORY
+    memory = moved / (rate * min(busy, 2))
+    overlap = max(compute, memory) + 0.3 * min(compute, memory)
+    return machine.SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
+
+
 def calibrate(backend, ctx, timer):
     """Fit `machine` on this machine (``Backend.calibrate``): each constant from the shape
     where its term dominates. Compute-bound 2-D shapes (k = 15, the tall block) for the rate

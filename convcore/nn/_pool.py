@@ -1,15 +1,19 @@
 """Max and average pooling (NCHW), forward and backward, with PyTorch's options.
 
 A pooling layer reduces each window of :func:`~convcore.nn._unfold.unfold` to one number.
-Both passes loop over the ``kh * kw`` taps, each an elementwise operation on all output
-positions at once: a running maximum (or sum) forward, and backward
-:func:`~convcore.nn._unfold.fold` of the output gradient (to the argmax of each window, or
-spread evenly over it).
+The forward passes and average pooling's backward loop over the ``kh * kw`` taps, each an
+elementwise operation on all output positions at once: a running maximum (or sum), and
+:func:`~convcore.nn._unfold.fold` of the output gradient spread evenly over each window. Max
+pooling's backward finds each window's argmax and adds its gradient there in one native
+sweep per plane (``convcore/_cy/pool.pyx``).
 """
 
 import numpy as np
 
+from .._cy.pool import max_pool2d_backward_planes
 from .._shapes import layer_output_size
+from .._threads import native_threads
+from ._batch import team
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._unfold import fold_taps, unfold
 
@@ -31,19 +35,6 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
                          f"{(h, w)} padded by {padding}")
     check_memory((x.shape[:2] + out_hw,), x.dtype, "pooling")
     return kernel, stride, pads, dilation, out_hw
-
-
-def _argmax(windows, kernel):
-    """Index of each window's maximum in row-major tap order: the first of equal values, and
-    a NaN wins over numbers (PyTorch's CPU rule, ``val > max || isnan(val)``)."""
-    best = windows[..., 0, 0].copy()
-    index = np.zeros(best.shape, np.intp)
-    for t in range(1, kernel[0] * kernel[1]):
-        value = windows[..., t // kernel[1], t % kernel[1]]
-        update = (value > best) | np.isnan(value)
-        np.copyto(best, value, where=update)
-        index[update] = t
-    return best, index
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -116,10 +107,18 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilati
     kernel, stride, pads, dilation, out_hw = _geometry(x, kernel_size, stride, padding,
                                                        dilation, ceil_mode)
     check_shape(grad_out, x.shape[:2] + out_hw, "grad_out", "max_pool2d's output")
-    _, index = _argmax(unfold(x, kernel, stride, pads, dilation, out_hw, fill=-np.inf), kernel)
-    zero = grad_out.dtype.type(0)
-    return fold_taps(lambda i, j: np.where(index == i * kernel[1] + j, grad_out, zero),
-                     x.shape, kernel, stride, pads, dilation, out_hw, grad_out.dtype)
+    n, c, h, w = x.shape
+    grad_x = np.empty(x.shape, x.dtype)
+    planes = n * c
+    # One sweep over each plane in native threads (convcore/_cy/pool.pyx); the work is
+    # about one read of x and grad_out and one write of grad_x.
+    with native_threads(team(x.size * kernel[0] * kernel[1])) as threads:
+        max_pool2d_backward_planes(
+            np.ascontiguousarray(x).reshape(planes, h, w),
+            np.ascontiguousarray(grad_out).reshape((planes,) + out_hw),
+            grad_x.reshape(planes, h, w), kernel, stride, tuple(p for p, _ in pads),
+            dilation, threads)
+    return grad_x
 
 
 def _divisor(x_hw, kernel, stride, pads, out_hw, count_include_pad, dtype):
