@@ -14,6 +14,8 @@ from ._api import (
     fftconvolve,
     oaconvolve,
 )
+from ._calibrate import calibrate
+from ._calibration import CalibrationWarning
 from ._config import show_config
 from ._context import Context
 from ._explain import choose_conv_method, explain
@@ -31,8 +33,9 @@ from . import nn  # noqa: E402  (after the engine: nn builds on it)
 from .nn import param_count  # noqa: E402
 
 __all__ = [
-    "Backend", "Context", "ConvMemoryError", "ConvProblem", "LayerProblem", "Plan", "choose_conv_method",
-    "convolve", "convolve2d", "correlate", "correlate2d", "explain", "fftconvolve",
+    "Backend", "CalibrationWarning", "Context", "ConvMemoryError", "ConvProblem", "LayerProblem",
+    "Plan", "calibrate", "choose_conv_method", "convolve", "convolve2d", "correlate",
+    "correlate2d", "explain", "fftconvolve",
     "get_backend", "get_num_threads", "get_options", "list_backends", "nn", "oaconvolve",
     "options", "output_shape", "param_count", "register_backend", "result_cache_info", "sepconvolve",
     "set_num_threads", "set_options", "set_result_cache", "show_config", "threads",

@@ -1,8 +1,9 @@
 """``convcore`` / ``python -m convcore``: a short tour on this machine, or a subcommand.
 
 ``convcore bench ...`` runs the benchmark suite (``convcore bench --help``), ``convcore plot``
-draws a saved run, ``convcore train-digits`` trains a small CNN on scikit-learn's digits;
-anything else is the tour's options.
+draws a saved run, ``convcore calibrate`` measures the cost models' constants on this machine,
+``convcore train-digits`` trains a small CNN on scikit-learn's digits; anything else is the
+tour's options.
 """
 
 import sys
@@ -19,6 +20,10 @@ def main(argv=None):
         from ._bench.cli import plot_main
 
         return plot_main(argv[1:])
+    if argv[:1] == ["calibrate"]:
+        from ._calibrate import main as calibrate_main
+
+        return calibrate_main(argv[1:])
     if argv[:1] == ["train-digits"]:
         from .nn._digits import main as train_digits
 

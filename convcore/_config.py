@@ -3,7 +3,7 @@
 import json
 import os
 
-from . import _registry, _result_cache, _threads
+from . import _calibration, _registry, _result_cache, _threads
 
 
 def build_info():
@@ -70,6 +70,7 @@ def config():
         "blas": _blas_info(),
         "pyfftw": _pyfftw_version(),
         "threads": _threads.get_num_threads(),
+        "cost_constants": _calibration.source(),
         "result_cache": _result_cache.result_cache_info()["cap"],
         "backends": _registry.list_backends(),
         "backends_unavailable": _registry.load_errors(),
@@ -81,8 +82,9 @@ def show_config():
 
     Prints OpenMP on/off and compile flags, the vector target (instruction set, register
     count and width) and each backend's register blocking for it, the BLAS library, the pyFFTW version, the
-    thread setting, the result cache's limit, and every backend found (with the reason for
-    those not available).
+    thread setting, where the cost models' constants come from (``convcore calibrate``), the
+    result cache's limit, and every backend found (with the reason for those not
+    available).
 
     Examples
     --------
@@ -106,6 +108,7 @@ def show_config():
     print(f"  BLAS:          {c['blas']}")
     print(f"  pyFFTW:        {c['pyfftw']}")
     print(f"  threads:       {c['threads']}")
+    print(f"  cost model:    {c['cost_constants']}")
     print(f"  result cache:  {c['result_cache'] / 2**20:.0f} MiB of freed results kept")
     print(f"  backends:      {', '.join(c['backends'])}")
     for name, why in c["backends_unavailable"].items():

@@ -18,7 +18,7 @@ import zlib
 
 import numpy as np
 
-from . import _registry
+from . import _calibration, _registry
 from ._problem import kernel_values_matter
 
 METHODS = ("auto", "direct", "fft")
@@ -141,12 +141,22 @@ class Plan:
                 lines.append(f" {mark} {name:<{width}}  predicted {_format_seconds(cost)}")
             else:
                 lines.append(f" {mark} {name:<{width}}  declines: {why}")
+        lines.extend(_constants_lines(self.alternatives, width))
         return "\n".join(lines)
 
     def __repr__(self):
         return f"<Plan {self.backend.name}: {self.reason}, predicted {_format_seconds(self.cost)}>"
 
     __str__ = explain
+
+
+def _constants_lines(alternatives, width):
+    """Which cost constants the predictions used, and where they came from."""
+    lines = [f"cost constants: {_calibration.source()}"]
+    described = [(name, _calibration.describe(name)) for name, _, _ in alternatives]
+    if any(text not in (None, "defaults") for _, text in described):
+        lines += [f"   {name:<{width}}  {text}" for name, text in described if text]
+    return lines
 
 
 def _format_seconds(seconds):

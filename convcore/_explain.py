@@ -29,7 +29,11 @@ def explain(in1, in2, mode="full", method="auto", *, operation="convolve", backe
     Returns
     -------
     str
-        One line per backend: predicted time or the reason it declines, the chosen marked.
+        One line per backend: predicted time or the reason it declines, the chosen marked;
+        then where the cost models' constants came from (this machine's calibration file and
+        its date, or the defaults fitted on the development machine, and why a file was
+        ignored) and, when calibrated, each backend's constants as factors of the defaults
+        (``convcore calibrate``, docs/design.md "Calibration").
 
     Examples
     --------

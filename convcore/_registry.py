@@ -79,6 +79,18 @@ class Backend:
         dtype, as the engine hands them)."""
         raise NotImplementedError
 
+    def calibrate(self, ctx, timer):
+        """Measure this backend on this machine and fit its cost model's constants.
+
+        Called by ``convcore.calibrate()`` (docs/design.md, "Calibration"). `ctx` is a context
+        with every thread of the machine; `timer` (a ``convcore._calibrate.Timer``) builds
+        problems, times the prepared runner (idle gap, warm-up, median) and fits one constant
+        at a time so that ``cost()`` predicts what was measured. Returns ``{name: value}`` for
+        the constants the backend declared with ``convcore._calibration.calibrated_constants``;
+        the default (this one) has nothing to calibrate.
+        """
+        return {}
+
     def build_config(self):
         """What this backend's build chose for the target (its register blocking), as a
         dict for ``show_config``; empty when there is nothing to say."""

@@ -140,6 +140,12 @@ class FFTBackend(Backend):
     def cost(self, p, ctx):
         return layout_for(p, ctx).seconds
 
+    def calibrate(self, ctx, timer):
+        """Fit the cost model's constants on this machine (``_calibrate``)."""
+        from ._calibrate import calibrate
+
+        return calibrate(self, ctx, timer)
+
     def workspace(self, p, ctx):
         """Bytes of the padded transform buffers (signal, kernel, spectra)."""
         return layout_for(p, ctx).bytes

@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from convcore._calibration import calibrated_constants
+
 from ._plans import FFTW_THREAD_MIN_ELEMENTS, planned_lengths
 
 # Seconds per unit of predicted transform work (elements * radix cost), per byte of a memory
@@ -54,6 +56,16 @@ CACHE_SLOPE = 0.2
 PLAN_SECONDS = 2.5e-3
 PLAN_SECONDS_PER_POINT = 0.065e-6
 PLAN_AMORTIZED_CALLS = 2
+# Speedup of T threads: T ** exponent; the chunked overlap-add pipeline keeps its data in
+# cache and scales well, one big transform synchronizes after every stage.
+THREAD_EXPONENT = {"chunked": 0.9, "full": 0.6}
+# What `convcore calibrate` measures on the user's machine (``_calibrate.py``; docs/design.md,
+# "Calibration"): the formulas read `machine`, which holds this machine's values when a
+# valid calibration exists and the defaults above otherwise.
+machine = calibrated_constants(
+    "fft", SECONDS_PER_FFT_WORK=SECONDS_PER_FFT_WORK, FLOAT32_WORK_SCALE=FLOAT32_WORK_SCALE,
+    SECONDS_PER_CALL=SECONDS_PER_CALL, PLAN_SECONDS=PLAN_SECONDS,
+    PLAN_SECONDS_PER_POINT=PLAN_SECONDS_PER_POINT, THREAD_EXPONENT=THREAD_EXPONENT)
 
 
 # Per-prime cost of one radix pass relative to radix 2 (log2(p) * penalty), by planner
@@ -358,16 +370,17 @@ def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
     staged = 0.5 if len(lay.sizes) > 1 else 1.0
     work = work_one * (x_batch + o_batch + staged * k_batch)
     if lay.float_dtype == np.float32:
-        work *= FLOAT32_WORK_SCALE
+        work *= machine.FLOAT32_WORK_SCALE
     if chunked(p, lay):
-        speedup = lay.threads ** 0.9
+        speedup = lay.threads ** machine.THREAD_EXPONENT["chunked"]
         penalty = _cache_penalty(2 * spectrum)  # one block and its spectrum
     else:
-        speedup = lay.threads ** 0.6
+        speedup = lay.threads ** machine.THREAD_EXPONENT["full"]
         penalty = _cache_penalty(2 * spectrum * x_batch)
     passes = spectrum * (3 * o_batch + x_batch) + p.out_bytes
-    return (SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
-            + (work * SECONDS_PER_FFT_WORK * penalty + passes * SECONDS_PER_BYTE) / speedup)
+    return (machine.SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
+            + (work * machine.SECONDS_PER_FFT_WORK * penalty + passes * SECONDS_PER_BYTE)
+            / speedup)
 
 
 def _planning_seconds(lay):
@@ -375,7 +388,12 @@ def _planning_seconds(lay):
     if lay.effort != "estimate":
         return 0.0  # measured plans are asked for explicitly, and kept as wisdom on disk
     new = [n for n in set(lay.sizes.values()) if n not in planned_lengths]
-    return sum(PLAN_SECONDS + n * PLAN_SECONDS_PER_POINT for n in new) / PLAN_AMORTIZED_CALLS
+    return sum(planning_seconds(n) for n in new) / PLAN_AMORTIZED_CALLS
+
+
+def planning_seconds(length):
+    """FFTW planning of one transform length not planned in this process yet."""
+    return machine.PLAN_SECONDS + length * machine.PLAN_SECONDS_PER_POINT
 
 
 def _cache_penalty(nbytes):

@@ -263,12 +263,13 @@ wisdom_file_override = None
 
 
 def wisdom_file():
-    """Path of the wisdom file: ``<user cache dir>/convcore/fftw-wisdom.bin``."""
+    """Path of the wisdom file: ``fftw-wisdom.bin`` in convcore's cache folder
+    (``convcore._user_cache``)."""
     if wisdom_file_override is not None:
         return os.fspath(wisdom_file_override)
-    import platformdirs
+    from convcore._user_cache import cache_dir
 
-    return os.path.join(platformdirs.user_cache_dir("convcore"), "fftw-wisdom.bin")
+    return os.path.join(cache_dir(), "fftw-wisdom.bin")
 
 
 def _encode(wisdom):

@@ -27,7 +27,7 @@ from convcore._boundary import extension_tables
 from convcore._registry import Backend
 from convcore._threads import native_threads, serial_blas
 
-from . import _cy
+from . import _cy, _plan
 from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
 
 FORMS = ("banded", "patch")
@@ -71,6 +71,9 @@ class Im2colBackend(Backend):
         if problem.kind == "layer":
             return layer_cost(problem, threads, ctx.max_memory)
         return signal_cost(problem, threads, self._form(ctx), ctx.max_memory)
+
+    def calibrate(self, ctx, timer):
+        return _plan.calibrate(self, ctx, timer)
 
     def _form(self, ctx):
         options = ctx.backend_options

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from convcore._calibration import calibrated_constants
 from convcore._contention import cpu_budget
 
 # Per-thread workspace budget. A block of this size stays in this machine's 2 MiB L2 cache
@@ -48,11 +49,18 @@ TWO_THREAD_SPEEDUP = 1.7          # measured on the 2-core machine (1.65-1.72x)
 # A 1-D problem folds to one output row: its GEMMs and copies ran 1.2-1.5x slower than the
 # 2-D fit predicts (n = 1e4..1e6, k = 16..4096, float32 and float64, one thread).
 ONE_ROW_SLOWDOWN = 1.35
+# What `convcore calibrate` measures on the user's machine (``calibrate`` below;
+# docs/design.md, "Calibration"): the formulas read `machine`, which holds this machine's
+# values when a valid calibration exists and the defaults above otherwise.
+machine = calibrated_constants(
+    "im2col", BANDED_RATE=BANDED_RATE, LAYER_RATE=LAYER_RATE, DTYPE_SPEED=DTYPE_SPEED,
+    COPY_BYTES_PER_SECOND=COPY_BYTES_PER_SECOND, CALL_SECONDS=CALL_SECONDS,
+    TWO_THREAD_SPEEDUP=TWO_THREAD_SPEEDUP)
 
 
 def thread_speedup(threads):
     cores = cpu_budget()
-    return 1.0 + (TWO_THREAD_SPEEDUP - 1.0) * (min(threads, cores) - 1)
+    return 1.0 + (machine.TWO_THREAD_SPEEDUP - 1.0) * (min(threads, cores) - 1)
 
 
 def budget_bytes(threads, max_memory, reserved=0, wanted=DEFAULT_BUDGET):
@@ -67,7 +75,7 @@ def _complex_factor(dtype):
 
 
 def _rate(dtype):
-    return DTYPE_SPEED[np.dtype(dtype).str[1:]]
+    return machine.DTYPE_SPEED[np.dtype(dtype).str[1:]]
 
 
 # ----------------------------------------------------------------------------- layers
@@ -114,8 +122,8 @@ def layer_cost(p, threads, max_memory):
     blocks = LayerBlocks(p, threads, max_memory)
     speed = thread_speedup(threads)
     kg = p.K // p.groups
-    rate = np.interp(kg, *zip(*LAYER_RATE)) * _rate(p.dtype) * speed
-    seconds = CALL_SECONDS + blocks.tasks * TASK_SECONDS
+    rate = np.interp(kg, *zip(*machine.LAYER_RATE)) * _rate(p.dtype) * speed
+    seconds = machine.CALL_SECONDS + blocks.tasks * TASK_SECONDS
     seconds += 2 * p.macs * _complex_factor(p.dtype) / rate
     if blocks.pointwise:
         seconds += p.N * p.C * p.H * p.W * p.dtype.itemsize / MEMORY_BYTES_PER_SECOND
@@ -123,7 +131,7 @@ def layer_cost(p, threads, max_memory):
         elements = p.N * p.C * p.kh * p.kw * p.out_h * p.out_w
         per_element = np.interp(p.out_w, *zip(*UNFOLD_SECONDS)) * p.dtype.itemsize / 4
         seconds += elements * per_element / speed
-    return seconds + 2 * blocks.shared / COPY_BYTES_PER_SECOND
+    return seconds + 2 * blocks.shared / machine.COPY_BYTES_PER_SECOND
 
 
 # ----------------------------------------------------------------------------- signals
@@ -202,7 +210,7 @@ class SignalBlocks:
 
 def best_chunk(kw, dtype):
     """The chunk width B with the best useful rate: GEMM rate times kw / (B + kw - 1)."""
-    return max(CHUNKS, key=lambda b: BANDED_RATE[b] * kw / (b + kw - 1))
+    return max(CHUNKS, key=lambda b: machine.BANDED_RATE[b] * kw / (b + kw - 1))
 
 
 def signal_cost(p, threads, form, max_memory):
@@ -211,23 +219,55 @@ def signal_cost(p, threads, form, max_memory):
     item = p.dtype.itemsize
     rows_built = blocks.n_lead_out * blocks.n_lead_taps * blocks.ho * \
         (1 + (blocks.kh - 1) / blocks.rows) * (blocks.wo + blocks.kw - 1)
-    copy = (rows_built + p.out_size) * item / (COPY_BYTES_PER_SECOND * speed)
+    copy = (rows_built + p.out_size) * item / (machine.COPY_BYTES_PER_SECOND * speed)
     if form == "banded":
         b = blocks.chunk
         width = math.ceil((blocks.seg + blocks.kw - 1) / b) * b
         gemm_rows = blocks.n_lead_out * blocks.ho * math.ceil(blocks.wo / blocks.seg) * width / b
         flops = 2 * gemm_rows * b * (b + blocks.kw - 1) * blocks.n_lead_taps * blocks.kh
-        rate = BANDED_RATE[b]
+        rate = machine.BANDED_RATE[b]
     else:
         flops = 2 * p.macs
         rate = 4e9  # a matrix-vector product: bounded by reading the patch matrix
-        copy += p.macs * item / (COPY_BYTES_PER_SECOND * speed)
+        copy += p.macs * item / (machine.COPY_BYTES_PER_SECOND * speed)
     flops *= _complex_factor(p.dtype)
     gemm = flops / (rate * _rate(p.dtype) * speed)
     if p.dtype == np.uint64:
-        copy += 3 * (math.prod(p.x_shape) + p.out_size) * 8 / COPY_BYTES_PER_SECOND
+        copy += 3 * (math.prod(p.x_shape) + p.out_size) * 8 / machine.COPY_BYTES_PER_SECOND
     if blocks.ho == 1 and blocks.n_lead_out == 1:
         gemm, copy = gemm * ONE_ROW_SLOWDOWN, copy * ONE_ROW_SLOWDOWN
     # The Toeplitz matrices are built per call (zeroed, then filled): 0.3 ms for k = 1024.
-    toeplitz = 2 * blocks.shared / COPY_BYTES_PER_SECOND if form == "banded" else 0.0
-    return CALL_SECONDS + blocks.tasks * TASK_SECONDS + gemm + copy + toeplitz
+    toeplitz = 2 * blocks.shared / machine.COPY_BYTES_PER_SECOND if form == "banded" else 0.0
+    return machine.CALL_SECONDS + blocks.tasks * TASK_SECONDS + gemm + copy + toeplitz
+
+
+def calibrate(backend, ctx, timer):
+    """Fit `machine` on this machine (``Backend.calibrate``), one thread unless said: the
+    banded GEMMs on a 2-D image with k = 15 (float32 for the rate, float64 for its share), a
+    3x3 64-channel layer (the layer GEMM rate), an image with k = 3 (the copies), a tiny
+    image (the call), and all threads against one, as a ratio, for thread scaling."""
+    fit = timer.fit(machine)
+    rng = np.random.default_rng(0)
+    one = ctx.replace(threads=1)
+
+    def signal(n, k, dtype="float32", on=one):
+        return timer.signal(rng.random((n, n)).astype(dtype), rng.random((k, k)).astype(dtype),
+                            on)
+
+    def solve(name, case, label, key=None):
+        timer.solve(fit, backend, case, name, label, key)
+
+    n = timer.size(512, 64)
+    solve("BANDED_RATE", signal(n, 15), f"{n}^2 k15 float32")
+    solve("DTYPE_SPEED", signal(n, 15, "float64"), f"{n}^2 k15 float64", key="f8")
+    side, channels = timer.size((28, 64), (8, 8))
+    layer = timer.layer(rng.random((1, channels, side, side), np.float32),
+                        rng.random((channels, channels, 3, 3), np.float32), one, padding=1)
+    solve("LAYER_RATE", layer, f"layer C{channels} K{channels} {side}x{side} 3x3")
+    big = timer.size(1024, 128)
+    solve("COPY_BYTES_PER_SECOND", signal(big, 3), f"{big}^2 k3 float32")
+    solve("CALL_SECONDS", signal(16, 3, "float64"), "16^2 k3: the call")
+    timer.thread_scaling(fit, backend, lambda t: signal(n, 15, on=ctx.replace(threads=t)),
+                         ctx.threads, "TWO_THREAD_SPEEDUP", f"{n}^2 k15 float32",
+                         bounds=(1.1, 2.1))
+    return fit.finish()

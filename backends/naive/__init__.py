@@ -13,6 +13,7 @@ import numpy as np
 
 from convcore._batching import run_batched
 from convcore._boundary import extension_tables
+from convcore._calibration import calibrated_constants
 from convcore._registry import Backend
 
 from . import _cy
@@ -22,6 +23,10 @@ from . import _cy
 SECONDS_PER_MAC = 1.0e-9
 SECONDS_PER_CALL = 4.0e-6
 SECONDS_PER_OBJECT_MAC = 1.0e-7
+# What `convcore calibrate` measures on the user's machine (docs/design.md, "Calibration"):
+# the formulas read `machine`, which holds this machine's values or the defaults above.
+machine = calibrated_constants("naive", SECONDS_PER_MAC=SECONDS_PER_MAC,
+                               SECONDS_PER_CALL=SECONDS_PER_CALL)
 
 
 class NaiveBackend(Backend):
@@ -36,8 +41,26 @@ class NaiveBackend(Backend):
         return True
 
     def cost(self, problem, ctx):
-        per_mac = SECONDS_PER_OBJECT_MAC if problem.dtype.kind == "O" else SECONDS_PER_MAC
-        return SECONDS_PER_CALL + problem.macs * per_mac
+        per_mac = SECONDS_PER_OBJECT_MAC if problem.dtype.kind == "O" \
+            else machine.SECONDS_PER_MAC
+        return machine.SECONDS_PER_CALL + problem.macs * per_mac
+
+    def calibrate(self, ctx, timer):
+        """The compiled loop's time per multiply-add (2-D, float32 and float64 alike in the
+        model: their geometric mean) and its call overhead (a tiny problem)."""
+        fit = timer.fit(machine)
+        rng = np.random.default_rng(0)
+        one = ctx.replace(threads=1)
+        n = timer.size(160, 32)
+        cases = [timer.signal(rng.random((n, n)).astype(t), rng.random((7, 7)).astype(t), one)
+                 for t in ("float32", "float64")]
+        measured = [timer.time(self, c, f"{n}^2 k7 {c.problem.dtype}") for c in cases]
+        fit.solve("SECONDS_PER_MAC", lambda: self.cost(cases[0].problem, one),
+                  (measured[0] * measured[1]) ** 0.5)
+        tiny = timer.signal(rng.random((8, 8)), rng.random((3, 3)), one)
+        fit.solve("SECONDS_PER_CALL", lambda: self.cost(tiny.problem, one),
+                  timer.time(self, tiny, "8^2 k3: the call"))
+        return fit.finish()
 
     def workspace(self, problem, ctx):
         tables = problem.ndim * max((o + m for o, m in zip(problem.out_shape, problem.k_shape)),

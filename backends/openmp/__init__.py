@@ -28,7 +28,7 @@ from convcore._contention import cpu_budget, team_size, worth
 from convcore._registry import Backend
 from convcore._threads import native_threads
 
-from . import _cy
+from . import _cy, _model
 from ._model import (depthwise_seconds, predict_seconds, serial_seconds, threads_to_use,
                      work_shape)
 
@@ -59,6 +59,9 @@ class OpenMPBackend(Backend):
         if problem.kind == "layer":
             return depthwise_seconds(problem, _depthwise_team(problem, ctx))
         return predict_seconds(problem, _team(problem, ctx))
+
+    def calibrate(self, ctx, timer):
+        return _model.calibrate(self, ctx, timer)
 
     def workspace(self, problem, ctx):
         """Bytes allocated per call beyond the result (all as NumPy arrays)."""

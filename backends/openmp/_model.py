@@ -21,6 +21,7 @@ import collections
 
 import numpy as np
 
+from convcore._calibration import calibrated_constants
 from convcore._contention import worth
 
 from . import _cy
@@ -50,6 +51,16 @@ SECONDS_PER_EXTRA_THREAD = 20.0e-6
 # The rates above are for 64-byte vectors (AVX-512); narrower builds (AVX2, SSE) issue the
 # same lane count with proportionally more instructions.
 _WIDTH_SCALE = 16 / (_cy.geometry(0, 2)[1] // 8)
+# Each thread beyond the first adds this share of one thread's compute (1: perfect scaling).
+PARALLEL_EFFICIENCY = 1.0
+EFFICIENCY_BOUNDS = (0.1, 1.1)  # what a fit may find (a loaded machine can suggest less)
+# What `convcore calibrate` measures on the user's machine (``calibrate`` below;
+# docs/design.md, "Calibration"): the formulas read `machine`, which holds this machine's
+# values when a valid calibration exists and the defaults above otherwise.
+machine = calibrated_constants(
+    "openmp", SECONDS_PER_LANE_MAC=SECONDS_PER_LANE_MAC, VARIANT_SLOWDOWN=VARIANT_SLOWDOWN,
+    BYTES_PER_SECOND_MEMORY=BYTES_PER_SECOND_MEMORY, SECONDS_PER_CALL=SECONDS_PER_CALL,
+    PARALLEL_EFFICIENCY=PARALLEL_EFFICIENCY)
 
 WorkShape = collections.namedtuple(
     "WorkShape", "type_code variant rows strip n_oplanes n_rblocks n_strips nd nt kc tw "
@@ -107,23 +118,24 @@ def predict_seconds(problem, threads):
     lane_macs = blocks * s.n_strips * s.nd * s.nt * s.kc * s.rows * s.strip * s.passes
     tile_elements = blocks * min(s.n_strips, 2) * s.nd * s.nt * s.tw * s.passes
     busy = min(threads, max(1, blocks * s.n_strips))
-    compute = (lane_macs * SECONDS_PER_LANE_MAC[s.type_code] * VARIANT_SLOWDOWN[s.variant]
-               * _WIDTH_SCALE
-               + tile_elements * SECONDS_PER_TILE_ELEMENT) / busy
+    compute = (lane_macs * machine.SECONDS_PER_LANE_MAC[s.type_code]
+               * machine.VARIANT_SLOWDOWN[s.variant] * _WIDTH_SCALE
+               + tile_elements * SECONDS_PER_TILE_ELEMENT) \
+        / (1 + machine.PARALLEL_EFFICIENCY * (busy - 1))
     moved = (int(np.prod(problem.x_shape, dtype=np.int64)) + problem.out_size) \
         * problem.dtype.itemsize
     if problem.dtype.kind == "c":
         moved *= 3  # split into real planes, two real results, merged back
-    rate = BYTES_PER_SECOND_CACHED if moved <= CACHED_BYTES else BYTES_PER_SECOND_MEMORY
+    rate = BYTES_PER_SECOND_CACHED if moved <= CACHED_BYTES else machine.BYTES_PER_SECOND_MEMORY
     memory = moved / (rate * min(busy, 2))
     # Loads and stores overlap the arithmetic only in part.
     overlap = max(compute, memory) + 0.3 * min(compute, memory)
-    return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
+    return machine.SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
 
 
 def serial_seconds(problem):
     """Predicted one-thread time of the loop itself (what another thread could share)."""
-    return predict_seconds(problem, 1) - SECONDS_PER_CALL
+    return predict_seconds(problem, 1) - machine.SECONDS_PER_CALL
 
 
 def threads_to_use(problem, available):
@@ -149,7 +161,41 @@ def depthwise_seconds(p, threads):
     busy = max(1, min(threads, p.N * p.K))
     compute = p.macs * per_mac / busy
     moved = (p.N * p.C * p.H * p.W + p.out_size) * p.dtype.itemsize
-    rate = BYTES_PER_SECOND_CACHED if moved <= CACHED_BYTES else BYTES_PER_SECOND_MEMORY
+    rate = BYTES_PER_SECOND_CACHED if moved <= CACHED_BYTES else machine.BYTES_PER_SECOND_MEMORY
     memory = moved / (rate * min(busy, 2))
     overlap = max(compute, memory) + 0.3 * min(compute, memory)
-    return SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
+    return machine.SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (busy - 1) + overlap
+
+
+def calibrate(backend, ctx, timer):
+    """Fit `machine` on this machine (``Backend.calibrate``): each constant from the shape
+    where its term dominates. Compute-bound 2-D shapes (k = 15, the tall block) for the rate
+    per dtype; a 1-D signal (the one-row block) for that blocking's slowdown; a large image
+    with k = 3 for memory bandwidth; a tiny 1-D call for the overhead; all threads against
+    one on the float32 shape for thread scaling."""
+    fit = timer.fit(machine)
+    rng = np.random.default_rng(0)
+
+    def case(x, k, dtype, threads=1):
+        return timer.signal(rng.random(x).astype(dtype), rng.random(k).astype(dtype),
+                            ctx.replace(threads=threads))
+
+    def solve(name, x, k, dtype, label, key=None):
+        timer.solve(fit, backend, case(x, k, dtype), name, label, key)
+
+    # The rate per dtype over an image in cache and one four times larger (the model has one
+    # rate for both: 512^2 met it within 4% here, 1024^2 ran 1.5-1.7x slower at k = 15-31).
+    n = timer.size(512, 64)
+    for code, dtype, sizes in ((0, "float32", (n, 2 * n)), (1, "float64", (n, 2 * n)),
+                               (2, "int64", (n // 2,))):
+        timer.solve(fit, backend, [case((s, s), (15, 15), dtype) for s in sizes],
+                    "SECONDS_PER_LANE_MAC", f"k15 {dtype}", key=code)
+    length = timer.size(200_000, 4096)
+    solve("VARIANT_SLOWDOWN", (length,), (31,), "float32", f"1-D {length} k31", key=2)
+    big = timer.size(3072, 256)
+    solve("BYTES_PER_SECOND_MEMORY", (big, big), (3, 3), "float32", f"{big}^2 k3 float32")
+    solve("SECONDS_PER_CALL", (64,), (5,), "float64", "1-D 64 k5: the call")
+    timer.thread_scaling(fit, backend, lambda t: case((n, n), (15, 15), "float32", t),
+                         ctx.threads, "PARALLEL_EFFICIENCY", f"{n}^2 k15 float32",
+                         bounds=EFFICIENCY_BOUNDS)
+    return fit.finish()

@@ -23,6 +23,7 @@ import threading
 import numpy as np
 
 from convcore._boundary import extension_table
+from convcore._calibration import calibrated_constants
 from convcore._contention import team_size
 from convcore._memo import ProblemMemo
 from convcore._problem import kernel_values_matter
@@ -50,14 +51,24 @@ SECONDS_PER_CALL = 20e-6
 # (float32) and 1.32x (float64) the AVX-512 machine's time per multiply-add, and an SSE build
 # on the same CPU 3.1x and 2.7x (docs/separable.md, "Blocking per instruction set").
 _WIDTH_SCALE = {64: 1.0, 32: 1.4, 16: 2.9}.get(_cy.blocking()["vector_bytes"], 2.9)
+# Each thread beyond the first adds this share of one thread's speed (1: perfect scaling).
+PARALLEL_EFFICIENCY = 1.0
+EFFICIENCY_BOUNDS = (0.1, 1.1)  # what a fit may find (a loaded machine can suggest less)
+# What `convcore calibrate` measures on the user's machine (``calibrate`` below;
+# docs/design.md, "Calibration"): the formulas read `machine`, which holds this machine's
+# values when a valid calibration exists and the defaults above otherwise.
+machine = calibrated_constants("separable", SECONDS_PER_MAC=SECONDS_PER_MAC,
+                               SECONDS_PER_BYTE=SECONDS_PER_BYTE,
+                               SECONDS_PER_CALL=SECONDS_PER_CALL,
+                               PARALLEL_EFFICIENCY=PARALLEL_EFFICIENCY)
 
 
 
 def _seconds_per_mac(dtype):
     """One thread's predicted seconds per multiply-add of the passes in `dtype`."""
     if dtype.kind == "c":  # generic loops, four real multiply-adds each
-        return 4 * SECONDS_PER_MAC[dtype.itemsize // 2] * _WIDTH_SCALE
-    return SECONDS_PER_MAC.get(dtype.itemsize, SECONDS_PER_MAC[8]) * _WIDTH_SCALE
+        return 4 * machine.SECONDS_PER_MAC[dtype.itemsize // 2] * _WIDTH_SCALE
+    return machine.SECONDS_PER_MAC.get(dtype.itemsize, machine.SECONDS_PER_MAC[8]) * _WIDTH_SCALE
 
 
 class SeparableBackend(Backend):
@@ -121,8 +132,38 @@ class SeparableBackend(Backend):
             else problem.macs / max(problem.out_size, 1)
         dtype = problem.dtype
         compute = problem.out_size * per_output * _seconds_per_mac(dtype)
-        stream = (_prod(problem.x_shape) + problem.out_size) * dtype.itemsize * SECONDS_PER_BYTE
-        return SECONDS_PER_CALL + (compute + stream) / max(ctx.threads, 1)
+        stream = (_prod(problem.x_shape) + problem.out_size) * dtype.itemsize \
+            * machine.SECONDS_PER_BYTE
+        return machine.SECONDS_PER_CALL + (compute + stream) / (
+            1 + machine.PARALLEL_EFFICIENCY * (max(ctx.threads, 1) - 1))
+
+    def calibrate(self, ctx, timer):
+        """Fit `machine` (``Backend.calibrate``), one thread unless said: a Gaussian (k = 31,
+        rank 1) for the pass rate per dtype, a larger image with k = 3 for the streaming, a
+        tiny image for the call, all threads against one for thread scaling."""
+        fit = timer.fit(machine)
+        rng = np.random.default_rng(0)
+
+        def gaussian(n, k, dtype, threads=1):
+            g = np.exp(-np.linspace(-2, 2, k) ** 2)
+            return timer.signal(rng.random((n, n)).astype(dtype), np.outer(g, g).astype(dtype),
+                                ctx.replace(threads=threads))
+
+        n = timer.size(512, 64)
+        for dtype in ("float32", "float64"):
+            timer.solve(fit, self, gaussian(n, 31, dtype), "SECONDS_PER_MAC",
+                        f"{n}^2 Gaussian k31 {dtype}", key=np.dtype(dtype).itemsize)
+        # The streaming constant's regime (1024^2: 8 MB, beyond L2, the default's fit); one
+        # constant cannot also cover images far beyond the last-level cache.
+        big = timer.size(1024, 128)
+        timer.solve(fit, self, gaussian(big, 3, "float32"), "SECONDS_PER_BYTE",
+                    f"{big}^2 Gaussian k3 float32")
+        timer.solve(fit, self, gaussian(16, 3, "float64"), "SECONDS_PER_CALL",
+                    "16^2 k3: the call")
+        timer.thread_scaling(fit, self, lambda t: gaussian(n, 31, "float32", t), ctx.threads,
+                             "PARALLEL_EFFICIENCY", f"{n}^2 Gaussian k31 float32",
+                             bounds=EFFICIENCY_BOUNDS)
+        return fit.finish()
 
     def workspace(self, problem, ctx):
         # Per-thread strip buffers, and the lead-axis intermediates of N-D kernels.
@@ -235,7 +276,8 @@ class _Prepared:
         lead_macs = sum(outer * o * inner * taps.size
                         for taps, _, outer, _, inner, o, _ in self.lead)
         self.serial_seconds = (self.macs + lead_macs) * _seconds_per_mac(dtype) + (
-            _prod(problem.x_shape) + problem.out_size) * dtype.itemsize * SECONDS_PER_BYTE
+            _prod(problem.x_shape) + problem.out_size) * dtype.itemsize \
+            * machine.SECONDS_PER_BYTE
         self.scratch_size = _cy.scratch_size(o_cols, kw)
 
 

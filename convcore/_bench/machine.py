@@ -12,6 +12,7 @@ ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
 
 
 def _cpu():
+    """(CPU model name, its flags) from /proc/cpuinfo, or what `platform` knows."""
     model, flags = platform.processor() or platform.machine(), ""
     try:
         with open("/proc/cpuinfo") as f:
