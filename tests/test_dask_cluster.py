@@ -62,6 +62,14 @@ def test_worker_thread_limits_hold_while_tasks_run(client, tmp_path):
     each of its threads cpus // threads."""
     dask_recorder.register()
     client.run(dask_recorder.register)
+    try:
+        _check_thread_limits(client, tmp_path)
+    finally:
+        dask_recorder.unregister()  # the other tests of this process meet the built-ins only
+        client.run(dask_recorder.unregister)
+
+
+def _check_thread_limits(client, tmp_path):
     x = da.ones((40, 40), chunks=10)
     k = np.ones((3, 3))
     cpus = _contention.cpu_budget()
