@@ -1,9 +1,20 @@
 """References for the ``convcore.nn`` tests: PyTorch autograd, plain loops, finite differences."""
 
+import warnings
+
 import numpy as np
 import torch
 
 F = torch.nn.functional
+
+
+def torch_conv2d(x, w, bias=None, **kwargs):
+    """``torch.nn.functional.conv2d`` on NumPy arrays, without autograd."""
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch warns that it pads a copy for 'same' with even kernels; we compare results.
+        warnings.filterwarnings("ignore", "Using padding='same'", UserWarning)
+        b = None if bias is None else torch.from_numpy(bias)
+        return F.conv2d(torch.from_numpy(x), torch.from_numpy(w), b, **kwargs).numpy()
 
 
 def torch_grads(function, grad_out, *arrays):

@@ -18,16 +18,9 @@ from convcore._layer_problem import build_layer_problem
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+from nn_reference import torch_conv2d  # noqa: E402  (needs torch, checked above)
 
 im2col = convcore.get_backend("im2col")
-
-
-def torch_conv2d(x, w, bias=None, **kwargs):
-    with torch.no_grad(), warnings.catch_warnings():
-        # torch warns that it pads a copy for 'same' with even kernels; we compare results.
-        warnings.filterwarnings("ignore", "Using padding='same'", UserWarning)
-        b = None if bias is None else torch.from_numpy(bias)
-        return F.conv2d(torch.from_numpy(x), torch.from_numpy(w), b, **kwargs).numpy()
 
 
 LAYER_CASES = [

@@ -1,7 +1,5 @@
 """The openmp backend's depthwise layers (groups == C) against PyTorch, and what it declines."""
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -11,15 +9,9 @@ from reference import context
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+from nn_reference import torch_conv2d  # noqa: E402  (needs torch, checked above)
 
 openmp = convcore.get_backend("openmp")
-
-
-def torch_conv2d(x, w, bias=None, **kwargs):
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Using padding='same'", UserWarning)
-        b = None if bias is None else torch.from_numpy(bias)
-        return F.conv2d(torch.from_numpy(x), torch.from_numpy(w), b, **kwargs).numpy()
 
 
 DEPTHWISE_CASES = [
