@@ -144,7 +144,7 @@ def report(rounds=5, names=None):
             times = {row: [] for row in rows}
             for _ in range(rounds):
                 for row in rows:
-                    time.sleep(0.25)  # other rows' thread pools fall asleep (PERF-NOTES)
+                    time.sleep(0.25)  # other rows' thread pools fall asleep (docs/design.md, "Performance notes")
                     seconds, sample = timed_row(client, row, x, k, memory_input)
                     times[row].append(seconds)
                     if len(times[row]) == 1:

@@ -160,7 +160,7 @@ def median_time(call, repeats):
 
 @pytest.fixture
 def idle_gap():
-    """Let other libraries' thread pools go to sleep before timing (PERF-NOTES.md)."""
+    """Let other libraries' thread pools go to sleep before timing (docs/design.md, "Performance notes")."""
     import time
 
     time.sleep(0.25)

@@ -9,7 +9,7 @@ Issue 22's two workloads, each shape called once, in a fresh process per library
 
 Each child reports the total seconds of its first pass and of its second pass; rounds are
 interleaved (scipy, convcore, scipy, convcore, ...) and the table gives medians and the
-spread. Run from the repository root, BLAS variables unset as bench-grid.md asks::
+spread. Run from the repository root, BLAS variables unset (docs/design.md, "Benchmark grid")::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/first_calls.py [--rounds 5]
 """

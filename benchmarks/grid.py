@@ -1,4 +1,4 @@
-"""The workload grid (``/work/shared/bench-grid.md``), defined once.
+"""The workload grid (docs/design.md, "Benchmark grid"), defined once.
 
 A :class:`Problem` is one pytest-benchmark group: its inputs, its float64 reference and the
 rows timed on it (every convcore backend, ``auto``, and the contenders of its family, see

@@ -145,7 +145,7 @@ def run_mode(mode, rounds, cells, gap):
                     else:  # a fast wrong answer must not count
                         scale = float(np.abs(reference).max()) or 1.0
                         assert np.abs(result - reference).max() / scale < 1e-4, (name, who)
-                    time.sleep(0.25)  # other pools go to sleep (PERF-NOTES.md)
+                    time.sleep(0.25)  # other pools go to sleep (docs/design.md, "Performance notes")
                     row = stats(block(call, calls_for(side), gap))
                     per_round[name][who].append(row)
                     print(f"#   {name:14s} {who:9s} " + " ".join(

@@ -1,10 +1,10 @@
 """How one row is timed, shared by the pytest-benchmark suite and the A/B worker.
 
-On a shared 2-core VM two effects dominate (PERF-NOTES.md): other libraries' thread pools
-keep spinning for ~0.1 s after a call, and code that was idle runs slowly for a while. So
-every row gets an idle gap, then untimed calls until it is in its steady state, then its own
-block of timed calls; rows of one group follow each other, so their ratios come from
-neighbouring seconds of the same run.
+On a shared 2-core VM two effects dominate (docs/design.md, "Performance notes"): other
+libraries' thread pools keep spinning for ~0.1 s after a call, and code that was idle runs
+slowly for a while. So every row gets an idle gap, then untimed calls until it is in its
+steady state, then its own block of timed calls; rows of one group follow each other, so
+their ratios come from neighbouring seconds of the same run.
 """
 
 import contextlib

@@ -97,7 +97,7 @@ CONFIRM_PROCESSES = 3
 def _confirm(result, baseline, run, args):
     """Measure the regressed rows (and their groups' contenders, the controls) again in fresh
     processes, up to ``CONFIRM_PROCESSES`` of them: a row counts only when every one finds it
-    slower too (bench-grid.md). A process the machine gave less (``compare.not_comparable``)
+    slower too (README, "Benchmarks": compare). A process the machine gave less (``compare.not_comparable``)
     is not counted; when none could be counted, the comparison is refused, not passed.
 
     Fresh processes, because some slowness belongs to a process, not to the code: FFTW plans

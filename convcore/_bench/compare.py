@@ -1,9 +1,9 @@
 """Noise-aware comparison of two benchmark runs (or two builds, row by row).
 
 On a shared machine noise is one-sided: a call descheduled, a parallel region waiting for a
-thread the scheduler took away (PERF-NOTES.md), so a row's times are often bimodal, and the
-median of a few rounds jumps between the modes from run to run. Slower code moves every
-quantile. So a row is gated on a low quantile of its times (the 10th percentile); it
+thread the scheduler took away (docs/design.md, "Performance notes"), so a row's times are
+often bimodal, and the median of a few rounds jumps between the modes from run to run.
+Slower code moves every quantile. So a row is gated on a low quantile of its times (the 10th percentile); it
 regresses when
 
 * that quantile is slower by more than the row's own limit (``new / old > 1 + limit``), where
