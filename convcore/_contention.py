@@ -59,9 +59,13 @@ COLD_GAP_SECONDS = 0.1
 WARM_SECONDS = 0.05
 HOLD_SECONDS = 1.0
 CALM_SECONDS = 1.0
-# Before the measurement (and where it cannot run): starting and joining a second thread
-# after a millisecond of other work, measured on the development machine (openmp's model).
-DEFAULT_DISPATCH_SECONDS = 20e-6
+# Before the measurement (and where it cannot run), and the least it may find: what a second
+# thread costs a call after a millisecond of other work. An empty region times only the
+# team's wake-up (1 us on the 2-core AVX2 VM, quiet: its second thread then looked worth it
+# for any work); a real call's second thread also splits the work and starts on a cold
+# cache: 256^2 k3 float32 ran 105 us on one thread and 113 us on two there, 512^2 k3 308 and
+# 196 us (25th percentiles, 1 ms of Python between calls), a break-even near 40 us.
+DEFAULT_DISPATCH_SECONDS = 40e-6
 DISPATCH_RETRY_SECONDS = 10.0
 
 _lock = threading.Lock()
@@ -137,7 +141,8 @@ def dispatch_seconds():
 
     An empty OpenMP region is timed with one thread and with two, each after a short sleep
     (so the team has gone to sleep, as between the calls of a pipeline); the least
-    difference of several tries is the cost on a free core. It is measured only while the
+    difference of several tries is the wake-up on a free core, and a call's cost is at least
+    ``DEFAULT_DISPATCH_SECONDS`` (what splitting real work costs). It is measured only while the
     machine is quiet (on a busy one the second thread waits for a core: 4 ms measured here
     with four other processes running, a cost of the moment that the contention limit
     handles); until then ``DEFAULT_DISPATCH_SECONDS`` stands in, and a later call tries again.
@@ -155,8 +160,9 @@ def dispatch_seconds():
     seconds = _measure_dispatch()
     if seconds > 10 * DEFAULT_DISPATCH_SECONDS:
         return DEFAULT_DISPATCH_SECONDS  # load arrived while measuring: try again later
-    _state["dispatch"] = seconds
-    return seconds
+    # The empty region is the floor's lower bound, not a call's cost (see the default).
+    _state["dispatch"] = max(seconds, DEFAULT_DISPATCH_SECONDS)
+    return _state["dispatch"]
 
 
 def _measure_dispatch(tries=7):

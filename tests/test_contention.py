@@ -120,6 +120,18 @@ def test_worth_weighs_work_against_dispatch(fresh):
     assert _contention.worth(1, 1.0) == 1
 
 
+def test_an_empty_region_does_not_make_a_second_thread_look_free(fresh):
+    # On a quiet VM the empty region measured 1 us, and every call of more than a few
+    # microseconds started a second thread (256^2 k3 float32: 113 us on two, 105 on one).
+    fresh.setitem(_contention._state, "dispatch", None)
+    fresh.setitem(_contention._state, "dispatch_retry", 0.0)
+    fresh.setattr(_contention, "_signal", None)
+    fresh.setattr(_contention, "_measure_dispatch", lambda: 1e-6)
+    assert _contention.dispatch_seconds() == _contention.DEFAULT_DISPATCH_SECONDS
+    assert _contention.worth(2, 60e-6) == 1    # 30 us saved < 40 us to start a thread
+    assert _contention.worth(2, 170e-6) == 2
+
+
 def test_dispatch_is_not_measured_on_a_busy_machine(fresh, tmp_path):
     fresh.setitem(_contention._state, "dispatch", None)
     stat = FakeStat(tmp_path / "stat")
