@@ -370,7 +370,7 @@ def _depthwise_verdict(p):
 
 
 def _depthwise_team(p, ctx):
-    return 1 if ctx.threads == 1 else worth(ctx.threads, depthwise_seconds(p, 1))
+    return worth(ctx.threads, depthwise_seconds(p, 1))
 
 
 def _depthwise_runner(p, planned):
@@ -406,7 +406,7 @@ def choose_variant(type_code, orows, ocols, kr=None):
         return 1
     if orows >= _cy.geometry(type_code, 3)[0]:
         return 3
-    if orows < 4 and ocols >= _cy.geometry(type_code, 1)[1]:
+    if orows < 4 and wide_strip:
         return 1
     return 0
 
