@@ -40,11 +40,7 @@ import math
 
 import numpy as np
 
-from convcore._boundary import extension_table
-from convcore._contention import team_size
-from convcore._memo import ProblemMemo
-from convcore._registry import Backend
-from convcore._threads import native_threads
+from convcore.plugin import Backend, ProblemMemo, extension_table, native_threads, team_size
 
 from . import _cy
 from ._layout import chunked, plan_layout, relayout
@@ -164,7 +160,7 @@ class FFTBackend(Backend):
 
         def runner(x, k, out):
             # Threads for FFTW and the chunk pipeline: fewer while other processes hold the
-            # cores (``_contention.team_size``), with the layout made for that many.
+            # cores (``convcore.plugin.team_size``), with the layout made for that many.
             team = team_size(ctx.threads) if team_follows_load else ctx.threads
             with native_threads(team, key=p.key) as threads:
                 if not team_follows_load:

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from convcore._calibration import calibrated_constants
+from convcore.plugin import calibrated_constants
 
 from ._plans import FFTW_THREAD_MIN_ELEMENTS, planned_lengths
 

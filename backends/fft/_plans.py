@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 import pyfftw
+from convcore.plugin import cache_dir
 
 # FFTW's planner, and the wisdom functions, are not thread safe (pyFFTW has a lock of its own
 # around planning, but wisdom export/import and its tracker have had race reports): every
@@ -264,11 +265,9 @@ wisdom_file_override = None
 
 def wisdom_file():
     """Path of the wisdom file: ``fftw-wisdom.bin`` in convcore's cache folder
-    (``convcore._user_cache``)."""
+    (``convcore.plugin.cache_dir``)."""
     if wisdom_file_override is not None:
         return os.fspath(wisdom_file_override)
-    from convcore._user_cache import cache_dir
-
     return os.path.join(cache_dir(), "fftw-wisdom.bin")
 
 

@@ -22,10 +22,10 @@ backend declines. Object arrays and fftconvolve's broadcast axes are declined to
 
 import numpy as np
 
-from convcore import _contention
-from convcore._boundary import extension_tables
-from convcore._registry import Backend
-from convcore._threads import native_threads, serial_blas
+from convcore.plugin import (
+    Backend, extension_tables, native_threads, serial_blas, worth,
+    team_size as live_team_size,
+)
 
 from . import _cy, _plan
 from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
@@ -60,14 +60,14 @@ class Im2colBackend(Backend):
         return True
 
     def workspace(self, problem, ctx):
-        threads = team_size(problem, ctx)
+        threads = planned_team(problem, ctx)
         if problem.kind == "layer":
             return layer_workspace(problem, threads, ctx.max_memory)
         return SignalBlocks(problem, threads, self._form(ctx),
                             ctx.max_memory).workspace(threads)
 
     def cost(self, problem, ctx):
-        threads = team_size(problem, ctx)
+        threads = planned_team(problem, ctx)
         if problem.kind == "layer":
             return layer_cost(problem, threads, ctx.max_memory)
         return signal_cost(problem, threads, self._form(ctx), ctx.max_memory)
@@ -88,8 +88,8 @@ class Im2colBackend(Backend):
 
     def prepare(self, problem, ctx):
         """Block sizes and boundary tables, decided once for the plan's team; each call
-        sizes its own team from it, live (``_contention.team_size``)."""
-        threads, alone = team_size(problem, ctx), _one_thread_seconds(problem, ctx)
+        sizes its own team from it, live (``convcore.plugin.team_size``)."""
+        threads, alone = planned_team(problem, ctx), _one_thread_seconds(problem, ctx)
         if problem.kind == "layer":
             self.check_options(ctx.backend_options)
             blocks = LayerBlocks(problem, threads, ctx.max_memory)
@@ -101,12 +101,12 @@ class Im2colBackend(Backend):
         return lambda x, k, out: signal(x, problem.taps(k), out, problem.fillvalue)
 
 
-def team_size(problem, ctx):
+def planned_team(problem, ctx):
     """Threads a plan counts on: the call's thread count, or fewer where another thread would
-    not pay for itself (``_contention.worth``)."""
+    not pay for itself (``convcore.plugin.worth``)."""
     if ctx.threads == 1:
         return 1
-    return _contention.worth(ctx.threads, _one_thread_seconds(problem, ctx))
+    return worth(ctx.threads, _one_thread_seconds(problem, ctx))
 
 
 def _one_thread_seconds(problem, ctx):
@@ -117,7 +117,7 @@ def _one_thread_seconds(problem, ctx):
 
 def _live_team(planned, alone):
     """The cores other processes leave free now, out of the plan's team."""
-    return _contention.team_size(planned, alone) if planned > 1 else 1
+    return live_team_size(planned, alone) if planned > 1 else 1
 
 
 def _integer_bound(problem):

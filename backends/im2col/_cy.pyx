@@ -267,7 +267,7 @@ def banded_correlate(const real_or_complex[::1] x, xs, ks, os,
     x, out : flat C-ordered signal and result; xs, ks, os their shapes (>= 2-D).
     toeplitz : (lead taps * kh, pieces * chunk, chunk); entry [r, t, u] is tap t - u of
         kernel row r where 0 <= t - u < kw, else 0.
-    tables : boundary tables per axis (convcore._boundary.extension_tables).
+    tables : boundary tables per axis (convcore.plugin.extension_tables).
     last_start : the result's offset on the last axis (problem.starts[-1]).
     rows, seg, chunk : output rows and columns per task, and the chunk width B.
     rows_scratch, out_scratch : per-thread workspaces (see backends/im2col.py for sizes).

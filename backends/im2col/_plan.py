@@ -9,8 +9,7 @@ import math
 
 import numpy as np
 
-from convcore._calibration import calibrated_constants
-from convcore._contention import cpu_budget
+from convcore.plugin import calibrated_constants, cpu_budget
 
 # Per-thread workspace budget. A block of this size stays in this machine's 2 MiB L2 cache
 # between the unfolding and the GEMM that reads it. resnet3x3_C64_56 on one thread took

@@ -11,10 +11,7 @@ import itertools
 
 import numpy as np
 
-from convcore._batching import run_batched
-from convcore._boundary import extension_tables
-from convcore._calibration import calibrated_constants
-from convcore._registry import Backend
+from convcore.plugin import Backend, calibrated_constants, extension_tables, run_batched
 
 from . import _cy
 

@@ -3,7 +3,7 @@
 
 Written plainly on purpose (it is the baseline the fast backends are measured against), but
 compiled, typed and without the GIL. Boundaries come as per-axis index tables (see
-convcore._boundary): ``table[axis][t] >= 0`` is the signal index an extended coordinate
+convcore.plugin.extension_table): ``table[axis][t] >= 0`` is the signal index an extended coordinate
 reads, -1 means the fill value.
 
 N-D problems are folded onto the 2-D loop: for every pair (leading output index, leading tap
@@ -148,7 +148,7 @@ def correlate(const conv_t[::1] x, x_shape, const conv_t[::1] w, k_shape,
     ----------
     x, w, out : 1-D contiguous views of C-ordered N-D arrays of one compute dtype
     x_shape, k_shape, out_shape : tuple of int (same length >= 1)
-    tables : intp array (ndim, width), boundary tables from ``convcore._boundary``
+    tables : intp array (ndim, width), boundary tables from ``convcore.plugin.extension_tables``
     fill : the fill value for table entries of -1
     """
     cdef Py_ssize_t ndim = len(x_shape), d

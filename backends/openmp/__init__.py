@@ -22,11 +22,9 @@ import collections
 
 import numpy as np
 
-from convcore._batching import run_batched
-from convcore._boundary import extension_tables
-from convcore._contention import cpu_budget, team_size, worth
-from convcore._registry import Backend
-from convcore._threads import native_threads
+from convcore.plugin import (
+    Backend, cpu_budget, extension_tables, native_threads, run_batched, team_size, worth,
+)
 
 from . import _cy, _model
 from ._model import (depthwise_seconds, predict_seconds, serial_seconds, threads_to_use,
@@ -154,7 +152,7 @@ class _Correlator:
                 strips_per_chunk)
 
     def __call__(self, x, w, out):
-        # The cores other processes leave free now (``_contention.team_size``). A call on one
+        # The cores other processes leave free now (``convcore.plugin.team_size``). A call on one
         # thread goes straight to the loop: no parallel region, no reservation in the thread
         # budget and no stall bookkeeping (about 5 us, 10-20% of a 256^2 k5 call), so a busy
         # machine that leaves one core costs no more than threads(1).
@@ -319,7 +317,7 @@ def _plane_sources(x_shape, k_shape, out_shape, tables):
 
 def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, key, xcols=None):
     """Run the compiled loop on stacked planes (see _cy.correlate) with up to `team` threads
-    (`key` names the work for ``_contention``'s stall rule).
+    (`key` names the work for the stall rule of ``convcore.plugin.team_size``).
 
     `xcols` overrides the signal's row stride (the 1-D polyphase rows overlap).
     """

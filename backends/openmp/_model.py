@@ -21,8 +21,7 @@ import collections
 
 import numpy as np
 
-from convcore._calibration import calibrated_constants
-from convcore._contention import worth
+from convcore.plugin import calibrated_constants, worth
 
 from . import _cy
 
@@ -140,8 +139,8 @@ def serial_seconds(problem):
 
 def threads_to_use(problem, available):
     """Threads a plan counts on: `available`, or fewer where another thread would not pay for
-    itself (``_contention.worth``). The runner sizes each call's team again, live
-    (``_contention.team_size``): a plan outlives the moment it was made in."""
+    itself (``convcore.plugin.worth``). The runner sizes each call's team again, live
+    (``convcore.plugin.team_size``): a plan outlives the moment it was made in."""
     if available <= 1:
         return 1
     return worth(available, serial_seconds(problem))

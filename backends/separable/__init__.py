@@ -22,13 +22,10 @@ import threading
 
 import numpy as np
 
-from convcore._boundary import extension_table
-from convcore._calibration import calibrated_constants
-from convcore._contention import team_size
-from convcore._memo import ProblemMemo
-from convcore._problem import kernel_values_matter
-from convcore._registry import Backend
-from convcore._threads import native_threads
+from convcore.plugin import (
+    Backend, ProblemMemo, calibrated_constants, extension_table, kernel_values_matter,
+    native_threads, team_size,
+)
 
 from . import _cy
 from ._factors import Decomposition, decompose, default_tolerance
@@ -272,7 +269,7 @@ class _Prepared:
         self.fill = np.asarray(fill, dtype)[()]
         self.strips = self.planes * padded_rows // strip
         self.macs = self.planes * padded_rows * o_cols * self.us.shape[0] * (kh + kw)
-        # One thread's time, for _contention's "is another thread worth it".
+        # One thread's time, for ``convcore.plugin.worth``: "is another thread worth it".
         lead_macs = sum(outer * o * inner * taps.size
                         for taps, _, outer, _, inner, o, _ in self.lead)
         self.serial_seconds = (self.macs + lead_macs) * _seconds_per_mac(dtype) + (

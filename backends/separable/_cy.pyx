@@ -308,7 +308,7 @@ def separable_2d(const conv_t[::1] x, Py_ssize_t planes, Py_ssize_t x_rows, Py_s
     x : flat C-ordered (planes, x_rows, x_cols) signal
     us, vs : (terms, kh) and (terms, kw) correlation-form factors
     upads : (terms, kh + 2 * STRIP - 2), us with STRIP - 1 zeros on both sides
-    row_table, col_table : boundary tables (``convcore._boundary.extension_table``) of
+    row_table, col_table : boundary tables (``convcore.plugin.extension_table``) of
         lengths ``o_rows + kh - 1`` (padded with -1 to a whole number of strips) and
         ``o_cols + kw - 1``
     col_start : first extended column read (``problem.starts`` of the last axis)

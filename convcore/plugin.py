@@ -1,0 +1,58 @@
+"""Everything a backend needs from the engine, in one public module.
+
+A backend (built-in under ``backends/`` or a third party's package) imports the engine only
+from here; the layering test (``tests/test_layers.py``) holds the built-ins to it. The
+contract itself, with a worked plugin, is docs/design.md, "Writing a backend".
+
+The contract
+------------
+Backend
+    The base class: ``supports``, ``cost``, ``workspace``, ``prepare`` (and optionally
+    ``calibrate`` and ``build_config``), each called with the problem and the call's
+    :class:`Context`.
+Context
+    The call's settings, passed explicitly: threads, backend options, memory limit.
+ConvProblem, LayerProblem
+    The two problem kinds (``problem.kind`` is ``"signal"`` or ``"layer"``).
+ProblemMemo
+    A bounded per-backend memo keyed by problem, for what ``cost`` and ``prepare`` share.
+extension_table, extension_tables
+    Index tables for the boundary modes (fill, wrap, symm), shared by every direct loop.
+run_batched
+    Runs a layer problem's batch and groups through one per-slice correlation.
+native_threads, serial_blas, BlasLimit
+    The one thread setting, as native code and BLAS should see it.
+cpu_budget, worth, team_size
+    How many cores this process may use, whether a second thread pays for itself, and the
+    team a call should start with right now (other processes' load included).
+calibrated_constants
+    A backend's cost-model constants: its defaults, or the values ``convcore calibrate``
+    measured on this machine.
+kernel_values_matter
+    Whether a problem's answer depends on the kernel's values beyond its shape.
+cache_dir
+    The user cache folder (calibrations, wisdom).
+
+Native code cimports the matching declarations from ``convcore._cy`` (``checks``,
+``fused``, ``openmp``, ``blas``, ``unfold``) and includes ``target.h`` for the vector
+width and register count of the build's instruction set.
+"""
+
+from ._batching import run_batched
+from ._boundary import extension_table, extension_tables
+from ._calibration import calibrated_constants
+from ._context import Context
+from ._contention import cpu_budget, team_size, worth
+from ._layer_problem import LayerProblem
+from ._memo import ProblemMemo
+from ._problem import ConvProblem, kernel_values_matter
+from ._registry import Backend
+from ._threads import BlasLimit, native_threads, serial_blas
+from ._user_cache import cache_dir
+
+__all__ = [
+    "Backend", "BlasLimit", "Context", "ConvProblem", "LayerProblem", "ProblemMemo",
+    "cache_dir", "calibrated_constants", "cpu_budget", "extension_table", "extension_tables",
+    "kernel_values_matter", "native_threads", "run_batched", "serial_blas", "team_size",
+    "worth",
+]
