@@ -2,12 +2,15 @@
 
 A backend (built-in under ``backends/`` or a third party's package) imports the engine only
 from here; the layering test (``tests/test_layers.py``) holds the built-ins to it. The
-contract itself, with a worked plugin, is docs/design.md, "Writing a backend".
+contract itself, with a worked plugin, is docs/design.md, "The backend contract" and
+"A minimal plugin".
 
 The contract
 ------------
-Backend
-    The base class: ``supports``, ``cost``, ``workspace``, ``prepare`` (and optionally
+Backend, register_backend
+    The base class, and how a backend joins the registry (built-ins are listed in
+    ``engine/registry.py``; a third party's through the ``convcore.backends`` entry point).
+    The base class asks ``supports``, ``cost``, ``workspace``, ``prepare`` (and optionally
     ``calibrate`` and ``build_config``), each called with the problem and the call's
     :class:`Context`.
 Context
@@ -38,21 +41,21 @@ Native code cimports the matching declarations from ``convcore._cy`` (``checks``
 width and register count of the build's instruction set.
 """
 
-from ._batching import run_batched
-from ._boundary import extension_table, extension_tables
-from ._calibration import calibrated_constants
-from ._context import Context
-from ._contention import cpu_budget, team_size, worth
-from ._layer_problem import LayerProblem
-from ._memo import ProblemMemo
-from ._problem import ConvProblem, kernel_values_matter
-from ._registry import Backend
-from ._threads import BlasLimit, native_threads, serial_blas
-from ._user_cache import cache_dir
+from convcore.engine.batching import run_batched
+from convcore.engine.boundary import extension_table, extension_tables
+from convcore.engine.calibration import calibrated_constants
+from convcore.engine.context import Context
+from convcore.runtime.contention import cpu_budget, team_size, worth
+from convcore.engine.layer_problem import LayerProblem
+from convcore.engine.memo import ProblemMemo
+from convcore.engine.problem import ConvProblem, kernel_values_matter
+from convcore.engine.registry import Backend, register_backend
+from convcore.runtime.threads import BlasLimit, native_threads, serial_blas
+from convcore.runtime.user_cache import cache_dir
 
 __all__ = [
     "Backend", "BlasLimit", "Context", "ConvProblem", "LayerProblem", "ProblemMemo",
     "cache_dir", "calibrated_constants", "cpu_budget", "extension_table", "extension_tables",
-    "kernel_values_matter", "native_threads", "run_batched", "serial_blas", "team_size",
-    "worth",
+    "kernel_values_matter", "native_threads", "register_backend", "run_batched", "serial_blas",
+    "team_size", "worth",
 ]

@@ -71,14 +71,14 @@ def assert_matches(got, ref, x, k, expected_dtype):
 def build_problem(*args, **kwargs):
     """The engine's problem for a call, with the kernel's values attached (as the engine
     attaches them before asking a backend whose verdict depends on them)."""
-    from convcore._problem import build_problem as build
+    from convcore.engine.problem import build_problem as build
 
     return build(*args, kernel_values=True, **kwargs)
 
 
 def context(backend_options=None, **settings):
     """The Context a call made now would run under (with `settings` changed)."""
-    from convcore._context import current_context
+    from convcore.engine.context import current_context
 
     ctx = current_context(backend_options)
     return ctx.replace(**settings) if settings else ctx

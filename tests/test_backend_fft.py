@@ -11,7 +11,7 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore import _dispatch
+from convcore.engine import dispatch as _dispatch
 from convcore.backends.fft import _layout, _plans
 from convcore.backends import fft as fft_backend
 from reference import assert_matches, build_problem, context, make_array, reference
@@ -161,9 +161,9 @@ def test_auto_picks_fft_for_large_kernels_and_direct_for_small(rng):
                         "convolve")[2]
     small = build_problem(np.zeros((16, 16)), np.zeros((3, 3)), "same", "convolve")[2]
     ctx = context(threads=2, max_memory=1 << 32)
-    plan = convcore._dispatch.plan(big, "auto", "auto", ctx)
+    plan = convcore.engine.dispatch.plan(big, "auto", "auto", ctx)
     assert plan.backend.name == "fft"
-    assert convcore._dispatch.plan(small, "auto", "auto", ctx).backend.kind == "direct"
+    assert convcore.engine.dispatch.plan(small, "auto", "auto", ctx).backend.kind == "direct"
     assert convcore.choose_conv_method(np.ones((512, 512)), make_array(rng, (127, 127), "float64"),
                                        "same") == "fft"
 

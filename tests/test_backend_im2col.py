@@ -13,7 +13,7 @@ import scipy.signal
 
 import convcore
 from reference import build_problem, context
-from convcore._layer_problem import build_layer_problem
+from convcore.engine.layer_problem import build_layer_problem
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -82,7 +82,7 @@ def test_conv2d_pointwise_and_full_padding_and_float32(rng):
 def test_conv2d_auto_uses_im2col(rng):
     x, w = rng.standard_normal((1, 3, 8, 8)), rng.standard_normal((2, 3, 3, 3))
     p = build_layer_problem(x, w)[2]
-    plan = convcore._dispatch.plan(p, "auto", "auto", context(threads=1, max_memory=1 << 30))
+    plan = convcore.engine.dispatch.plan(p, "auto", "auto", context(threads=1, max_memory=1 << 30))
     assert plan.name == "im2col"
     assert "naive" in dict((n, why) for n, _, why in plan.alternatives)
     np.testing.assert_allclose(convcore.nn.conv2d(x, w), torch_conv2d(x, w), rtol=1e-12)

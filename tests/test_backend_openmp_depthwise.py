@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import convcore
-from convcore._layer_problem import build_layer_problem
+from convcore.engine.layer_problem import build_layer_problem
 from reference import context
 
 torch = pytest.importorskip("torch")

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, strategies as st
 
 import convcore
-from convcore import _contention
+from convcore.runtime import contention as _contention
 from convcore import nn
 from nn_reference import F, directional_check, torch_grads
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from convcore import _contention, nn
+from convcore import nn
+
+from convcore.runtime import contention as _contention
 from nn_reference import directional_check, loop_tiled, torch_grads, torch_tiled
 
 # (N, C, H, W), K, (kh, kw), tiles (None: unshared), stride, padding

@@ -22,8 +22,8 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import _contention
-from .._threads import get_num_threads, serial_blas
+from convcore.runtime import contention as _contention
+from convcore.runtime.threads import get_num_threads, serial_blas
 
 # Below this many multiply-adds a second thread costs more than it saves.
 SHARED_WORK_MACS = 4_000_000

@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
-from .._dispatch import ConvMemoryError
-from .._layer_problem import _layer_pair
-from .._options import get_option
-from .._problem import as_input_array
+from convcore.engine.dispatch import ConvMemoryError
+from convcore.engine.layer_problem import _layer_pair
+from convcore.runtime.options import get_option
+from convcore.engine.problem import as_input_array
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from .. import _dispatch
-from .._context import current_context
-from .._dispatch import ConvMemoryError
-from .._layer_problem import build_layer_problem
+from convcore.engine import dispatch as _dispatch
+from convcore.engine.context import current_context
+from convcore.engine.dispatch import ConvMemoryError
+from convcore.engine.layer_problem import build_layer_problem
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,

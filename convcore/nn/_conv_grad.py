@@ -20,7 +20,7 @@ backward-weight above with the roles of input and output swapped.
 
 import numpy as np
 
-from .._layer_problem import build_layer_problem
+from convcore.engine.layer_problem import build_layer_problem
 from ._batch import chunks, over_batch
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._conv2d import conv2d

@@ -21,7 +21,7 @@ blocks from Python threads stalled together whenever one was descheduled holding
 import numpy as np
 
 from .._cy.conv_grad import stride1_grads
-from .._threads import native_threads, serial_blas
+from convcore.runtime.threads import native_threads, serial_blas
 from ._batch import team
 
 # Bytes of windows per block: fits L2 (2 MB per core here) beside the GEMMs' own panels.

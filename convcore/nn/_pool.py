@@ -11,8 +11,8 @@ sweep per plane (``convcore/_cy/pool.pyx``).
 import numpy as np
 
 from .._cy.pool import max_pool2d_backward_planes
-from .._shapes import layer_output_size
-from .._threads import native_threads
+from convcore.engine.shapes import layer_output_size
+from convcore.runtime.threads import native_threads
 from ._batch import team
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._unfold import fold_taps, unfold

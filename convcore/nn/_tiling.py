@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .._shapes import layer_output_size
+from convcore.engine.shapes import layer_output_size
 from ._batch import chunks
 from ._unfold import unfold_batch_last, unfold_channels_last
 

@@ -43,7 +43,7 @@ import scipy.signal
 
 import convcore
 import _course
-from convcore._bench.plot import crossovers
+from convcore.cli.bench.plot import crossovers
 from convcore.backends.separable import decompose
 from convcore.benchmarks import contenders, grid, rounds
 

@@ -44,7 +44,7 @@ or settings are compared, with a warning naming the differences.
 
 import numpy as np
 
-from . import machine
+from convcore.cli.bench import machine
 
 THRESHOLD = 0.10
 LOW_Q = 10              # the gated quantile of a row's times (percent)

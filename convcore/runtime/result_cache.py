@@ -7,8 +7,8 @@ Why and how: ``convcore/_cy/result_pool.pyx``. This module holds the setting: at
 
 import os
 
-from ._cy import result_pool
-from ._options import _parse_bytes, _physical_memory, check_bytes
+from convcore._cy import result_pool
+from convcore.runtime.options import _parse_bytes, _physical_memory, check_bytes
 
 MIN_BLOCK = 4 << 20
 

@@ -9,7 +9,9 @@ import json
 import os
 import sys
 
-from . import compare, report, suite
+from convcore.cli.bench import compare
+from convcore.cli.bench import report
+from convcore.cli.bench import suite
 
 
 def bench_parser():
@@ -48,7 +50,7 @@ def bench_main(argv):
     args = bench_parser().parse_args(argv)
     suite.warn_environment()
     if args.ab:
-        from . import ab
+        from convcore.cli.bench import ab
 
         return ab.main(args)
     baseline = None
@@ -149,7 +151,7 @@ def plot_main(argv):
     parser.add_argument("--storage")
     parser.add_argument("--output", default="convcore-plots", help="folder for the images")
     args = parser.parse_args(argv)
-    from . import plot
+    from convcore.cli.bench import plot
 
     document = plot.load_run(args.run, args.storage)
     if document is None:

@@ -11,7 +11,7 @@ import math
 import os
 import re
 
-from . import suite
+from convcore.cli.bench import suite
 
 GROUP = re.compile(r"^(signal2d|signal1d)-n(\w+)-k(\d+)-(\w+)-(same|valid|full)$")
 

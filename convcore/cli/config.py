@@ -1,19 +1,10 @@
 """``show_config()``: what this installation was built with and can run."""
 
-import json
-import os
-
-from . import _calibration, _registry, _result_cache, _threads
-
-
-def build_info():
-    """The flags recorded by setup.py when the extensions were compiled (a dict)."""
-    path = os.path.join(os.path.dirname(__file__), "_build_info.json")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {"openmp": None, "compile_args": [], "note": "no build record found"}
+from convcore.engine import calibration as _calibration
+from convcore.engine import registry as _registry
+from convcore.runtime import result_cache as _result_cache
+from convcore.runtime import threads as _threads
+from convcore.runtime.build import VERSION, build_info
 
 
 def _blas_info():
@@ -39,7 +30,7 @@ def _pyfftw_version():
 
 
 def _target():
-    from ._cy.target import describe
+    from convcore._cy.target import describe
 
     return describe()
 
@@ -57,10 +48,9 @@ def _blockings():
 def config():
     """Return the build and runtime configuration as a dict."""
     info = build_info()
-    from . import __version__
 
     return {
-        "convcore": __version__,
+        "convcore": VERSION,
         "openmp": info.get("openmp"),
         "compile_args": info.get("compile_args"),
         "portable_build": info.get("portable"),

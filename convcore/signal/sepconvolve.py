@@ -9,9 +9,9 @@ directly instead of rediscovering them.
 
 import numpy as np
 
-from ._calls import execute
-from ._context import current_context
-from ._problem import build_problem
+from convcore.engine.calls import execute
+from convcore.engine.context import current_context
+from convcore.engine.problem import build_problem
 
 
 def _outer(factors, dtype):

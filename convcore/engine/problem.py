@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._boundary import normalize_boundary
-from ._long_double import is_long_double
-from ._shapes import axis_output_size, axis_start, check_mode, valid_needs_swap
+from convcore.engine.boundary import normalize_boundary
+from convcore.engine.long_double import is_long_double
+from convcore.engine.shapes import axis_output_size, axis_start, check_mode, valid_needs_swap
 
 # Compute dtype for each input kind: integers become uint64, whose products and sums wrap
 # modulo 2**64 exactly as SciPy's fixed-width integer loops do once cast back.

@@ -1,30 +1,15 @@
 """The facts a benchmark run is saved with, and which of them make two runs incomparable."""
 
 import os
-import platform
 import time
+
+from convcore.runtime.build import cpu_model
 
 # Settings that change timings: two runs differing in one of these are not the same setting.
 SETTINGS = ("cpu_model", "cpu_flags_hash", "cpu_count", "threads", "convcore", "numpy",
             "scipy", "pyfftw", "blas", "openmp", "compile_args", "portable_build", "env")
 ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
                "CONVCORE_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _cpu():
-    """(CPU model name, its flags) from /proc/cpuinfo, or what `platform` knows."""
-    model, flags = platform.processor() or platform.machine(), ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model in ("", "x86_64", platform.machine()):
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = value.strip()
-    except OSError:
-        pass
-    return model, flags
 
 
 def _version(module):
@@ -91,9 +76,9 @@ def facts():
     import hashlib
 
     import convcore
-    from convcore import _config
+    from convcore.cli import config as _config
 
-    model, flags = _cpu()
+    model, flags = cpu_model()
     config = _config.config()
     return {
         "cpu_model": model,

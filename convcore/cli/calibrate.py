@@ -1,6 +1,6 @@
 """``convcore calibrate``: measure the cost models' constants on this machine and store them.
 
-Every registered backend that declared calibrated constants (``convcore._calibration``)
+Every registered backend that declared calibrated constants (``convcore.engine.calibration``)
 measures its own runner on a few shapes chosen to isolate one term of its model each
 (compute-bound, memory-bound, call overhead, all threads against one), through the
 :class:`Timer` given here, and fits each constant so that its ``cost()`` predicts what was
@@ -15,12 +15,14 @@ import time
 
 import numpy as np
 
-from . import _calibration, _contention, _registry
-from ._bench.machine import cpu_snapshot, other_load
-from ._context import current_context
-from ._layer_problem import build_layer_problem
-from ._problem import build_problem
-from .benchmarks.timing import idle_gap, rounds_for, warm_up
+from convcore.engine import calibration as _calibration
+from convcore.runtime import contention as _contention
+from convcore.engine import registry as _registry
+from convcore.cli.bench.machine import cpu_snapshot, other_load
+from convcore.engine.context import current_context
+from convcore.engine.layer_problem import build_layer_problem
+from convcore.engine.problem import build_problem
+from convcore.benchmarks.timing import idle_gap, rounds_for, warm_up
 
 # Between two measurements: other pools' threads (OpenBLAS, FFTW) stop spinning
 # (docs/design.md, "Performance notes").

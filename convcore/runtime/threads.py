@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 
-from . import _contention
+from convcore.runtime import contention as _contention
+from convcore.runtime.invalidation import settings_changed
 
 _local = threading.local()
 _process_default = None
@@ -80,9 +81,7 @@ def set_num_threads(n):
     """
     global _process_default
     _process_default = _validate(n)
-    from . import _dispatch  # plans memoized under the old count may no longer be right
-
-    _dispatch.clear_plan_cache()
+    settings_changed()  # plans memoized under the old count may no longer be right
 
 
 @contextlib.contextmanager

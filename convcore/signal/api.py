@@ -4,7 +4,7 @@ Every function does the same four steps: build the problem (validation, shapes, 
 plan it under the call's :class:`Context` (a named backend or ``auto``), let the plan's
 prepared runner fill a freshly allocated result, and finish it (reverse a swapped
 correlation, crop, cast to SciPy's result dtype). This module validates the SciPy-shaped
-arguments; ``_calls`` does the rest, and skips building and planning for a repeated call
+arguments; ``convcore.engine.calls`` does the rest, and skips building and planning for a repeated call
 (docs/design.md, "The fast path").
 """
 
@@ -12,11 +12,12 @@ import warnings
 
 import numpy as np
 
-from . import _bands, _nonfinite
-from ._calls import call, finite
-from ._dispatch import check_method
-from ._problem import _split_axes, as_input_array, build_problem
-from ._shapes import check_mode
+from convcore.signal import bands as _bands
+from convcore.signal import nonfinite as _nonfinite
+from convcore.engine.calls import call, finite
+from convcore.engine.dispatch import check_method
+from convcore.engine.problem import _split_axes, as_input_array, build_problem
+from convcore.engine.shapes import check_mode
 
 _COMMON_DOC = """
     backend : str, optional
@@ -174,7 +175,7 @@ def _spreads(backend):
     answer, as SciPy's method='fft' does."""
     if backend == "auto":
         return False
-    from ._registry import get_backend
+    from convcore.engine.registry import get_backend
     return bool(getattr(get_backend(backend), "spreads_nonfinite", False))
 
 
@@ -276,7 +277,7 @@ def _check_2d(in1, in2, function):
 
 def _fft_call(in1, in2, mode, axes, backend, plan, max_memory, backend_options, overlap_add):
     if backend != "auto":
-        from ._registry import get_backend
+        from convcore.engine.registry import get_backend
         get_backend(backend)
     a, b = as_input_array(in1, "in1"), as_input_array(in2, "in2")
     if a.ndim == b.ndim == 0:

@@ -18,8 +18,10 @@ import zlib
 
 import numpy as np
 
-from . import _calibration, _registry
-from ._problem import kernel_values_matter
+from convcore.engine import calibration as _calibration
+from convcore.engine import registry as _registry
+from convcore.engine.problem import kernel_values_matter
+from convcore.runtime.invalidation import on_settings_changed
 
 METHODS = ("auto", "direct", "fft")
 _PLAN_CACHE_SIZE = 2048
@@ -35,6 +37,21 @@ class ConvMemoryError(MemoryError):
     """A result or workspace would exceed ``max_memory``; raised before allocating."""
 
 
+class Decline(str):
+    """Why a backend is left out of a plan: the text a user reads, and its cause.
+
+    ``cause`` is ``"backend"`` (its own ``supports`` said no), ``"memory"`` (result plus
+    workspace over ``max_memory``: a :class:`ConvMemoryError` when nothing else can run) or
+    ``"method"`` (not the kind ``method=`` asks for). The error type follows the cause; the
+    text is never parsed.
+    """
+
+    def __new__(cls, reason, cause="backend"):
+        self = super().__new__(cls, reason)
+        self.cause = cause
+        return self
+
+
 class Plan:
     """The dispatcher's decision for one problem under one context.
 
@@ -46,8 +63,9 @@ class Plan:
         Why it was chosen.
     cost : float
         Its predicted seconds.
-    alternatives : list of (name, cost or None, reason or None)
-        Every backend considered, in order of predicted cost; declined ones carry a reason.
+    alternatives : list of (name, cost or None, Decline or None)
+        Every backend considered, in order of predicted cost; declined ones carry a
+        :class:`Decline` (a str with its ``cause``).
     problem : ConvProblem or LayerProblem
     ctx : Context
     value_dependent : bool
@@ -176,6 +194,9 @@ def clear_plan_cache():
         calls.clear()
 
 
+on_settings_changed(clear_plan_cache)
+
+
 def check_method(method, backend):
     if method not in METHODS:
         raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
@@ -188,14 +209,14 @@ def check_method(method, backend):
 
 
 def _assess(backend, problem, ctx):
-    """(cost, None) when `backend` can run `problem` within memory, else (None, reason)."""
+    """(cost, None) when `backend` can run `problem` within memory, else (None, Decline)."""
     verdict = backend.supports(problem, ctx)
     if verdict is not True:
-        return None, str(verdict) if verdict else "declined"
+        return None, Decline(str(verdict) if verdict else "declined")
     needed = problem.out_bytes + backend.workspace(problem, ctx)
     if needed > ctx.max_memory:
-        return None, (f"needs {needed:,} bytes (result + workspace), over max_memory="
-                      f"{ctx.max_memory:,}")
+        return None, Decline(f"needs {needed:,} bytes (result + workspace), over max_memory="
+                             f"{ctx.max_memory:,}", cause="memory")
     return backend.cost(problem, ctx), None
 
 
@@ -228,7 +249,7 @@ def plan(problem, backend="auto", method="auto", ctx=None):
         chosen = _registry.get_backend(backend)
         cost, why = _assess(chosen, problem, ctx)
         if why is not None:
-            error = ConvMemoryError if why.startswith("needs ") else ValueError
+            error = ConvMemoryError if why.cause == "memory" else ValueError
             raise error(f"backend {backend!r} cannot run this problem: {why}")
         result = Plan(chosen, "requested", cost, [(backend, cost, None)], problem, ctx,
                       method, backend)
@@ -245,13 +266,15 @@ def _choose(problem, method, ctx):
     assessed = []
     for candidate in _registry.all_backends():
         if method != "auto" and candidate.kind != method:
-            assessed.append((candidate.name, None, f"not a {method!r} backend"))
+            assessed.append((candidate.name, None, Decline(f"not a {method!r} backend",
+                                                           cause="method")))
             continue
         if method == "direct" and not getattr(candidate, "sums_directly", True):
             # SciPy's direct method (and convolve2d) is accurate element by element; a
             # low-rank sum is accurate relative to the largest output only: named, it runs.
-            assessed.append((candidate.name, None, "not a sum of every product, as "
-                             "method='direct' and convolve2d promise; name it to use it"))
+            assessed.append((candidate.name, None, Decline(
+                "not a sum of every product, as method='direct' and convolve2d promise; name "
+                "it to use it", cause="method")))
             continue
         cost, why = _assess(candidate, problem, ctx)
         assessed.append((candidate.name, cost, why))
@@ -263,8 +286,8 @@ def _choose(problem, method, ctx):
         return _choose(problem, "direct", ctx)
     if not supported:
         reasons = "; ".join(f"{name}: {why}" for name, _, why in declined)
-        error = ConvMemoryError if all(w.startswith("needs ") for _, _, w in declined
-                                       if "not a" not in w) and declined else ValueError
+        causes = {why.cause for _, _, why in declined} - {"method"}
+        error = ConvMemoryError if causes == {"memory"} else ValueError
         raise error(f"no backend can run this problem ({reasons})")
     name, cost, _ = supported[0]
     reason = "cheapest predicted" if len(supported) > 1 else "only backend that supports it"

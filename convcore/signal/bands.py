@@ -12,8 +12,8 @@ each band gathers those rows (a copy of a few MB, contiguous) and runs as one or
 
 import numpy as np
 
-from ._boundary import extension_table, normalize_boundary
-from ._shapes import axis_output_size, axis_start, check_mode
+from convcore.engine.boundary import extension_table, normalize_boundary
+from convcore.engine.shapes import axis_output_size, axis_start, check_mode
 
 # Signals of at least this many bytes that are not C-contiguous go through bands.
 MIN_BYTES = 32 << 20

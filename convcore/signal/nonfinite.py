@@ -20,7 +20,7 @@ or -inf products give that infinity.
 
 import numpy as np
 
-from ._cy.finite import all_finite
+from convcore._cy.finite import all_finite
 
 # (signal class, kernel class) pairs whose product is NaN, +inf and -inf.
 _NAN_PAIRS = (("any", "nan"), ("nan", "any"), ("zero", "inf"), ("inf", "zero"))

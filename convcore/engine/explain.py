@@ -8,10 +8,11 @@ import time
 
 import numpy as np
 
-from . import _dispatch, _long_double
-from ._context import current_context
-from ._dispatch import check_method
-from ._problem import build_problem
+from convcore.engine import dispatch as _dispatch
+from convcore.engine import long_double as _long_double
+from convcore.engine.context import current_context
+from convcore.engine.dispatch import check_method
+from convcore.engine.problem import build_problem
 
 
 def explain(in1, in2, mode="full", method="auto", *, operation="convolve", backend="auto",

@@ -10,6 +10,8 @@ import importlib
 import threading
 from importlib import metadata
 
+from convcore.runtime.invalidation import settings_changed
+
 ENTRY_POINT_GROUP = "convcore.backends"
 
 # Built-in backends, in the order `list_backends()` shows them. A module missing from this
@@ -83,10 +85,10 @@ class Backend:
         """Measure this backend on this machine and fit its cost model's constants.
 
         Called by ``convcore.calibrate()`` (docs/design.md, "Calibration"). `ctx` is a context
-        with every thread of the machine; `timer` (a ``convcore._calibrate.Timer``) builds
+        with every thread of the machine; `timer` (a ``convcore.cli.calibrate.Timer``) builds
         problems, times the prepared runner (idle gap, warm-up, median) and fits one constant
         at a time so that ``cost()`` predicts what was measured. Returns ``{name: value}`` for
-        the constants the backend declared with ``convcore._calibration.calibrated_constants``;
+        the constants the backend declared with ``convcore.engine.calibration.calibrated_constants``;
         the default (this one) has nothing to calibrate.
         """
         return {}
@@ -168,9 +170,7 @@ def unregister_backend(name):
 
 
 def _clear_plans():
-    from . import _dispatch
-
-    _dispatch.clear_plan_cache()
+    settings_changed()
 
 
 def _scan_entry_points():

@@ -10,11 +10,15 @@ SciPy's result dtype).
 
 import numpy as np
 
-from . import _dispatch, _long_double, _options, _result_cache, _threads
-from ._context import Context
-from ._cy.finite import all_finite
-from ._dispatch import ConvMemoryError
-from ._problem import _max_abs, as_compute
+from convcore.engine import dispatch as _dispatch
+from convcore.engine import long_double as _long_double
+from convcore.runtime import options as _options
+from convcore.runtime import result_cache as _result_cache
+from convcore.runtime import threads as _threads
+from convcore.engine.context import Context
+from convcore._cy.finite import all_finite
+from convcore.engine.dispatch import ConvMemoryError
+from convcore.engine.problem import _max_abs, as_compute
 
 
 def _finish(out, problem):

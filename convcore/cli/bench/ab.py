@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from . import suite
+from convcore.cli.bench import suite
 
 # two-sided 95% t quantiles by degrees of freedom (for the interval over process pairs)
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}

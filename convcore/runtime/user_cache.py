@@ -1,7 +1,7 @@
 """Where convcore keeps what it learns about this machine: the user cache folder.
 
 FFTW wisdom (``backends/fft/_plans.py``) and the cost-model calibration
-(``convcore/_calibration.py``) live there. ``CONVCORE_CACHE_DIR`` moves it (the tests point it
+(``convcore/engine/calibration.py``) live there. ``CONVCORE_CACHE_DIR`` moves it (the tests point it
 at a temporary folder, so a test never reads or writes the user's files); otherwise it is
 ``platformdirs.user_cache_dir("convcore")``.
 """

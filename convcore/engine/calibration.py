@@ -7,12 +7,12 @@ defaults fitted on the development machine::
     machine = calibrated_constants("openmp", SECONDS_PER_LANE_MAC=SECONDS_PER_LANE_MAC, ...)
 
 and its formulas read ``machine.SECONDS_PER_LANE_MAC``. That is this machine's value when a
-valid calibration file exists (``convcore calibrate`` writes it: ``convcore/_calibrate.py``),
+valid calibration file exists (``convcore calibrate`` writes it: ``convcore/cli/calibrate.py``),
 the default otherwise. The file is read once per process, on the first read of any constant
 (the first ``cost()``), and the values then stay plain attributes: nothing is read per call.
 
 The file (docs/design.md, "Calibration") lives in convcore's cache folder
-(``convcore._user_cache``), one per CPU model and instruction set, and records the key it was
+(``convcore.runtime.user_cache``), one per CPU model and instruction set, and records the key it was
 made for (CPU model, instruction set and registers, convcore version, build flags). A file
 whose key is not this machine's and build's (stale), or that does not parse, has the wrong
 schema, or holds a value that is not finite, not positive, or more than ``LIMIT`` times away
@@ -31,7 +31,9 @@ import re
 import threading
 import warnings
 
-from ._user_cache import cache_dir
+from convcore.runtime.build import VERSION, build_info, cpu_model
+from convcore.runtime.invalidation import settings_changed
+from convcore.runtime.user_cache import cache_dir
 
 SCHEMA = 1
 # A calibrated value this many times away from its default is not a measurement of a
@@ -147,16 +149,13 @@ def declared(backend):
 
 def machine_key():
     """What a calibration is valid for: CPU model, vector target, convcore version, build."""
-    from . import __version__
-    from ._bench.machine import _cpu
-    from ._config import build_info
-    from ._cy.target import describe
+    from convcore._cy.target import describe
 
     target = describe()
     info = build_info()
-    return {"cpu": _cpu()[0], "isa": target["isa"],
+    return {"cpu": cpu_model()[0], "isa": target["isa"],
             "vector_bytes": target["vector_bytes"], "registers": target["registers"],
-            "fma": target["fma"], "convcore": __version__,
+            "fma": target["fma"], "convcore": VERSION,
             "build": {name: info.get(name) for name in BUILD_FIELDS}}
 
 
@@ -207,9 +206,7 @@ def reload():
         _state.update(document=_UNREAD, path=None, problem=None, refused={})
         for constants in _declared.values():
             constants._forget()
-    from . import _dispatch
-
-    _dispatch.clear_plan_cache()
+    settings_changed()
 
 
 @contextlib.contextmanager

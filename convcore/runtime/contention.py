@@ -89,7 +89,7 @@ def cpu_budget():
 
     Examples
     --------
-    >>> from convcore import _contention
+    >>> from convcore.runtime import contention as _contention
     >>> 1 <= _contention.cpu_budget() <= (os.cpu_count() or 1)
     True
     """
@@ -167,7 +167,7 @@ def dispatch_seconds():
 
 def _measure_dispatch(tries=7):
     try:
-        from ._cy import team
+        from convcore._cy import team
     except ImportError:  # an uncompiled tree
         return DEFAULT_DISPATCH_SECONDS
     if not team.HAVE_OPENMP or cpu_budget() < 2:
@@ -191,7 +191,7 @@ def worth(wanted, serial_seconds):
 
     Examples
     --------
-    >>> from convcore import _contention
+    >>> from convcore.runtime import contention as _contention
     >>> _contention.worth(8, 0.0)
     1
     >>> _contention.worth(2, 1.0)
@@ -364,7 +364,7 @@ def team_size(wanted, serial_seconds=None):
 
     Examples
     --------
-    >>> from convcore import _contention
+    >>> from convcore.runtime import contention as _contention
     >>> _contention.team_size(1)
     1
     >>> 1 <= _contention.team_size(4, serial_seconds=1.0) <= 4

@@ -1,14 +1,14 @@
 """LayerProblem: one CNN-layer request (PyTorch conventions), validated once.
 
-The layer counterpart of ``ConvProblem`` (``_problem.py``): input (N, C, H, W), weight
+The layer counterpart of ``ConvProblem`` (``engine/problem.py``): input (N, C, H, W), weight
 (K, C/groups, kh, kw), stride, padding, dilation, groups, layout and direction. Backends that
 serve layers accept it in ``supports()``; the others decline with a reason.
 """
 
 import numpy as np
 
-from ._problem import as_input_array
-from ._shapes import layer_output_size, layer_padding
+from convcore.engine.problem import as_input_array
+from convcore.engine.shapes import layer_output_size, layer_padding
 
 
 _LAYER_TYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))

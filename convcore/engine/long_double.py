@@ -13,8 +13,8 @@ import itertools
 
 import numpy as np
 
-from ._batching import run_batched
-from ._boundary import extension_tables
+from convcore.engine.batching import run_batched
+from convcore.engine.boundary import extension_tables
 
 # Only where long double is wider than double; elsewhere np.longdouble *is* float64.
 _WIDER = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
