@@ -15,14 +15,14 @@ import time
 
 import numpy as np
 
-from convcore.engine import calibration as _calibration
-from convcore.runtime import contention as _contention
-from convcore.engine import registry as _registry
+from convcore.benchmarks.timing import idle_gap, rounds_for, warm_up
 from convcore.cli.bench.machine import cpu_snapshot, other_load
+from convcore.engine import calibration as _calibration
+from convcore.engine import registry as _registry
 from convcore.engine.context import current_context
 from convcore.engine.layer_problem import build_layer_problem
 from convcore.engine.problem import build_problem
-from convcore.benchmarks.timing import idle_gap, rounds_for, warm_up
+from convcore.runtime import contention as _contention
 
 # Between two measurements: other pools' threads (OpenBLAS, FFTW) stop spinning
 # (docs/design.md, "Performance notes").

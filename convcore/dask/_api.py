@@ -10,17 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convcore.signal import api as memory_api
 from convcore.engine.calls import finite
 from convcore.engine.context import current_context
 from convcore.engine.dispatch import check_method
-from convcore.signal.nonfinite import extended_input
 from convcore.engine.problem import (_fill_in, _split_axes, as_input_array, resolve_dtypes,
                         resolve_fft_dtypes, signal_geometry)
-from convcore.engine.shapes import check_mode
 from convcore.engine.registry import get_backend
+from convcore.engine.shapes import check_mode
+from convcore.signal import api as memory_api
+from convcore.signal.nonfinite import extended_input
 from convcore.signal.sepconvolve import check_factors
 from convcore.signal.sepconvolve import sepconvolve as memory_sepconvolve
+
 from . import _graph
 from . import _halo
 from ._blocks import BlockCall

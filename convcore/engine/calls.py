@@ -8,17 +8,35 @@ allocated result and finishes it once here (reverse a swapped correlation, crop,
 SciPy's result dtype).
 """
 
+import threading
+
 import numpy as np
 
+from convcore._cy.finite import all_finite
 from convcore.engine import dispatch as _dispatch
 from convcore.engine import long_double as _long_double
+from convcore.engine.context import current_context
+from convcore.engine.dispatch import ConvMemoryError
+from convcore.engine.problem import _max_abs, as_compute
 from convcore.runtime import options as _options
 from convcore.runtime import result_cache as _result_cache
 from convcore.runtime import threads as _threads
-from convcore.engine.context import Context
-from convcore._cy.finite import all_finite
-from convcore.engine.dispatch import ConvMemoryError
-from convcore.engine.problem import _max_abs, as_compute
+from convcore.runtime.invalidation import on_settings_changed
+
+# The fast path's table: call signature -> _Call. Emptied with the dispatcher's plans (a
+# setting changed) and, wholesale, when full: signatures are cheap to plan again.
+_KNOWN_CALLS_SIZE = 2048
+_known_calls = {}
+_known_calls_lock = threading.Lock()
+
+
+def forget_calls():
+    """Empty the fast path's table (the plans it points to may be stale)."""
+    with _known_calls_lock:
+        _known_calls.clear()
+
+
+on_settings_changed(forget_calls)
 
 
 def _finish(out, problem):
@@ -112,13 +130,44 @@ def _run(chosen, x, k, problem, auto, pooled=True, plain_finish=False):
     return out if plain_finish else _finish(out, problem)
 
 
-def execute(x, k, problem, backend, method, ctx):
-    """Plan `problem` under `ctx` and run it: the slow path, taken once per signature."""
+def _refuse_oversized(problem, ctx):
     needed = problem.out_bytes
     if needed > ctx.max_memory:
         raise ConvMemoryError(
             f"the result {problem.out_shape} of {problem.dtype} needs {needed:,} bytes, over "
-            f"max_memory={ctx.max_memory:,}; raise max_memory or convcore.set_options(max_memory=...)")
+            f"max_memory={ctx.max_memory:,}; raise max_memory or "
+            f"convcore.set_options(max_memory=...)")
+
+
+def run_layer(problem, x, weight, ctx, backend="auto"):
+    """A CNN layer's forward pass on the one path: refuse an oversized result, plan under
+    `ctx`, allocate the result, let the plan's runner fill it.
+
+    Parameters
+    ----------
+    problem : LayerProblem
+    x, weight : numpy.ndarray
+        As :func:`~convcore.engine.layer_problem.build_layer_problem` returned them.
+    ctx : Context
+    backend : str
+        'auto' or a backend name.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``problem.out_shape`` of ``problem.dtype``.
+    """
+    _refuse_oversized(problem, ctx)
+    plan = _dispatch.plan(problem, backend, "auto", ctx)
+    out = np.empty(problem.out_shape, problem.dtype)
+    plan.runner(x, weight, out)
+    return out
+
+
+def execute(x, k, problem, backend, method, ctx):
+    """Plan a signal `problem` under `ctx` and run it: the slow path, taken once per
+    signature. Returns (the _Call a repeated call reuses, or None; the finished result)."""
+    _refuse_oversized(problem, ctx)
     if problem.out_size == 0 or x.size == 0 or k.size == 0:
         return None, _finish(_empty_result(x, k, problem), problem)
     if _long_double.is_long_double(problem.dtype):
@@ -163,16 +212,15 @@ def call(arguments, a, b, max_memory, plan, backend_options, build):
     backend, method)) and the slow path, which remembers the signature."""
     key = _signature(a, b, arguments, max_memory, plan, backend_options)
     if key is not None:
-        known = _dispatch.calls.get(key)
+        known = _known_calls.get(key)
         if known is not None:
             return known(a, b)
     x, k, problem, backend, method = build(a, b)
-    ctx = Context(_threads.get_num_threads(), *_options.current(max_memory, plan),
-                  backend_options)
+    ctx = current_context(backend_options, plan, max_memory)
     call, result = execute(x, k, problem, backend, method, ctx)
     if key is not None and call is not None:
-        with _dispatch._plans_lock:
-            if len(_dispatch.calls) >= _dispatch._PLAN_CACHE_SIZE:
-                _dispatch.calls.clear()
-            _dispatch.calls[key] = call
+        with _known_calls_lock:
+            if len(_known_calls) >= _KNOWN_CALLS_SIZE:
+                _known_calls.clear()
+            _known_calls[key] = call
     return result

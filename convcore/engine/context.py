@@ -9,6 +9,8 @@ settings give equal (and equally hashed) contexts, so a context is part of a pla
 
 import types
 
+from convcore.runtime import options as _options
+from convcore.runtime import threads as _threads
 from convcore.runtime.options import PLAN_EFFORTS
 
 _EMPTY = types.MappingProxyType({})
@@ -88,9 +90,7 @@ class Context:
 
 
 def current_context(backend_options=None, plan=None, max_memory=None):
-    """The context of a call made now, in this Python thread (settings read once here)."""
-    from convcore.runtime import options as _options
-    from convcore.runtime import threads as _threads
-
+    """The context of a call made now, in this Python thread (settings read once here):
+    the one place a Context is built from convcore's settings."""
     max_memory, plan = _options.current(max_memory, plan)
     return Context(_threads.get_num_threads(), max_memory, plan, backend_options)

@@ -29,8 +29,6 @@ _KERNELS_PER_PLAN = 64
 
 _plans = {}
 _plans_lock = threading.Lock()
-# The API's fast path: call signature -> everything a repeated call needs (see _calls).
-calls = {}
 
 
 class ConvMemoryError(MemoryError):
@@ -187,11 +185,10 @@ def _format_seconds(seconds):
 
 
 def clear_plan_cache():
-    """Forget memoized plans and call signatures (after a backend is registered or a
-    setting changes)."""
+    """Forget memoized plans (after a backend is registered or a setting changes; the fast
+    path's signatures, ``engine.calls``, are forgotten on the same signal)."""
     with _plans_lock:
         _plans.clear()
-        calls.clear()
 
 
 on_settings_changed(clear_plan_cache)

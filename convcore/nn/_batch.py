@@ -9,9 +9,9 @@ independent images of the batch in convcore's threads (NumPy releases the GIL in
 in copies and in elementwise work). A chunk of images also bounds the unfolded workspace.
 
 How many threads (:func:`team`): the thread setting, for work large enough. Short work is
-cut to the cores other processes leave free now (``_contention.team_size``, as the engine's
+cut to the cores other processes leave free now (``runtime.contention.team_size``, as the engine's
 native loops): a thread the scheduler takes away for a time slice (4-16 ms) holds the whole
-call, and on this 2-core machine with the other engineers' jobs running the unshared
+call, and on this 2-core machine with other jobs running the unshared
 benchmark layer took 1.5 ms on two threads, 1.15 ms on one. Long work keeps its threads:
 the contention signal kept ``conv2d_backward`` (resnet3x3_C64_56, N 8) on one thread, 38 ms,
 in minutes when two took 19-22 ms (a slice is a fraction of such a call, and its native
@@ -23,7 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from convcore.runtime import contention as _contention
-from convcore.runtime.threads import get_num_threads, serial_blas
+from convcore.runtime.threads import serial_blas
 
 # Below this many multiply-adds a second thread costs more than it saves.
 SHARED_WORK_MACS = 4_000_000
@@ -46,17 +46,18 @@ def _executor(threads):
         return _pool
 
 
-def team(macs):
-    """Threads for work of `macs` multiply-adds (see the module docstring)."""
-    threads = get_num_threads() if macs >= SHARED_WORK_MACS else 1
+def team(macs, ctx):
+    """Threads for work of `macs` multiply-adds under the call's thread count (``ctx``;
+    see the module docstring)."""
+    threads = ctx.threads if macs >= SHARED_WORK_MACS else 1
     if threads > 1 and macs < LONG_WORK_MACS:
         return _contention.team_size(threads)
     return max(1, min(threads, _contention.cpu_budget()))
 
 
-def chunks(n, macs, bytes_per_image):
+def chunks(n, macs, bytes_per_image, ctx):
     """Batch slices: one per thread for large work, smaller when one would be too big."""
-    threads = team(macs)
+    threads = team(macs, ctx)
     by_memory = max(1, CHUNK_BYTES // max(bytes_per_image, 1))
     size = max(1, min(math.ceil(n / threads), by_memory))
     return [slice(i, min(i + size, n)) for i in range(0, n, size)], threads

@@ -20,10 +20,12 @@ backward-weight above with the roles of input and output swapped.
 
 import numpy as np
 
+from convcore.engine.context import current_context
 from convcore.engine.layer_problem import build_layer_problem
+
 from ._batch import chunks, over_batch
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
-from ._conv2d import conv2d
+from ._conv2d import layer_forward
 from ._grad_stride1 import conv2d_grads, transposed_padding
 from ._unfold import fold, unfold
 
@@ -51,14 +53,14 @@ def _weight_chunk(x, grad_out, groups, kernel, stride, pads, dilation):
     return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(k, cg, kh, kw)
 
 
-def _batch_plan(grad_out, in_channels, groups, kernel):
+def _batch_plan(grad_out, in_channels, groups, kernel, ctx):
     """Chunks of the batch for the threads: work in multiply-adds, windows in bytes."""
     n, k, ho, wo = grad_out.shape
     taps = in_channels * kernel[0] * kernel[1]
-    return chunks(n, n * k * taps // groups * ho * wo, taps * ho * wo * grad_out.itemsize)
+    return chunks(n, n * k * taps // groups * ho * wo, taps * ho * wo * grad_out.itemsize, ctx)
 
 
-def _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation):
+def _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation, ctx):
     """With stride 1 the transposed convolution is an ordinary one: the kernel flipped, its
     two channel axes swapped (per group), and ``dilation * (k - 1) - padding`` of padding.
     Then convcore's conv2d backends (blocked unfolding + GEMM in cache) compute it. Returns
@@ -73,12 +75,13 @@ def _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation):
         return None
     flipped = weight[:, :, ::-1, ::-1].reshape(groups, k // groups, cg, kh, kw)
     flipped = flipped.transpose(0, 2, 1, 3, 4).reshape(groups * cg, k // groups, kh, kw)
-    return conv2d(grad_out, flipped, None, 1, padding, dilation, groups)
+    return layer_forward(grad_out, flipped, None, 1, padding, dilation, groups, "NCHW", "auto",
+                         ctx)
 
 
-def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
+def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation, ctx):
     """``fold(W^T @ grad_out)``: (N, K, Ho, Wo) -> (N, C, H, W)."""
-    out = _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation)
+    out = _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation, ctx)
     if out is not None:
         return out
     n = grad_out.shape[0]
@@ -87,15 +90,15 @@ def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
     def run(s):
         out[s] = _data_chunk(grad_out[s], weight, groups, x_hw, stride, pads, dilation)
     over_batch(run, *_batch_plan(grad_out, groups * weight.shape[1], groups,
-                                 weight.shape[2:]))
+                                 weight.shape[2:], ctx))
     return out
 
 
-def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation):
+def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation, ctx):
     """``grad_out @ unfold(x)^T`` summed over the batch: (K, C/groups, kh, kw)."""
     def run(s):
         return _weight_chunk(x[s], grad_out[s], groups, kernel, stride, pads, dilation)
-    parts = over_batch(run, *_batch_plan(grad_out, x.shape[1], groups, kernel))
+    parts = over_batch(run, *_batch_plan(grad_out, x.shape[1], groups, kernel, ctx))
     return np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
@@ -149,17 +152,18 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     check_ndim(x, 4, "x", "(N, C, H, W)")
     x, weight, p = build_layer_problem(x, weight, stride, padding, dilation, groups)
     check_shape(grad_out, p.out_shape, "grad_out", "conv2d's output")
-    check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward")
+    ctx = current_context()
+    check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward", ctx)
     padding = transposed_padding((p.kh, p.kw), p.padding, p.dilation)
     # One unfolding of grad_out serves both gradients when it is the smaller of the two
     # unfoldings (no more filters than channels); with more filters than channels (a first
     # layer: 1 -> 16 on the digits) unfolding x instead was 2x faster.
     if p.stride == (1, 1) and padding is not None and weight.shape[0] <= p.C:
-        return conv2d_grads(grad_out, x, weight, p.groups, padding, p.dilation)
+        return conv2d_grads(grad_out, x, weight, p.groups, padding, p.dilation, ctx)
     grad_x = backward_data(grad_out, weight, p.groups, (p.H, p.W), p.stride, p.padding,
-                           p.dilation)
+                           p.dilation, ctx)
     grad_weight = backward_weight(x, grad_out, p.groups, (p.kh, p.kw), p.stride, p.padding,
-                                  p.dilation)
+                                  p.dilation, ctx)
     return grad_x, grad_weight, grad_out.sum((0, 2, 3))
 
 
@@ -237,8 +241,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     """
     x, weight, bias, out_shape, _, stride, pads, dilation = _transpose_geometry(
         x, weight, bias, stride, padding, output_padding, groups, dilation)
-    check_memory((out_shape,), x.dtype, "conv_transpose2d")
-    out = backward_data(x, weight, groups, out_shape[2:], stride, pads, dilation)
+    ctx = current_context()
+    check_memory((out_shape,), x.dtype, "conv_transpose2d", ctx)
+    out = backward_data(x, weight, groups, out_shape[2:], stride, pads, dilation, ctx)
     if bias is not None:
         out += bias[:, None, None]
     return out
@@ -272,9 +277,11 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
         x, weight, None, stride, padding, output_padding, groups, dilation)
     grad_out, x, weight = float_arrays(("grad_out", "x", "weight"), grad_out, x, weight)
     check_shape(grad_out, out_shape, "grad_out", "conv_transpose2d's output")
-    check_memory((x.shape, weight.shape), x.dtype, "conv_transpose2d_backward")
+    ctx = current_context()
+    check_memory((x.shape, weight.shape), x.dtype, "conv_transpose2d_backward", ctx)
     padding = (pads[0][0], pads[1][0])
-    grad_x = conv2d(grad_out, weight, None, stride, padding, dilation, groups)
+    grad_x = layer_forward(grad_out, weight, None, stride, padding, dilation, groups, "NCHW",
+                           "auto", ctx)
     grad_x = grad_x[:, :, :x.shape[2], :x.shape[3]]
-    grad_weight = backward_weight(grad_out, x, groups, kernel, stride, pads, dilation)
+    grad_weight = backward_weight(grad_out, x, groups, kernel, stride, pads, dilation, ctx)
     return grad_x, grad_weight, grad_out.sum((0, 2, 3))

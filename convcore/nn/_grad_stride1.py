@@ -20,8 +20,9 @@ blocks from Python threads stalled together whenever one was descheduled holding
 
 import numpy as np
 
-from .._cy.conv_grad import stride1_grads
+from convcore._cy.conv_grad import stride1_grads
 from convcore.runtime.threads import native_threads, serial_blas
+
 from ._batch import team
 
 # Bytes of windows per block: fits L2 (2 MB per core here) beside the GEMMs' own panels.
@@ -37,7 +38,7 @@ def transposed_padding(kernel, pads, dilation):
     return padding if min(padding) >= 0 else None
 
 
-def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
+def conv2d_grads(grad_out, x, weight, groups, padding, dilation, ctx):
     """``(grad_x, grad_weight, grad_bias)`` of a stride-1 conv2d; `padding` from
     :func:`transposed_padding`. The blocks run in ``convcore._cy.conv_grad``."""
     n, c, h, w = x.shape
@@ -48,7 +49,7 @@ def conv2d_grads(grad_out, x, weight, groups, padding, dilation):
     flipped = np.ascontiguousarray(flipped.transpose(0, 2, 1, 3)).reshape(groups, cg, taps)
     rows = max(1, min(h, BLOCK_BYTES // max(taps * w * x.itemsize, 1)))
     grad_x = np.empty(x.shape, x.dtype)  # C order: the kernel writes it as NCHW
-    with native_threads(team(2 * n * k * cg * kh * kw * h * w)) as threads, serial_blas:
+    with native_threads(team(2 * n * k * cg * kh * kw * h * w, ctx)) as threads, serial_blas:
         acc = np.zeros((threads, groups, taps, cg), x.dtype)
         bias = np.zeros((threads, k), x.dtype)
         scratch = np.empty((threads, taps * rows * w), x.dtype)

@@ -4,20 +4,21 @@ Every function does the same four steps: build the problem (validation, shapes, 
 plan it under the call's :class:`Context` (a named backend or ``auto``), let the plan's
 prepared runner fill a freshly allocated result, and finish it (reverse a swapped
 correlation, crop, cast to SciPy's result dtype). This module validates the SciPy-shaped
-arguments; ``convcore.engine.calls`` does the rest, and skips building and planning for a repeated call
-(docs/design.md, "The fast path").
+arguments; ``convcore.engine.calls`` does the rest, and skips building and planning for a
+repeated call (docs/design.md, "The fast path").
 """
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
-from convcore.signal import bands as _bands
-from convcore.signal import nonfinite as _nonfinite
 from convcore.engine.calls import call, finite
 from convcore.engine.dispatch import check_method
 from convcore.engine.problem import _split_axes, as_input_array, build_problem
 from convcore.engine.shapes import check_mode
+from convcore.signal import bands as _bands
+from convcore.signal import nonfinite as _nonfinite
 
 _COMMON_DOC = """
     backend : str, optional
@@ -42,8 +43,23 @@ def _scalar_product(a, b, conjugate):
     return a * (np.conj(b) if conjugate else b)
 
 
+class _Request(NamedTuple):
+    """What a call fixes for every piece it may be cut into (bands, finite parts)."""
+    operation: str
+    method: str
+    backend: str
+    plan: object
+    max_memory: object
+    backend_options: object
+    late_centre: bool
+
+
 def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue, plan,
                  max_memory, backend_options, late_centre=False, nd_rules=True):
+    """One public call, in three steps that each call the next, never themselves: SciPy's
+    answer for NaN and inf kernels (:mod:`~convcore.signal.nonfinite`) around finite parts,
+    a large strided signal in bands (:mod:`~convcore.signal.bands`), then the engine's call
+    (fast path or problem -> plan -> run)."""
     a = in1 if type(in1) is np.ndarray else as_input_array(in1, "in1")
     b = in2 if type(in2) is np.ndarray else as_input_array(in2, "in2")
     if a.ndim == 0 or b.ndim == 0:
@@ -51,35 +67,50 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
         if a.ndim == 0 and b.ndim == 0:
             return _scalar_product(a, b, operation == "correlate")
         return build_problem(a, b, mode, operation)  # raises: ranks differ
-
-    def build(a, b):
-        check_method(method, backend)
-        x, k, problem = build_problem(a, b, mode, operation, boundary, fillvalue,
-                                      late_centre=late_centre)
-        return x, k, problem, backend, method
-
     if nd_rules:
         _check_empty(a, b, mode)
+    request = _Request(operation, method, backend, plan, max_memory, backend_options,
+                       late_centre)
     if method != "fft" and _nonfinite.applies(a, b, fillvalue) and not _spreads(backend):
         # NaN or inf in the kernel: SciPy's direct answer from finite convolutions.
-        return _nonfinite.convolve(lambda x, k, fill: _signal_call(
-            operation, x, k, mode, method, backend, boundary, fill, plan, max_memory,
-            backend_options, late_centre, nd_rules), a, b, fillvalue,
-            _nonfinite.extended_input(a, b, mode, boundary, fillvalue, nd_rules), operation)
-    if _bands.applies(a, b, mode, boundary, fillvalue, method):
-        # A large strided signal: band by band, never copied whole (peak memory as SciPy's).
-        return _bands.run(lambda band, kernel, valid: _signal_call(
-            operation, band, kernel, valid, method, backend, "fill", 0, plan, max_memory,
-            backend_options), a, b, mode, boundary, late_centre)
-    arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
-                 late_centre)
-    out = call(arguments, a, b, max_memory, plan, backend_options, build)
+        return _nonfinite.convolve(
+            lambda x, k, fill: _finite_call(request, x, k, mode, boundary, fill), a, b,
+            fillvalue, _nonfinite.extended_input(a, b, mode, boundary, fillvalue, nd_rules),
+            operation)
+    out = _finite_call(request, a, b, mode, boundary, fillvalue)
     if method == "fft" and not (finite(a) and finite(b)):
         # SciPy's warning, in its words: an FFT spreads a NaN or inf over the whole result.
         warnings.warn("Use of fft convolution on input with NAN or inf results in NAN or inf "
                       "output. Consider using method='direct' instead.", RuntimeWarning,
                       stacklevel=3)
     return out
+
+
+def _finite_call(request, a, b, mode, boundary, fillvalue):
+    """A call whose kernel holds no NaN or inf: in bands when the signal is large and
+    strided (peak memory as SciPy's: never copied whole), else in one piece."""
+    if _bands.applies(a, b, mode, boundary, fillvalue, request.method):
+        return _bands.run(
+            lambda band, kernel, valid: _engine_call(request._replace(late_centre=False),
+                                                     band, kernel, valid, "fill", 0),
+            a, b, mode, boundary, request.late_centre)
+    return _engine_call(request, a, b, mode, boundary, fillvalue)
+
+
+def _engine_call(request, a, b, mode, boundary, fillvalue):
+    """The engine's call: a known signature's runner, or build, plan and run."""
+    operation, method, backend = request.operation, request.method, request.backend
+
+    def build(a, b):
+        check_method(method, backend)
+        x, k, problem = build_problem(a, b, mode, operation, boundary, fillvalue,
+                                      late_centre=request.late_centre)
+        return x, k, problem, backend, method
+
+    arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
+                 request.late_centre)
+    return call(arguments, a, b, request.max_memory, request.plan, request.backend_options,
+                build)
 
 
 def convolve(in1, in2, mode="full", method="auto", *, backend="auto", boundary="fill",

@@ -34,7 +34,8 @@ def applies(a, b, mode, boundary, fillvalue, method):
 def run(call, a, b, mode, boundary, late_centre):
     """The result of ``call(signal_band, b, 'valid')`` bands for the whole request.
 
-    `call` is the public convolve or correlate with the caller's other arguments bound.
+    `call` is the engine's call (``convcore.signal.api``) with the caller's other arguments
+    bound.
     """
     check_mode(mode)
     boundary = "fill" if mode == "valid" else normalize_boundary(boundary)

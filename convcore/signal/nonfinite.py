@@ -96,8 +96,9 @@ def convolve(run, a, b, fillvalue, extended, operation):
     Parameters
     ----------
     run : callable
-        ``run(x, k, fill)``: the call's own function (operation, mode, boundary, backend,
-        options fixed) on finite arrays `x`, `k` with fill value `fill`.
+        ``run(x, k, fill)``: the call's finite path (operation, mode, boundary, backend,
+        options fixed: ``convcore.signal.api``) on finite arrays `x`, `k` with fill value
+        `fill`.
     a, b : numpy.ndarray
         The two inputs as the caller gave them.
     fillvalue : scalar
