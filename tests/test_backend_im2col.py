@@ -12,12 +12,9 @@ import pytest
 import scipy.signal
 
 import convcore
-from reference import build_problem, context
 from convcore.engine.layer_problem import build_layer_problem
-
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-from nn_reference import torch_conv2d  # noqa: E402  (needs torch, checked above)
+from nn_reference import needs_torch, torch_conv2d
+from reference import build_problem, context
 
 im2col = convcore.get_backend("im2col")
 
@@ -39,6 +36,7 @@ LAYER_CASES = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("kwargs", LAYER_CASES, ids=str)
 @pytest.mark.parametrize("kernel", [(3, 3), (1, 1), (2, 5)], ids=str)
 def test_conv2d_matches_torch(kwargs, kernel, rng):
@@ -51,6 +49,7 @@ def test_conv2d_matches_torch(kwargs, kernel, rng):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@needs_torch
 def test_conv2d_bias_unbatched_and_nhwc(rng):
     x = rng.standard_normal((2, 4, 9, 8))
     w = rng.standard_normal((5, 4, 3, 3))
@@ -67,6 +66,7 @@ def test_conv2d_bias_unbatched_and_nhwc(rng):
     np.testing.assert_allclose(got, expected.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
 
 
+@needs_torch
 def test_conv2d_pointwise_and_full_padding_and_float32(rng):
     x = rng.standard_normal((3, 8, 7, 5)).astype(np.float32)
     w = rng.standard_normal((4, 8, 1, 1)).astype(np.float32)
@@ -79,6 +79,7 @@ def test_conv2d_pointwise_and_full_padding_and_float32(rng):
                                rtol=1e-12, atol=1e-12)
 
 
+@needs_torch
 def test_conv2d_auto_uses_im2col(rng):
     x, w = rng.standard_normal((1, 3, 8, 8)), rng.standard_normal((2, 3, 3, 3))
     p = build_layer_problem(x, w)[2]
@@ -274,6 +275,7 @@ def test_workspace_is_bounded_for_a_large_kernel(rng):
         assert abs(got[i, j] - (window * w).sum()) <= 1e-3 * np.abs(window * w).sum()
 
 
+@needs_torch
 def test_workspace_is_bounded_for_a_batch64_resnet_layer(rng):
     """A batch-64 ResNet layer: the whole patch matrix would be 462 MB; the per-thread
     blocks stay within the budget."""

@@ -5,11 +5,8 @@ import pytest
 
 import convcore
 from convcore.engine.layer_problem import build_layer_problem
+from nn_reference import needs_torch, torch_conv2d
 from reference import context
-
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-from nn_reference import torch_conv2d  # noqa: E402  (needs torch, checked above)
 
 openmp = convcore.get_backend("openmp")
 
@@ -26,6 +23,7 @@ DEPTHWISE_CASES = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape,multiplier,kernel,options", DEPTHWISE_CASES)
 def test_depthwise_matches_torch(shape, multiplier, kernel, options, dtype, rng):
@@ -52,6 +50,7 @@ def test_depthwise_threads_give_the_same_bits(rng):
     np.testing.assert_array_equal(one, two)
 
 
+@needs_torch
 def test_non_strided_layout_of_x_is_read_correctly(rng):
     x = rng.standard_normal((2, 12, 12, 3)).transpose(0, 3, 1, 2)  # a non-contiguous view
     w = rng.standard_normal((3, 1, 3, 3))
