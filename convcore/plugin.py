@@ -35,6 +35,8 @@ kernel_values_matter
     Whether a problem's answer depends on the kernel's values beyond its shape.
 cache_dir
     The user cache folder (calibrations, wisdom).
+BoundedTable, shared_executor
+    A bounded memo that evicts its oldest entry, and the process's shared worker threads.
 
 Native code cimports the matching declarations from ``convcore._cy`` (``checks``,
 ``fused``, ``openmp``, ``blas``, ``unfold``) and includes ``target.h`` for the vector
@@ -50,12 +52,13 @@ from convcore.engine.layer_problem import LayerProblem
 from convcore.engine.memo import ProblemMemo
 from convcore.engine.problem import ConvProblem, kernel_values_matter
 from convcore.engine.registry import Backend, register_backend
+from convcore.runtime.tables import BoundedTable, shared_executor
 from convcore.runtime.threads import BlasLimit, native_threads, serial_blas
 from convcore.runtime.user_cache import cache_dir
 
 __all__ = [
-    "Backend", "BlasLimit", "Context", "ConvProblem", "LayerProblem", "ProblemMemo",
+    "Backend", "BlasLimit", "BoundedTable", "Context", "ConvProblem", "LayerProblem", "ProblemMemo",
     "cache_dir", "calibrated_constants", "cpu_budget", "extension_table", "extension_tables",
     "kernel_values_matter", "native_threads", "register_backend", "run_batched", "serial_blas",
-    "team_size", "worth",
+    "shared_executor", "team_size", "worth",
 ]

@@ -15,6 +15,7 @@ import scipy.signal
 
 import convcore
 from convcore.runtime import contention as _contention
+from convcore.runtime.tables import BoundedTable
 from convcore.runtime import threads as _threads
 
 
@@ -26,7 +27,7 @@ def fresh(monkeypatch):
                                                    stalled_until=0.0, strikes=0,
                                                    last_end=-math.inf, warm_from=-math.inf,
                                                    peak=(0.0, -math.inf)))
-    monkeypatch.setattr(_contention, "_best", {})
+    monkeypatch.setattr(_contention, "_best", BoundedTable(1024))
     return monkeypatch
 
 

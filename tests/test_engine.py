@@ -181,3 +181,17 @@ def test_many_python_threads_share_one_prepared_runner(rng):
                                     images * 4))
         for got, want in zip(results, expected * 4):
             np.testing.assert_allclose(got, want, atol=1e-9, err_msg=backend)
+
+
+def test_memo_tables_drop_their_oldest_entry_not_everything():
+    from convcore.runtime.tables import BoundedTable
+
+    table = BoundedTable(3)
+    for key in "abcd":
+        table.put(key, key.upper())
+    assert [table.get(k) for k in "abcd"] == [None, "B", "C", "D"]
+    table.put("b", "B2")            # a rewrite moves it to the newest place
+    table.put("e", "E")
+    assert table.get("c") is None and table.get("b") == "B2" and len(table) == 3
+    with pytest.raises(ValueError, match="size"):
+        BoundedTable(0)

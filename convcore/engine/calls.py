@@ -8,8 +8,6 @@ allocated result and finishes it once here (reverse a swapped correlation, crop,
 SciPy's result dtype).
 """
 
-import threading
-
 import numpy as np
 
 from convcore._cy.finite import all_finite
@@ -22,18 +20,16 @@ from convcore.runtime import options as _options
 from convcore.runtime import result_cache as _result_cache
 from convcore.runtime import threads as _threads
 from convcore.runtime.invalidation import on_settings_changed
+from convcore.runtime.tables import BoundedTable
 
 # The fast path's table: call signature -> _Call. Emptied with the dispatcher's plans (a
-# setting changed) and, wholesale, when full: signatures are cheap to plan again.
-_KNOWN_CALLS_SIZE = 2048
-_known_calls = {}
-_known_calls_lock = threading.Lock()
+# setting changed); when full, the oldest signature goes.
+_known_calls = BoundedTable(2048)
 
 
 def forget_calls():
     """Empty the fast path's table (the plans it points to may be stale)."""
-    with _known_calls_lock:
-        _known_calls.clear()
+    _known_calls.clear()
 
 
 on_settings_changed(forget_calls)
@@ -219,8 +215,5 @@ def call(arguments, a, b, max_memory, plan, backend_options, build):
     ctx = current_context(backend_options, plan, max_memory)
     call, result = execute(x, k, problem, backend, method, ctx)
     if key is not None and call is not None:
-        with _known_calls_lock:
-            if len(_known_calls) >= _KNOWN_CALLS_SIZE:
-                _known_calls.clear()
-            _known_calls[key] = call
+        _known_calls.put(key, call)
     return result

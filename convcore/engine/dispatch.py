@@ -22,13 +22,13 @@ from convcore.engine import calibration as _calibration
 from convcore.engine import registry as _registry
 from convcore.engine.problem import kernel_values_matter
 from convcore.runtime.invalidation import on_settings_changed
+from convcore.runtime.tables import BoundedTable
 
 METHODS = ("auto", "direct", "fft")
 _PLAN_CACHE_SIZE = 2048
 _KERNELS_PER_PLAN = 64
 
-_plans = {}
-_plans_lock = threading.Lock()
+_plans = BoundedTable(_PLAN_CACHE_SIZE)
 
 
 class ConvMemoryError(MemoryError):
@@ -89,7 +89,7 @@ class Plan:
                                     and kernel_values_matter(problem))
         self._runner = None
         self._fallback = None
-        self._by_kernel = {}
+        self._by_kernel = BoundedTable(_KERNELS_PER_PLAN)
         self._lock = threading.Lock()
 
     @property
@@ -116,10 +116,7 @@ class Plan:
         if found is not None and found[0] == values:
             return found[1]
         resolved = plan(self.problem.with_kernel(k), self.requested, self.method, self.ctx)
-        with self._lock:
-            if len(self._by_kernel) >= _KERNELS_PER_PLAN:
-                self._by_kernel.clear()
-            self._by_kernel[checksum] = (values, resolved)
+        self._by_kernel.put(checksum, (values, resolved))
         return resolved
 
     @property
@@ -187,8 +184,7 @@ def _format_seconds(seconds):
 def clear_plan_cache():
     """Forget memoized plans (after a backend is registered or a setting changes; the fast
     path's signatures, ``engine.calls``, are forgotten on the same signal)."""
-    with _plans_lock:
-        _plans.clear()
+    _plans.clear()
 
 
 on_settings_changed(clear_plan_cache)
@@ -252,10 +248,7 @@ def plan(problem, backend="auto", method="auto", ctx=None):
                       method, backend)
     else:
         result = _choose(problem, method, ctx)
-    with _plans_lock:
-        if len(_plans) >= _PLAN_CACHE_SIZE:
-            _plans.clear()
-        _plans[key] = result
+    _plans.put(key, result)
     return result
 
 

@@ -19,10 +19,9 @@ kernel's dynamic schedule hands a descheduled thread's blocks to the other).
 """
 
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from convcore.runtime import contention as _contention
+from convcore.runtime.tables import shared_executor
 from convcore.runtime.threads import serial_blas
 
 # Below this many multiply-adds a second thread costs more than it saves.
@@ -31,20 +30,6 @@ SHARED_WORK_MACS = 4_000_000
 LONG_WORK_MACS = 200_000_000
 # Images per chunk are capped so one chunk's windows stay near this size (bytes).
 CHUNK_BYTES = 32 << 20
-
-_pool_lock = threading.Lock()
-_pool = None
-
-
-def _executor(threads):
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers != threads:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(threads, thread_name_prefix="convcore-nn")
-        return _pool
-
 
 def team(macs, ctx):
     """Threads for work of `macs` multiply-adds under the call's thread count (``ctx``;
@@ -68,4 +53,4 @@ def over_batch(function, slices, threads):
     with serial_blas:
         if threads == 1 or len(slices) == 1:
             return [function(s) for s in slices]
-        return list(_executor(threads).map(function, slices))
+        return list(shared_executor(threads).map(function, slices))

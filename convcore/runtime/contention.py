@@ -48,6 +48,8 @@ import os
 import threading
 import time
 
+from convcore.runtime.tables import BoundedTable
+
 SAMPLE_SECONDS = 0.25
 WINDOW_SECONDS = 0.25
 STALL_OTHERS = 0.25
@@ -73,8 +75,7 @@ _state = {"budget": None, "dispatch": None, "dispatch_retry": 0.0, "adaptive": N
           "stalled_until": 0.0, "strikes": 0, "last_end": -math.inf, "warm_from": -math.inf,
           "peak": (0.0, -math.inf)}
 _now = time.monotonic
-_best = {}
-_BEST_SIZE = 1024
+_best = BoundedTable(1024)
 
 
 # --- 1. the machine's share ---------------------------------------------------------------
@@ -393,9 +394,7 @@ def observe(key, threads, seconds):
     slot = (key, threads)
     best = _best.get(slot)
     if best is None or seconds < best:
-        if len(_best) >= _BEST_SIZE:
-            _best.clear()
-        _best[slot] = seconds
+        _best.put(slot, seconds)
         return
     if seconds > STALL_RATIO * best and seconds - best > STALL_SECONDS and adaptive() \
             and _others_present():
