@@ -9,7 +9,6 @@ repeated call (docs/design.md, "The fast path").
 """
 
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 
@@ -43,23 +42,12 @@ def _scalar_product(a, b, conjugate):
     return a * (np.conj(b) if conjugate else b)
 
 
-class _Request(NamedTuple):
-    """What a call fixes for every piece it may be cut into (bands, finite parts)."""
-    operation: str
-    method: str
-    backend: str
-    plan: object
-    max_memory: object
-    backend_options: object
-    late_centre: bool
-
-
 def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue, plan,
                  max_memory, backend_options, late_centre=False, nd_rules=True):
-    """One public call, in three steps that each call the next, never themselves: SciPy's
-    answer for NaN and inf kernels (:mod:`~convcore.signal.nonfinite`) around finite parts,
-    a large strided signal in bands (:mod:`~convcore.signal.bands`), then the engine's call
-    (fast path or problem -> plan -> run)."""
+    """One public call, in steps that each call the next, never themselves: SciPy's answer
+    for NaN and inf kernels (:mod:`~convcore.signal.nonfinite`) around finite parts, a large
+    strided signal in bands (:mod:`~convcore.signal.bands`), then the engine's call (fast
+    path or problem -> plan -> run)."""
     a = in1 if type(in1) is np.ndarray else as_input_array(in1, "in1")
     b = in2 if type(in2) is np.ndarray else as_input_array(in2, "in2")
     if a.ndim == 0 or b.ndim == 0:
@@ -69,8 +57,8 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
         return build_problem(a, b, mode, operation)  # raises: ranks differ
     if nd_rules:
         _check_empty(a, b, mode)
-    request = _Request(operation, method, backend, plan, max_memory, backend_options,
-                       late_centre)
+    # What every piece of the call shares (a tuple: this runs on every call).
+    request = (operation, method, backend, plan, max_memory, backend_options, late_centre)
     if method != "fft" and _nonfinite.applies(a, b, fillvalue) and not _spreads(backend):
         # NaN or inf in the kernel: SciPy's direct answer from finite convolutions.
         return _nonfinite.convolve(
@@ -89,28 +77,26 @@ def _signal_call(operation, in1, in2, mode, method, backend, boundary, fillvalue
 def _finite_call(request, a, b, mode, boundary, fillvalue):
     """A call whose kernel holds no NaN or inf: in bands when the signal is large and
     strided (peak memory as SciPy's: never copied whole), else in one piece."""
-    if _bands.applies(a, b, mode, boundary, fillvalue, request.method):
-        return _bands.run(
-            lambda band, kernel, valid: _engine_call(request._replace(late_centre=False),
-                                                     band, kernel, valid, "fill", 0),
-            a, b, mode, boundary, request.late_centre)
+    if _bands.applies(a, b, mode, boundary, fillvalue, request[1]):
+        band_request = request[:-1] + (False,)
+        return _bands.run(lambda band, kernel, valid: _engine_call(
+            band_request, band, kernel, valid, "fill", 0), a, b, mode, boundary, request[-1])
     return _engine_call(request, a, b, mode, boundary, fillvalue)
 
 
 def _engine_call(request, a, b, mode, boundary, fillvalue):
     """The engine's call: a known signature's runner, or build, plan and run."""
-    operation, method, backend = request.operation, request.method, request.backend
+    operation, method, backend, plan, max_memory, backend_options, late_centre = request
 
     def build(a, b):
         check_method(method, backend)
         x, k, problem = build_problem(a, b, mode, operation, boundary, fillvalue,
-                                      late_centre=request.late_centre)
+                                      late_centre=late_centre)
         return x, k, problem, backend, method
 
     arguments = (operation, mode, method, backend, boundary, type(fillvalue), fillvalue,
-                 request.late_centre)
-    return call(arguments, a, b, request.max_memory, request.plan, request.backend_options,
-                build)
+                 late_centre)
+    return call(arguments, a, b, max_memory, plan, backend_options, build)
 
 
 def convolve(in1, in2, mode="full", method="auto", *, backend="auto", boundary="fill",
