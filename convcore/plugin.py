@@ -23,6 +23,12 @@ extension_table, extension_tables
     Index tables for the boundary modes (fill, wrap, symm), shared by every direct loop.
 run_batched
     Runs a layer problem's batch and groups through one per-slice correlation.
+unfold, fold, transposed_padding
+    A layer's windows as a strided view, its adjoint (windows added back), and the padding
+    that makes a stride-1 input gradient a plain correlation.
+batch_chunks, batch_team, images_per_chunk, over_batch
+    A layer's batch split over the worker threads, each chunk's windows bounded in bytes,
+    each thread with a single-threaded BLAS.
 native_threads, serial_blas, BlasLimit
     The one thread setting, as native code and BLAS should see it.
 cpu_budget, worth, team_size
@@ -44,6 +50,8 @@ width and register count of the build's instruction set.
 """
 
 from convcore.engine.batching import run_batched
+from convcore.engine.shapes import transposed_padding
+from convcore.engine.unfold import fold, unfold
 from convcore.engine.boundary import extension_table, extension_tables
 from convcore.engine.calibration import calibrated_constants
 from convcore.engine.context import Context
@@ -52,13 +60,17 @@ from convcore.engine.layer_problem import LayerProblem
 from convcore.engine.memo import ProblemMemo
 from convcore.engine.problem import ConvProblem, kernel_values_matter
 from convcore.engine.registry import Backend, register_backend
+from convcore.runtime.batch import chunks as batch_chunks
+from convcore.runtime.batch import images_per_chunk, over_batch
+from convcore.runtime.batch import team as batch_team
 from convcore.runtime.tables import BoundedTable, shared_executor
 from convcore.runtime.threads import BlasLimit, native_threads, serial_blas
 from convcore.runtime.user_cache import cache_dir
 
 __all__ = [
     "Backend", "BlasLimit", "BoundedTable", "Context", "ConvProblem", "LayerProblem", "ProblemMemo",
-    "cache_dir", "calibrated_constants", "cpu_budget", "extension_table", "extension_tables",
-    "kernel_values_matter", "native_threads", "register_backend", "run_batched", "serial_blas",
-    "shared_executor", "team_size", "worth",
+    "batch_chunks", "batch_team", "cache_dir", "calibrated_constants", "cpu_budget",
+    "extension_table", "extension_tables", "fold", "images_per_chunk", "kernel_values_matter",
+    "native_threads", "over_batch", "register_backend", "run_batched", "serial_blas",
+    "shared_executor", "team_size", "transposed_padding", "unfold", "worth",
 ]

@@ -12,8 +12,9 @@ import pytest
 import scipy.signal
 
 import convcore
+from convcore.engine.calls import run_layer
 from convcore.engine.layer_problem import build_layer_problem
-from nn_reference import needs_torch, torch_conv2d
+from nn_reference import F, needs_torch, torch_conv2d, torch_grads
 from reference import build_problem, context
 
 im2col = convcore.get_backend("im2col")
@@ -343,3 +344,52 @@ def test_ctrl_c_stops_a_long_call():
         timer.cancel()
         signal.signal(signal.SIGINT, previous)
     assert not returned, "the call finished before Ctrl-C arrived"
+
+
+GRADIENT_LAYERS = [  # (x shape, weight shape, conv2d options)
+    ((2, 4, 9, 8), (6, 4, 3, 3), {"padding": 1}),
+    ((2, 6, 10, 9), (4, 3, 3, 2), {"stride": 2, "padding": (1, 0), "groups": 2}),
+    ((1, 3, 11, 11), (5, 3, 3, 3), {"dilation": 2, "padding": 2}),
+    ((3, 2, 7, 7), (2, 2, 5, 5), {"stride": (2, 3)}),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("x_shape,w_shape,options", GRADIENT_LAYERS)
+def test_gradient_problems_match_torch_autograd(x_shape, w_shape, options, rng):
+    """Each gradient direction is a problem the engine plans and im2col runs; one path."""
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    x, w, p = build_layer_problem(x, w, **options)
+    g = rng.standard_normal(p.out_shape)
+    _, (gx, gw) = torch_grads(lambda *t: F.conv2d(*t, **options), g, x, w)
+    ctx = context()
+    np.testing.assert_allclose(run_layer(p.toward("input_grad"), (g, w), ctx), gx,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(run_layer(p.toward("weight_grad"), (x, g), ctx), gw,
+                               rtol=1e-10, atol=1e-10)
+    both = p.toward("grads")
+    if im2col.supports(both, ctx) is True:
+        got_x, got_w, got_b = run_layer(both, (g, x, w), ctx)
+        np.testing.assert_allclose(got_x, gx, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got_w, gw, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got_b, g.sum((0, 2, 3)), rtol=1e-12)
+    else:
+        assert p.stride != (1, 1) and "stride 1" in im2col.supports(both, ctx)
+
+
+def test_gradient_problems_are_declined_by_forward_only_backends_and_counted_in_memory():
+    x, w, p = build_layer_problem(np.ones((1, 4, 8, 8)), np.ones((4, 1, 3, 3)), padding=1,
+                                  groups=4)  # depthwise: openmp's forward layer
+    ctx = context()
+    assert convcore.get_backend("openmp").supports(p, ctx) is True
+    for direction in ("input_grad", "weight_grad", "grads"):
+        verdict = convcore.get_backend("openmp").supports(p.toward(direction), ctx)
+        assert isinstance(verdict, str) and direction in verdict
+    both = p.toward("grads")
+    assert both.result_shapes == ((1, 4, 8, 8), (4, 1, 3, 3), (4,))
+    assert both.out_bytes == (256 + 36 + 4) * 8 and both.key != p.key
+    with pytest.raises(convcore.ConvMemoryError, match="results .* need 2,368 bytes"):
+        run_layer(both, (np.ones(p.out_shape), x, w), context(max_memory=2000))
+    with pytest.raises(ValueError, match="NCHW"):
+        build_layer_problem(np.ones((1, 8, 8, 4)), np.ones((4, 4, 3, 3)),
+                            layout="NHWC")[2].toward("grads")

@@ -189,7 +189,7 @@ def test_exported_beside_output_shape():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch, rng):
     """Large layers run chunks of the batch in threads; force that path on a small one."""
-    from convcore.nn import _batch
+    from convcore.runtime import batch as _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
     monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
@@ -218,7 +218,8 @@ ROW_BYTES = 4 * 9 * 7 * 8
 @pytest.mark.parametrize("block_bytes", [1, 3 * ROW_BYTES, 2 * 9 * ROW_BYTES, 1 << 40])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatch, rng):
-    from convcore.nn import _batch, _grad_stride1
+    from convcore.backends.im2col import _grads as _grad_stride1
+    from convcore.runtime import batch as _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
     monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy

@@ -141,7 +141,7 @@ def test_torch_reference_is_independent_of_the_loop(rng):
 @pytest.mark.parametrize("k", [1, 9])  # K <= N: threads split the batch; K > N: the classes
 def test_threaded_paths_match_the_loop(k, monkeypatch, rng):
     import convcore
-    from convcore.nn import _batch
+    from convcore.runtime import batch as _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
     monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy

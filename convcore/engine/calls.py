@@ -129,35 +129,38 @@ def _run(chosen, x, k, problem, auto, pooled=True, plain_finish=False):
 def _refuse_oversized(problem, ctx):
     needed = problem.out_bytes
     if needed > ctx.max_memory:
+        shapes = getattr(problem, "result_shapes", (problem.out_shape,))
         raise ConvMemoryError(
-            f"the result {problem.out_shape} of {problem.dtype} needs {needed:,} bytes, over "
+            f"the result{'s' if len(shapes) > 1 else ''} {', '.join(map(str, shapes))} of "
+            f"{problem.dtype} need{'' if len(shapes) > 1 else 's'} {needed:,} bytes, over "
             f"max_memory={ctx.max_memory:,}; raise max_memory or "
             f"convcore.set_options(max_memory=...)")
 
 
-def run_layer(problem, x, weight, ctx, backend="auto"):
-    """A CNN layer's forward pass on the one path: refuse an oversized result, plan under
-    `ctx`, allocate the result, let the plan's runner fill it.
+def run_layer(problem, operands, ctx, backend="auto"):
+    """One pass of a CNN layer on the one path: refuse oversized results, plan under `ctx`,
+    allocate the results, let the plan's runner fill them.
 
     Parameters
     ----------
     problem : LayerProblem
-    x, weight : numpy.ndarray
-        As :func:`~convcore.engine.layer_problem.build_layer_problem` returned them.
+        Its ``direction`` says which pass, which operands and which results.
+    operands : tuple of numpy.ndarray
+        C-contiguous, ``problem.dtype``, in the direction's order (forward: x, weight).
     ctx : Context
     backend : str
         'auto' or a backend name.
 
     Returns
     -------
-    numpy.ndarray
-        ``problem.out_shape`` of ``problem.dtype``.
+    numpy.ndarray or tuple of numpy.ndarray
+        The result (the tuple of results of direction 'grads'), ``problem.result_shapes``.
     """
     _refuse_oversized(problem, ctx)
     plan = _dispatch.plan(problem, backend, "auto", ctx)
-    out = np.empty(problem.out_shape, problem.dtype)
-    plan.runner(x, weight, out)
-    return out
+    results = tuple(np.empty(shape, problem.dtype) for shape in problem.result_shapes)
+    plan.runner(*operands, *results)
+    return results[0] if len(results) == 1 else results
 
 
 def execute(x, k, problem, backend, method, ctx):

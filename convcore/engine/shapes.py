@@ -136,6 +136,16 @@ def layer_padding(padding, kernel_size, dilation, stride=(1, 1)):
     return ((ph, ph), (pw, pw))
 
 
+def transposed_padding(kernel, pads, dilation):
+    """Padding of a stride-1 layer's ``grad_out`` that makes its input gradient a plain
+    correlation with the flipped kernel (``dilation * (k - 1) - padding`` per axis), or None
+    where there is none (uneven padding, or padding wider than the kernel's span)."""
+    if any(p[0] != p[1] for p in pads):
+        return None
+    padding = tuple(d * (k - 1) - p[0] for k, p, d in zip(kernel, pads, dilation))
+    return padding if min(padding) >= 0 else None
+
+
 def layer_output_size(n, k, stride=1, pad=(0, 0), dilation=1, ceil_mode=False):
     """One spatial axis of a CNN layer's output (PyTorch's formula)."""
     span = n + pad[0] + pad[1] - dilation * (k - 1) - 1

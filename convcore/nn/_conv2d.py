@@ -70,7 +70,7 @@ def layer_forward(x, weight, bias, stride, padding, dilation, groups, layout, ba
         bias = np.asarray(bias)
         if bias.shape != (problem.K,):
             raise ValueError(f"bias must have shape ({problem.K},), got {bias.shape}")
-    out = run_layer(problem, x, weight, ctx, backend)
+    out = run_layer(problem, (x, weight), ctx, backend)
     if bias is not None:
         out += bias.astype(problem.dtype, copy=False).reshape(
             (-1, 1, 1) if layout == "NCHW" else (-1,))

@@ -18,11 +18,11 @@ import numpy as np
 
 from convcore.engine.context import current_context
 
-from ._batch import chunks, over_batch
+from convcore.runtime.batch import chunks, over_batch
 from ._checks import (check_fits, check_memory, check_ndim, check_shape, float_arrays,
                       pads_pair, pair)
 from ._tiling import Tiling
-from ._unfold import fold_taps
+from convcore.engine.unfold import fold_taps
 
 
 def _prepare(x, weight, bias, stride, padding, unshared, ctx):

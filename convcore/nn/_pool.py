@@ -1,9 +1,9 @@
 """Max and average pooling (NCHW), forward and backward, with PyTorch's options.
 
-A pooling layer reduces each window of :func:`~convcore.nn._unfold.unfold` to one number.
+A pooling layer reduces each window of :func:`~convcore.engine.unfold.unfold` to one number.
 The forward passes and average pooling's backward loop over the ``kh * kw`` taps, each an
 elementwise operation on all output positions at once: a running maximum (or sum), and
-:func:`~convcore.nn._unfold.fold` of the output gradient spread evenly over each window. Max
+:func:`~convcore.engine.unfold.fold` of the output gradient spread evenly over each window. Max
 pooling's backward finds each window's argmax and adds its gradient there in one native
 sweep per plane (``convcore/_cy/pool.pyx``).
 """
@@ -15,9 +15,9 @@ from convcore.engine.context import current_context
 from convcore.engine.shapes import layer_output_size
 from convcore.runtime.threads import native_threads
 
-from ._batch import team
+from convcore.runtime.batch import team
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
-from ._unfold import fold_taps, unfold
+from convcore.engine.unfold import fold_taps, unfold
 
 
 def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, ctx):

@@ -24,8 +24,8 @@ import numpy as np
 
 from convcore.engine.shapes import layer_output_size
 
-from ._batch import chunks
-from ._unfold import unfold_batch_last, unfold_channels_last
+from convcore.runtime.batch import chunks
+from convcore.engine.unfold import unfold_batch_last, unfold_channels_last
 
 
 class Tiling:
@@ -122,7 +122,7 @@ class Tiling:
         return z.reshape(n, f, *self.grid)[:, :, :self.ho, :self.wo]
 
     def batch_plan(self, itemsize, ctx):
-        """Chunks of the batch for the threads (see ``_batch.py``)."""
+        """Chunks of the batch for the threads (see ``convcore/runtime/batch.py``)."""
         taps = self.c * self.kh * self.kw
         positions = self.a * self.th * self.b * self.tw
         return chunks(self.n, self.n * positions * taps * self.k, positions * taps * itemsize,

@@ -40,11 +40,15 @@ def team(macs, ctx):
     return max(1, min(threads, _contention.cpu_budget()))
 
 
+def images_per_chunk(n, bytes_per_image):
+    """The most images of `n` whose windows (`bytes_per_image` each) one chunk may hold."""
+    return max(1, min(n, CHUNK_BYTES // max(bytes_per_image, 1)))
+
+
 def chunks(n, macs, bytes_per_image, ctx):
     """Batch slices: one per thread for large work, smaller when one would be too big."""
     threads = team(macs, ctx)
-    by_memory = max(1, CHUNK_BYTES // max(bytes_per_image, 1))
-    size = max(1, min(math.ceil(n / threads), by_memory))
+    size = max(1, min(math.ceil(n / threads), images_per_chunk(n, bytes_per_image)))
     return [slice(i, min(i + size, n)) for i in range(0, n, size)], threads
 
 

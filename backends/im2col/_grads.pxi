@@ -1,22 +1,11 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Both gradients of a stride-1 conv2d from one unfolding of grad_out, in native threads.
-
-The algebra is in ``convcore/nn/_grad_stride1.py``. Per task (image, group, block of input
-rows) a thread unfolds the block's windows of the padded ``grad_out`` into its own scratch
-row and multiplies that matrix twice with a single-threaded BLAS: the flipped kernel times
-it is the block of ``grad_x``; it times the input block (transposed) is added to the
-thread's weight-gradient accumulator. The first NumPy version of this ran the same products
-from Python threads: on a loaded 2-core machine a thread descheduled while it held the GIL
-stopped both, and two threads were no faster than one.
-"""
-
-from cython.parallel cimport prange
-from scipy.linalg.cython_blas cimport sgemm, dgemm
-
-from convcore._cy.blas cimport gemm_rowmajor
-from convcore._cy.fused cimport real_t
-from convcore._cy.openmp cimport omp_get_thread_num
-from convcore._cy.unfold cimport unfold_layer_rows
+# Both gradients of a stride-1 layer (direction 'grads') from one unfolding of grad_out, in
+# native threads; included by _cy.pyx. The algebra is in ``_grads.py``. Per task (image,
+# group, block of input rows) a thread unfolds the block's windows of the padded
+# ``grad_out`` into its own scratch row and multiplies that matrix twice with a
+# single-threaded BLAS: the flipped kernel times it is the block of ``grad_x``; it times the
+# input block (transposed) is added to the thread's weight-gradient accumulator. The first
+# NumPy version ran the same products from Python threads: on a loaded 2-core machine a
+# thread descheduled while it held the GIL stopped both, and two threads were no faster.
 
 
 cdef inline void _add_product_t(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
