@@ -20,6 +20,14 @@ DEPTHWISE_CASES = [
     ((3, 2, 7, 6), 1, (7, 6), dict()),
     ((1, 6, 31, 40), 1, (3, 3), dict(stride=(1, 3), padding=(1, 0))),
     ((2, 4, 5, 5), 2, (1, 1), dict(stride=2)),
+    # 3x3, stride 1, padding <= 1: the row kernel with its edge columns, on every edge case
+    ((2, 3, 9, 10), 2, (3, 3), dict()),
+    ((1, 2, 6, 7), 1, (3, 3), dict(padding=(1, 0))),
+    ((1, 2, 6, 7), 1, (3, 3), dict(padding=(0, 1))),
+    ((2, 2, 1, 1), 1, (3, 3), dict(padding=1)),
+    ((1, 3, 2, 3), 1, (3, 3), dict(padding=1)),
+    ((1, 2, 3, 2), 1, (3, 3), dict(padding=1)),
+    ((1, 1, 4, 64), 1, (3, 3), dict(padding=1)),
 ]
 
 
