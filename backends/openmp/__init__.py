@@ -65,7 +65,12 @@ class OpenMPBackend(Backend):
     def workspace(self, problem, ctx):
         """Bytes allocated per call beyond the result (all as NumPy arrays)."""
         if problem.kind == "layer":
-            return 0  # the depthwise loop writes the result and nothing else
+            # The forward loop writes the result and nothing else; the weight gradient sums
+            # in a row per tap and thread.
+            if problem.direction == "weight_grad":
+                return (ctx.threads * problem.kh * problem.kw * problem.out_w
+                        * problem.dtype.itemsize)
+            return 0
         shape = work_shape(problem)
         threads = _team(problem, ctx)
         item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
@@ -340,10 +345,12 @@ def _column_chunks(lay, threads):
 
 
 def _depthwise_verdict(p):
-    """Layers openmp serves: depthwise ones (each input channel its own filters), forward,
-    NCHW, real. Other layers are GEMMs, which im2col serves."""
-    if p.direction != "forward":
-        return f"openmp computes forward layers only, not {p.direction}"
+    """Layers openmp serves: depthwise ones (each input channel its own filters), NCHW,
+    real, forward and their weight gradient (a depthwise input gradient of stride 1 is a
+    forward depthwise layer). Other layers are GEMMs, which im2col serves."""
+    if p.direction not in ("forward", "weight_grad"):
+        return (f"openmp computes depthwise layers forward and their weight gradient, not "
+                f"{p.direction}")
     if p.groups != p.C or p.K % p.C:
         return (f"openmp serves depthwise layers (groups == C, K a multiple of C); this one "
                 f"has C={p.C}, K={p.K}, groups={p.groups}: a GEMM, which im2col serves")
@@ -361,6 +368,14 @@ def _depthwise_team(p, ctx):
 def _depthwise_runner(p, planned):
     serial = depthwise_seconds(p, 1)
     (ph, _), (pw, _) = p.padding
+    if p.direction == "weight_grad":
+        def weight_grad(x, grad_out, grad_w):
+            team = team_size(planned, serial) if planned > 1 else 1
+            with native_threads(team, key=p.key) as threads:
+                scratch = np.empty((threads, p.kh * p.kw * p.out_w), p.dtype)
+                _cy.depthwise_weight_grad(x, grad_out, grad_w, p.stride[0], p.stride[1], ph,
+                                          pw, p.dilation[0], p.dilation[1], scratch, threads)
+        return weight_grad
 
     def runner(x, weight, out):
         # The cores other processes leave free now, out of the plan's team.

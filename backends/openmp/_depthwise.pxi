@@ -133,3 +133,70 @@ def depthwise_forward(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] w
             else:
                 _depthwise_plane(&x[img, f // m, 0, 0], h, w, &weight[f, 0, 0, 0], kh, kw,
                                  &out[img, f, 0, 0], oh, ow, sh, sw, ph, pw, dh, dw)
+
+
+def depthwise_weight_grad(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] grad_out,
+                          real_t[:, :, :, ::1] grad_w, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                          real_t[:, ::1] scratch, int threads):
+    """The weight gradient of a depthwise layer, NCHW: ``grad_w[f, 0, a, b]`` = the sum over
+    images and outputs of ``grad_out[n, f, i, j] * x[n, f // m, i*sh + a*dh - ph,
+    j*sw + b*dw - pw]`` (zero outside x), m = K / C.
+
+    Each filter is one thread's task (no sums across threads). Per output row and tap the
+    products are added element by element into a row of `scratch` (a contiguous loop the
+    compiler vectorizes; a running scalar sum would not be), reduced once per filter.
+
+    Parameters
+    ----------
+    x : (N, C, H, W); grad_out : (N, K, Ho, Wo); grad_w : (K, 1, kh, kw), overwritten
+    sh, sw, ph, pw, dh, dw : the layer's stride, padding (top, left) and dilation
+    scratch : (threads, kh * kw * Wo)
+    threads : native threads over the K filters
+    """
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t k = grad_w.shape[0], kh = grad_w.shape[2], kw = grad_w.shape[3]
+    cdef Py_ssize_t oh = grad_out.shape[2], ow = grad_out.shape[3]
+    cdef Py_ssize_t f, img, i, a, b, j, j0, j1, r, off, m, tap
+    cdef real_t* acc
+    cdef const real_t* row
+    cdef const real_t* grow
+    cdef real_t s
+    check_at_least(threads, 1, "threads")
+    if (c == 0 or grad_w.shape[1] != 1 or k % c or grad_out.shape[0] != n
+            or grad_out.shape[1] != k or min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0
+            or min(kh, kw) < 1 or scratch.shape[0] < threads
+            or scratch.shape[1] < kh * kw * ow):
+        raise ValueError("depthwise_weight_grad: inconsistent shapes or geometry")
+    m = k // c
+    with nogil:
+        for f in prange(k, num_threads=threads, schedule="dynamic"):
+            acc = &scratch[omp_get_thread_num(), 0]
+            for j in range(kh * kw * ow):
+                acc[j] = 0
+            for img in range(n):
+                for i in range(oh):
+                    grow = &grad_out[img, f, i, 0]
+                    for a in range(kh):
+                        r = i * sh + a * dh - ph
+                        if r < 0 or r >= h:
+                            continue  # a padding row adds nothing
+                        row = &x[img, f // m, r, 0]
+                        for b in range(kw):
+                            off = b * dw - pw
+                            j0 = 0 if off >= 0 else (-off + sw - 1) // sw
+                            j1 = 0 if off > w - 1 else min(ow, (w - 1 - off) // sw + 1)
+                            tap = (a * kw + b) * ow
+                            if sw == 1:
+                                for j in range(j0, j1):
+                                    acc[tap + j] = acc[tap + j] + grow[j] * row[j + off]
+                            else:
+                                for j in range(j0, j1):
+                                    acc[tap + j] = acc[tap + j] + grow[j] * row[j * sw + off]
+            for a in range(kh):
+                for b in range(kw):
+                    s = 0
+                    tap = (a * kw + b) * ow
+                    for j in range(ow):
+                        s = s + acc[tap + j]
+                    grad_w[f, 0, a, b] = s
