@@ -65,11 +65,13 @@ def tiles(p, m):
 
 def block_tiles(p, m, threads, max_memory):
     """Tiles per block: the range above, every thread busy, within max_memory."""
-    a2 = (m + 2) ** 2
+    a2, lanes = (m + 2) ** 2, _cy.lanes()
     per_tile = a2 * (p.C + p.K) * 4
     wanted = min(MAX_TILES, max(MIN_TILES, BLOCK_BYTES // per_tile))
-    room = (max_memory - p.out_bytes - weight_bytes(p, m)) // max(threads, 1) // per_tile
-    wanted = max(min(wanted, room), _cy.lanes())
+    fixed = _cy.scratch_words(m, p.C, p.K, 0) * 4   # a thread's scratch beyond its tiles
+    room = (max_memory - p.out_bytes - weight_bytes(p, m)) // max(threads, 1) - fixed
+    # Whole vectors of tiles, so that rounding a block up to whole vectors stays in the room.
+    wanted = max(min(wanted, room // per_tile) // lanes * lanes, lanes)
     total = tiles(p, m)
     blocks = math.ceil(total / wanted)
     if threads > 1 and blocks < threads * 8:
