@@ -36,14 +36,16 @@ GEMM_RATE = ((8, 12e9), (16, 30e9), (32, 45e9), (64, 64e9), (128, 66e9), (256, 7
 # call (Python, the allocations, the OpenMP region, the BLAS limit). Fitted, with GEMM_RATE's
 # scale, to 24 one-thread runs (12 layers from N=1 C=3 8^2 to N=8 C=K=512 7^2, both tiles;
 # within 20% of every one, most within 10%).
-TRANSFORM_SECONDS = 0.53e-9
-WEIGHT_SECONDS = 0.73e-9
+TRANSFORM_SECONDS = 0.52e-9
+WEIGHT_SECONDS = 0.74e-9
 CALL_SECONDS = 20e-6
-# Transformed weights over this many bytes no cache keeps between blocks: each block reads
-# them from memory again (C = K = 512 at 7^2: 37.7 MB of F(4x4) weights for 16 tiles made
-# F(4x4) 1.5x slower than F(2x2) there).
-WEIGHT_CACHE_BYTES = 4 << 20
-MEMORY_BYTES_PER_SECOND = 7.1e9
+# Transformed weights over this many bytes stay in no cache between blocks (the L3 holds
+# 32 MiB here, shared with everything else): each block reads them from memory again.
+# C = K = 512 at 7^2: 37.7 MB of F(4x4) weights for 16 tiles made F(4x4) 1.5x slower than
+# F(2x2); C = K = 256 at 14^2 (9.4 MB) kept F(4x4) the faster. (With a 4 MiB threshold the
+# fit chose F(2x2) there, 9% slower.)
+WEIGHT_CACHE_BYTES = 12 << 20
+MEMORY_BYTES_PER_SECOND = 7.3e9
 TWO_THREAD_SPEEDUP = 1.7          # GEMM-bound blocks on two cores (as im2col's layers)
 machine = calibrated_constants(
     "winograd", GEMM_RATE=GEMM_RATE, TRANSFORM_SECONDS=TRANSFORM_SECONDS,
