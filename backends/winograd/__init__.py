@@ -73,6 +73,9 @@ class WinogradBackend(Backend):
         tile = self._tile(p, ctx)
         return _model.seconds(p, tile, planned_team(p, ctx, tile), ctx.max_memory)
 
+    def calibrate(self, ctx, timer):
+        return _model.calibrate(self, ctx, timer)
+
     def workspace(self, p, ctx):
         tile = self._tile(p, ctx)
         return _model.workspace(p, tile, planned_team(p, ctx, tile), ctx.max_memory)

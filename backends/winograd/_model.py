@@ -47,10 +47,13 @@ CALL_SECONDS = 20e-6
 WEIGHT_CACHE_BYTES = 12 << 20
 MEMORY_BYTES_PER_SECOND = 7.3e9
 TWO_THREAD_SPEEDUP = 1.7          # GEMM-bound blocks on two cores (as im2col's layers)
+# What `convcore calibrate` measures on the user's machine (``calibrate`` below): the
+# formulas read `machine`, which holds this machine's values when a valid calibration
+# exists and the defaults above otherwise.
 machine = calibrated_constants(
     "winograd", GEMM_RATE=GEMM_RATE, TRANSFORM_SECONDS=TRANSFORM_SECONDS,
     WEIGHT_SECONDS=WEIGHT_SECONDS, CALL_SECONDS=CALL_SECONDS,
-    MEMORY_BYTES_PER_SECOND=MEMORY_BYTES_PER_SECOND, TWO_THREAD_SPEEDUP=TWO_THREAD_SPEEDUP)
+    TWO_THREAD_SPEEDUP=TWO_THREAD_SPEEDUP)
 
 # Tiles per block: at least 64 GEMM columns (narrower products lose rate: C = K = 256 at
 # 14^2, 14.1 ms with 32 tiles, 13.6 with 64, 13.0 with 128), at most 128, and within that a
@@ -104,7 +107,37 @@ def seconds(p, m, threads, max_memory):
     rate = np.interp(p.K, *zip(*machine.GEMM_RATE))
     gemm = 2.0 * a2 * p.K * p.C * columns / rate
     if weight_bytes(p, m) > WEIGHT_CACHE_BYTES:
-        gemm += blocks * weight_bytes(p, m) / machine.MEMORY_BYTES_PER_SECOND
+        gemm += blocks * weight_bytes(p, m) / MEMORY_BYTES_PER_SECOND
     transforms = a2 * columns * (p.C + p.K) * machine.TRANSFORM_SECONDS
     weights = a2 * p.K * p.C * machine.WEIGHT_SECONDS
     return machine.CALL_SECONDS + (weights + transforms + gemm) / thread_speedup(threads)
+
+
+def calibrate(backend, ctx, timer):
+    """Fit `machine` on this machine (``Backend.calibrate``), one thread unless said, each
+    constant on the layer its term dominates: 64 channels (the GEMMs), 4 channels (the
+    transforms), 256 channels on a 4^2 image (the weights), a tiny layer (the call), and
+    all threads against one, as a ratio, for thread scaling."""
+    fit = timer.fit(machine)
+    rng = np.random.default_rng(0)
+    one = ctx.replace(threads=1)
+
+    def layer(n, channels, side, tile=4, on=one):
+        x = rng.standard_normal((n, channels, side, side)).astype(np.float32)
+        w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32)
+        return timer.layer(x, w, on.replace(backend_options={"tile": tile}), padding=1)
+
+    def solve(name, case, label):
+        timer.solve(fit, backend, case, name, label)
+
+    side, channels = timer.size((56, 64), (16, 16))
+    solve("GEMM_RATE", layer(1, channels, side), f"C=K={channels} {side}^2 F(4x4)")
+    solve("TRANSFORM_SECONDS", layer(2, 4, side), f"C=K=4 {side}^2 F(4x4)")
+    wide = timer.size(256, 32)
+    solve("WEIGHT_SECONDS", layer(1, wide, 4), f"C=K={wide} 4^2 F(4x4)")
+    solve("CALL_SECONDS", layer(1, 1, 4), "C=K=1 4^2: the call")
+    timer.thread_scaling(fit, backend,
+                         lambda t: layer(1, channels, side, on=ctx.replace(threads=t)),
+                         ctx.threads, "TWO_THREAD_SPEEDUP", f"C=K={channels} {side}^2 F(4x4)",
+                         bounds=(1.1, 2.1))
+    return fit.finish()
