@@ -22,6 +22,7 @@ BUILTIN_BACKENDS = {
     "separable": "convcore.backends.separable:backend",
     "fft": "convcore.backends.fft:backend",
     "im2col": "convcore.backends.im2col:backend",
+    "winograd": "convcore.backends.winograd:backend",
 }
 
 
