@@ -154,3 +154,15 @@ def test_the_rule_sees_imports():
     assert "convcore.engine.dispatch" in GRAPH["convcore.engine.calls"]
     assert "convcore.plugin" in GRAPH["convcore.backends.openmp"]
     assert "convcore.runtime.threads" in GRAPH["convcore.engine.context"]
+
+
+def test_every_package_folder_is_installed():
+    """A folder missing from pyproject's package list is left out of a real (non-editable)
+    install: its imports work in this checkout and fail for users."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    folders = {_module_name(init) for folder in ("convcore", "backends")
+               for init in (ROOT / folder).rglob("__init__.py")}
+    assert folders - listed == set()
