@@ -10,7 +10,7 @@ sweep per plane (``convcore/_cy/pool.pyx``).
 
 import numpy as np
 
-from convcore._cy.pool import max_pool2d_backward_planes
+from convcore._cy.pool import max_pool2d_backward_planes, max_pool2d_planes
 from convcore.engine.context import current_context
 from convcore.engine.shapes import layer_output_size
 from convcore.runtime.threads import native_threads
@@ -73,12 +73,15 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     ctx = current_context()
     kernel, stride, pads, dilation, out_hw = _geometry(x, kernel_size, stride, padding,
                                                        dilation, ceil_mode, ctx)
-    windows = unfold(x, kernel, stride, pads, dilation, out_hw, fill=-np.inf)
-    out = windows[..., 0, 0].copy()
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            if i or j:
-                np.maximum(out, windows[..., i, j], out=out)
+    n, c, h, w = x.shape
+    out = np.empty((n, c) + out_hw, x.dtype)
+    planes = n * c
+    # One sweep over each plane in native threads (convcore/_cy/pool.pyx): about one read of
+    # x and one write of the result.
+    with native_threads(team(x.size * kernel[0] * kernel[1], ctx)) as threads:
+        max_pool2d_planes(np.ascontiguousarray(x).reshape(planes, h, w),
+                          out.reshape((planes,) + out_hw), kernel, stride,
+                          tuple(p for p, _ in pads), dilation, threads)
     return out
 
 
