@@ -34,6 +34,12 @@ def warm_up(call, seconds=0.1, min_calls=2):
     return last
 
 
+def median_time(call, repeats):
+    """Median seconds of `repeats` timed calls of `call` (no warm-up: see `warm_up`)."""
+    times = block_times(call, repeats)
+    return sorted(times)[len(times) // 2]
+
+
 def rounds_for(seconds_per_call, profile, min_rounds=5, max_rounds=60):
     """``(rounds, iterations)`` filling the profile's budget: tiny calls are looped
     (``iterations`` calls per timed round, so the timer's resolution does not matter)."""
