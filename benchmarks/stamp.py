@@ -11,8 +11,12 @@ import os
 import subprocess
 
 
+# What the measured code is made of: an edit elsewhere (a docs page) changes no number.
+BUILD_PATHS = ("convcore", "backends", "benchmarks", "setup.py", "pyproject.toml")
+
+
 def commit():
-    """The git commit convcore was built from (``+changes`` when the tree differs from it),
+    """The git commit convcore was built from (``+changes`` when its code differs from it),
     or ``"unknown commit"`` outside a git checkout (a wheel)."""
     import convcore
 
@@ -21,7 +25,7 @@ def commit():
         head = subprocess.run(["git", "-C", where, "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
         changed = subprocess.run(["git", "-C", where, "status", "--porcelain",
-                                  "--untracked-files=no"],
+                                  "--untracked-files=no", "--", *BUILD_PATHS],
                                  capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown commit"
