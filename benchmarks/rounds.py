@@ -13,18 +13,21 @@ Run::
 import argparse
 import json
 import sys
+import time
 
 import numpy as np
 
 from . import contenders, grid, stamp, timing
 
 
-def measure(problem, rows, rounds=5, calls=5, check=True, raw=False):
+def measure(problem, rows, rounds=5, calls=5, check=True, raw=False, clock=None):
     """``{row: [per-round median seconds]}`` with the rows' blocks interleaved (with `raw`,
     every timed call's seconds instead).
 
     Rows that cannot run are left out and returned in ``{row: reason}`` as a second value.
-    Each block: an idle gap, untimed calls to the steady state, `calls` timed calls.
+    Each block: an idle gap, untimed calls to the steady state, `calls` timed calls (on
+    `clock`: wall time by default, ``timing.CPU_TIME`` for one-thread rows on a loaded
+    machine).
     """
     runnable, unavailable = {}, {}
     for row in rows:
@@ -44,18 +47,18 @@ def measure(problem, rows, rounds=5, calls=5, check=True, raw=False):
             contenders.check(problem, result, reference)
     samples = {row: [] for row in runnable}
     with timing.row_conditions(problem):
-        _interleave(runnable, samples, rounds, calls, raw)
+        _interleave(runnable, samples, rounds, calls, raw, clock or time.perf_counter)
     return samples, unavailable
 
 
-def _interleave(runnable, samples, rounds, calls, raw):
+def _interleave(runnable, samples, rounds, calls, raw, clock):
     for _ in range(rounds):
         for row, call in runnable.items():
             timing.idle_gap(0.15)
             seconds = timing.warm_up(call)
             reps, iterations = timing.rounds_for(seconds, "quick", min_rounds=3,
                                                  max_rounds=calls)
-            times = timing.block_times(call, reps, iterations)
+            times = timing.block_times(call, reps, iterations, clock=clock)
             if raw:
                 samples[row].extend(times)
             else:
@@ -77,12 +80,21 @@ def main(argv=None, prog=None):
     parser.add_argument("--rows", default="", help="comma-separated rows (default: the "
                         "group's; any contender of contenders.py may be named)")
     parser.add_argument("--json", help="also write {group: {row: samples}} here")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time the calling thread's CPU time, not wall time: for rows "
+                             "on one thread (row@1) on a loaded machine; sets BLAS and "
+                             "torch to one thread")
     parser.add_argument("--markdown", action="store_true",
                         help="print one Markdown table for docs/ (a line per group, a column "
                              "per row) under the stamp line")
     args = parser.parse_args(argv)
     wanted = [r for r in args.rows.split(",") if r]
-    print(stamp.line(), flush=True)
+    clock = None
+    if args.cpu_time:
+        clock = timing.CPU_TIME
+        _one_thread_libraries()
+    print(stamp.line() + (" Times: CPU time of the calling thread." if args.cpu_time else ""),
+          flush=True)
     results, missing = {}, {}
     for problem in select(args.groups, args.profile):
         if problem.family == "busy":
@@ -92,7 +104,7 @@ def main(argv=None, prog=None):
         # scipy.signal.convolve2d, SciPy's direct loop, beside naive)
         rows = [r for r in own if not wanted or r in wanted] + [r for r in wanted
                                                                 if r not in own]
-        samples, unavailable = measure(problem, rows, args.rounds)
+        samples, unavailable = measure(problem, rows, args.rounds, clock=clock)
         results[problem.group], missing[problem.group] = samples, unavailable
         if args.markdown:
             print(f"measured {problem.group}", file=sys.stderr, flush=True)
@@ -104,6 +116,18 @@ def main(argv=None, prog=None):
         with open(args.json, "w") as f:
             json.dump(results, f)
     return 0
+
+
+def _one_thread_libraries():
+    """Keep BLAS and torch on the calling thread, so its CPU time is the whole call's."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
 
 
 def _medians(samples):

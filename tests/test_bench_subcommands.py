@@ -56,6 +56,15 @@ def test_rounds_prints_a_stamped_markdown_table_and_writes_the_samples(tmp_path,
     assert all(len(v) == 2 and min(v) > 0 for v in samples.values())
 
 
+def test_rounds_on_cpu_time_says_so_in_its_stamp(capsys):
+    code = main(["bench", "rounds", "signal2d-n256-k3-float32-same", "--rounds", "1",
+                 "--rows", "openmp@1,cv2.filter2D@1", "--cpu-time", "--markdown"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "Times: CPU time of the calling thread." in text
+    assert "| group | openmp@1 | cv2.filter2D@1 |" in text
+
+
 def test_rounds_text_mode_names_rows_that_cannot_run(capsys):
     code = main(["bench", "rounds", "overhead-1d", "--rounds", "1",
                  "--rows", "openmp,separable"])
