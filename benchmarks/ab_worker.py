@@ -1,19 +1,19 @@
 """One process of an A/B comparison: time convcore's rows of the grid once, write the times.
 
-``convcore bench --ab REF`` copies this suite next to a build of REF and runs this module
-alternately with each build's Python (``python -m <suite>.ab_worker --out FILE``), so both
-builds run exactly the same problems and timing code. Every result is checked against the
+``convcore bench --ab REF`` copies this suite next to a build of REF and calls this module's
+``main`` alternately with each build's Python (``convcore.cli.bench.ab.worker_command``), so
+both builds run exactly the same problems and timing code. Every result is checked against the
 float64 reference first; a wrong answer exits non-zero.
 """
 
 import argparse
 import json
-import sys
 
 from . import contenders, grid, rounds
 
 
 def main(argv=None):
+    """Time the rows of the groups asked for, in this process; write them to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=[grid.QUICK, grid.FULL], default=grid.QUICK)
     parser.add_argument("--groups", default="", help="comma-separated substrings of groups")
@@ -42,7 +42,3 @@ def main(argv=None):
         json.dump({"convcore": convcore.__version__, "file": convcore.__file__,
                    "times": times, "unavailable": unavailable}, f)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,9 @@
 """convcore.dask beside dask-image and map_overlap(scipy.signal.fftconvolve), on one cluster.
 
-    nice -n 19 python -m benchmarks.bench_dask [rounds]
+    nice -n 19 convcore bench dask [--rounds 5] [PROBLEM ...]
 
-starts a LocalCluster of 2 worker processes x 1 thread and times, for each problem of
-issue #32, every row on the same persisted input, in interleaved rounds (an idle gap
+starts a LocalCluster of 2 worker processes x 1 thread and times, for each problem
+docs/dask.md quotes, every row on the same persisted input, in interleaved rounds (an idle gap
 before each row), and prints medians and ratios (contender time / convcore.dask time,
 higher is better for convcore):
 
@@ -22,13 +22,13 @@ Under pytest (``python -m pytest benchmarks -k dask``) the same rows run on a sm
 problem (CI runs each body once, timing off).
 """
 
-import sys
+import argparse
 import time
 
 import numpy as np
 import pytest
 
-from . import grid
+from . import grid, stamp, timing
 
 BOUNDARY = "symm"   # = ndimage's 'reflect' and dask's map_overlap boundary 'reflect'
 
@@ -125,13 +125,14 @@ def cluster():
     return local, Client(local)
 
 
-def report(rounds=5, names=None):
-    """Interleaved rounds on one cluster; medians, ratios and the spread of the rounds."""
+def report(rounds=5, names=None, problems=None):
+    """Interleaved rounds on one cluster; medians, ratios and the spread of the rounds
+    (`problems`: ``PROBLEMS`` by default)."""
     import convcore
 
     local, client = cluster()
     try:
-        for seed, (name, problem) in enumerate(PROBLEMS.items()):
+        for seed, (name, problem) in enumerate((problems or PROBLEMS).items()):
             if names and name not in names:
                 continue
             k = kernel(problem)
@@ -144,7 +145,7 @@ def report(rounds=5, names=None):
             times = {row: [] for row in rows}
             for _ in range(rounds):
                 for row in rows:
-                    time.sleep(0.25)  # other rows' thread pools fall asleep (docs/design.md, "Performance notes")
+                    timing.idle_gap()  # other rows' thread pools fall asleep (docs/design.md, "Performance notes")
                     seconds, sample = timed_row(client, row, x, k, memory_input)
                     times[row].append(seconds)
                     if len(times[row]) == 1:
@@ -155,7 +156,7 @@ def report(rounds=5, names=None):
             per_round = np.array(times[problem["against"]]) / np.array(times["convcore.dask"])
             print(f"{name}: " + ", ".join(f"{row} {medians[row]:.3f} s" for row in rows))
             print(f"  {problem['against']} / convcore.dask = {against / mine:.2f}x "
-                  f"(target >= {problem['target']}; rounds {per_round.min():.2f}-"
+                  f"(target >= {problem.get('target', 'none')}; rounds {per_round.min():.2f}-"
                   f"{per_round.max():.2f}); in memory / cluster = "
                   f"{medians['in-memory'] / mine:.2f}x", flush=True)
             del x, memory_input, reference
@@ -194,5 +195,22 @@ def test_dask_rows(benchmark, dask_client, row, name):
     check(sample, convcore.convolve(memory_input, k, "same", boundary=BOUNDARY))
 
 
-if __name__ == "__main__":
-    report(int(sys.argv[1]) if len(sys.argv) > 1 else 5, sys.argv[2:] or None)
+
+def main(argv=None, prog=None):
+    """``convcore bench dask``: convcore.dask against its contenders on a local cluster."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("problems", nargs="*", help="problem names (default: all of "
+                        + ", ".join(PROBLEMS) + ")")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true",
+                        help="the small problems the suite runs in CI, against dask-image")
+    args = parser.parse_args(argv)
+    problems = {name: dict(problem, against="dask-image") for name, problem in QUICK.items()} \
+        if args.quick else PROBLEMS
+    unknown = set(args.problems) - set(problems)
+    if unknown:
+        parser.error(f"unknown problem(s) {', '.join(sorted(unknown))}; choose from "
+                     + ", ".join(problems))
+    print(stamp.line(), flush=True)
+    report(args.rounds, args.problems or None, problems)
+    return 0

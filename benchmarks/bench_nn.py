@@ -1,14 +1,14 @@
 """convcore.nn's layers beside PyTorch (and unshared/tiled beside a NumPy einsum).
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_nn.py [rounds]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE convcore bench nn [--rounds 5] [--ops ...]
 
 Its problems and calls are also groups of the one grid (``grid.py``'s ``nn`` family and
 ``cnn-backward-resnet3x3_C64_56``): ``convcore bench`` and ``python -m pytest benchmarks``
 time them there, beside every other group, so this file defines no pytest test of its own.
 
-The script prints the issue's ratios (contender time / convcore time, higher is better for
-convcore): every contender timed in its own block after an idle gap, blocks interleaved over
-the rounds, medians compared (see bench_im2col.py for why).
+``convcore bench nn`` prints the ratios docs/nn.md quotes (contender time / convcore time,
+higher is better for convcore): every contender timed in its own block after an idle gap,
+blocks interleaved over the rounds, medians compared (``rounds.py`` says why).
 
 - conv2d_backward on resnet3x3_C64_56 (N 8, float32) against torch autograd's backward
   of the same conv (grad of input and weight; the forward graph built once): target >= 0.5.
@@ -17,20 +17,17 @@ the rounds, medians compared (see bench_im2col.py for why).
   ``np.einsum`` over ``sliding_window_view`` with per-position weights: target >= 3.
 """
 
+import argparse
 import os
-import sys
-import time
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from convcore import nn
 
-try:  # under pytest: benchmarks/ is a package (installed as convcore.benchmarks)
-    from .conftest import assert_close_to, median_time, seeded, warm_up
-except ImportError:  # run as a script
-    sys.path.insert(0, os.path.dirname(__file__))
-    from conftest import assert_close_to, median_time, seeded, warm_up
+from . import stamp, timing
+from .contenders import assert_close
+from .grid import seeded
 
 THREADS = os.cpu_count() or 1
 TARGETS = {"conv2d_backward": 0.5, "max_pool2d": 1.0, "unshared_forward": 3.0,
@@ -89,26 +86,28 @@ def contenders(name):
     return calls, reference
 
 
-def _check(name, result, reference):
+def _check(result, reference):
     if isinstance(reference, (list, tuple)):
         for a, r in zip(result, reference):
-            assert_close_to(np.asarray(a), r, np.float32)
+            assert_close(np.asarray(a), r)
     else:
-        assert_close_to(np.asarray(result), reference, np.float32)
+        assert_close(np.asarray(result), reference)
 
 
-def report(rounds=5):
+def report(rounds=5, ops=None):
     """Interleaved rounds; the ratio of medians for each problem, with the spread seen."""
     for name, target in TARGETS.items():
+        if ops and name not in ops:
+            continue
         calls, reference = contenders(name)
         for call in calls.values():
-            _check(name, call(), reference)
+            _check(call(), reference)
         times = {label: [] for label in calls}
         for _ in range(rounds):
             for label, call in calls.items():
-                time.sleep(0.25)
-                warm_up(call)
-                times[label].append(median_time(call, 5))
+                timing.idle_gap()
+                timing.warm_up(call)
+                times[label].append(timing.median_time(call, 5))
         mine = np.median(times["convcore"])
         other_label = next(k for k in calls if k != "convcore")
         other = np.median(times[other_label])
@@ -118,8 +117,16 @@ def report(rounds=5):
         print(f"{name:<18} convcore {mine * 1e3:8.2f} ms  {other_label} {other * 1e3:8.2f} ms  "
               f"ratio {other / mine:5.2f}x (target >= {target}; rounds "
               f"{rounds_ratio.min():.2f}-{rounds_ratio.max():.2f})  round spread "
-              + ", ".join(f"{k} {lo:.2f}-{hi:.2f}" for k, (lo, hi) in spread.items()))
+              + ", ".join(f"{k} {lo:.2f}-{hi:.2f}" for k, (lo, hi) in spread.items()),
+              flush=True)
 
 
-if __name__ == "__main__":
-    report(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+def main(argv=None, prog=None):
+    """``convcore bench nn``: print the layers' ratios against their contenders."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--ops", nargs="+", choices=list(TARGETS), help="default: all")
+    args = parser.parse_args(argv)
+    print(stamp.line())
+    report(args.rounds, args.ops)
+    return 0

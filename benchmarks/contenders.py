@@ -82,6 +82,8 @@ def make_call(problem, row):
     name, _, threads = row.partition("@")
     threads = int(threads) if threads else None  # None: the default thread setting
     if problem.family == "nn":
+        if name not in NN_ROWS[problem.p["op"]]:
+            raise Unavailable(f"not a row of {problem.group}")
         call = _nn_call(problem.p["op"], NN_ROWS[problem.p["op"]].index(name))
     elif kind(row) == "contender":
         call = _contender(problem, name, *grid.inputs(problem), threads or THREADS)
@@ -182,6 +184,8 @@ def _contender(problem, name, x, k, extra, threads):
     mode = problem.p.get("mode")
     if name == "scipy.signal.convolve":
         return lambda: scipy.signal.convolve(x, k, mode)
+    if name == "scipy.signal.convolve.direct":  # a row only when named (docs/naive.md)
+        return lambda: scipy.signal.convolve(x, k, mode, method="direct")
     if name == "scipy.signal.convolve2d":
         return lambda: scipy.signal.convolve2d(x, k, mode)
     if name in ("scipy.signal.fftconvolve", "scipy.signal.oaconvolve"):
@@ -298,6 +302,13 @@ def check(problem, result, reference):
     result = np.asarray(result)
     if problem.family == "sgemm":
         result = result[:64]
+    assert_close(result, reference)
+
+
+def assert_close(result, reference):
+    """Assert `result` is within float32's (or float64's) summation error of `reference`,
+    relative to the reference's largest magnitude."""
+    result = np.asarray(result)
     dtype = result.dtype
     scale = np.abs(reference).max() or 1.0
     tolerance = 2e-4 if dtype in (np.float32, np.complex64) else 1e-9

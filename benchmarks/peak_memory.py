@@ -1,19 +1,21 @@
 """Peak memory of one call, convcore against SciPy, each in a fresh process.
 
 The child builds the input, records its peak RSS, makes the one call, and reports how far the
-call raised the peak (``ru_maxrss``), in MB. The default case is issue 22's: ``convolve2d`` on
-a strided int64 image (every other column of a larger one) with a 3 x 3 kernel, scaled down
+call raised the peak (``ru_maxrss``), in MB. The default case is docs/design.md's: ``convolve2d``
+on a strided int64 image (every other column of a larger one) with a 3 x 3 kernel, scaled down
 from 4 GB to 256 MB of input so it fits beside other work.
 
-Run from the repository root::
+Run::
 
-    python benchmarks/peak_memory.py [--rows 4000] [--cols 4000] [--repeats 3]
+    convcore bench peak-memory [--rows 4000] [--cols 4000] [--repeats 3]
 """
 
 import argparse
 import statistics
 import subprocess
 import sys
+
+from . import stamp
 
 CHILD = """
 import resource, sys
@@ -44,12 +46,14 @@ def peak(library, rows, cols):
     return rise, base
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None, prog=None):
+    """``convcore bench peak-memory``: the call's peak RSS rise, convcore against SciPy."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4000)
     parser.add_argument("--cols", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    print(stamp.line(), flush=True)
     size = args.rows * args.cols * 8 / 2**20
     print(f"convolve2d, strided int64 {args.rows} x {args.cols} ({size:.0f} MB viewed, "
           f"{2 * size:.0f} MB base), k 3 x 3, 'same'; peak RSS rise of the call, MB")
@@ -62,7 +66,4 @@ def main():
               + " ".join(f"{v:.1f}" for v in values))
     ratio = statistics.median(rises["convcore"]) / max(statistics.median(rises["scipy"]), 1e-9)
     print(f"  convcore / scipy: {ratio:.2f}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

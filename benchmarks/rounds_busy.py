@@ -1,18 +1,18 @@
 """Busy-machine rounds: what a pipeline gets per call when another process wants a core.
 
-Run from the repository root (the pytest-benchmark suite folds the same cells into its "busy"
-group)::
+Run (the pytest-benchmark suite folds the same cells into its "busy" group)::
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.rounds_busy
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE convcore bench busy [--mode busy] [--rounds 5]
 
 For every cell (float32 'same' convolutions: dense k5/k7 and rank-1 k15, which auto hands to
 ``separable``) three contenders run in their own blocks, each call followed by 1 ms of pure
 Python work as in any pipeline: convcore with its default threads, the same with the
-contention limit off ("fixed": every call starts the full team, as before the engine
-issue), convcore under ``convcore.threads(1)``, and ``cv2.filter2D``. "busy" runs them
+contention limit off ("fixed": every call starts the full team, as before the contention
+limit of docs/design.md), convcore under ``convcore.threads(1)``, and ``cv2.filter2D``. "busy" runs them
 while one CPU-bound competitor (``python -c "while True: pass"``, started and killed here)
 holds a core; "quiet" runs them without it. Each round gives mean / median / p90 / p99 per contender; the table shows the
-median over rounds of each figure, then the ratios the engine issue targets:
+median over rounds of each figure, then the ratios docs/design.md's busy-machine notes
+hold the engine to:
 
 - busy: default mean <= 1.25x the threads(1) mean, default p99 <= 3x the threads(1) median
   (and, for a machine busier than one competitor, where threads(1) has stalls of its own,
@@ -26,7 +26,6 @@ the load average and the engine's own contention reading before each mode.
 import argparse
 import contextlib
 import json
-import os
 import signal
 import sys
 import time
@@ -35,7 +34,7 @@ import numpy as np
 
 import convcore
 
-from . import timing
+from . import stamp, timing
 from .timing import python_work
 
 CELLS = [  # (name, image side, kernel side, rank-1)
@@ -126,7 +125,7 @@ def load_note():
             f"contention reading: {reading}")
 
 
-def run_mode(mode, rounds, cells, gap):
+def run_mode(mode, rounds, cells, gap, calls=None):
     # the competitor of busy mode, killed after it; then a wait until the engine sees the
     # cores free again, so quiet mode does not start inside its calm second
     with timing.competitor(settle=0.5) if mode == "busy" else contextlib.nullcontext():
@@ -145,8 +144,8 @@ def run_mode(mode, rounds, cells, gap):
                     else:  # a fast wrong answer must not count
                         scale = float(np.abs(reference).max()) or 1.0
                         assert np.abs(result - reference).max() / scale < 1e-4, (name, who)
-                    time.sleep(0.25)  # other pools go to sleep (docs/design.md, "Performance notes")
-                    row = stats(block(call, calls_for(side), gap))
+                    timing.idle_gap()  # other pools go to sleep (docs/design.md, "Performance notes")
+                    row = stats(block(call, calls or calls_for(side), gap))
                     per_round[name][who].append(row)
                     print(f"#   {name:14s} {who:9s} " + " ".join(
                         f"{k} {1e3 * v:.3f}" for k, v in row.items()), flush=True)
@@ -184,12 +183,16 @@ def print_table(mode, table):
               f"{f['mean'] / t['mean']:.2f} |")
 
 
-def main(argv=None):
+def main(argv=None, prog=None):
+    """``convcore bench busy``: the busy and quiet tables (Markdown), optionally as JSON."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the competitor is killed
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("busy", "quiet", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--cells", default="", help="comma-separated cell names (default all)")
+    parser.add_argument("--cells", default="", help="comma-separated cell names (default all: "
+                        + ", ".join(c[0] for c in CELLS) + ")")
+    parser.add_argument("--calls", type=int, default=None,
+                        help="timed calls per block (default 200, 120 above 512^2)")
     parser.add_argument("--gap", type=float, default=1e-3, help="Python seconds between calls")
     parser.add_argument("--json", help="also write the summaries here")
     parser.add_argument("--show", help="only print the tables of a file written by --json")
@@ -198,19 +201,18 @@ def main(argv=None):
         with open(args.show) as f:
             for mode, table in json.load(f).items():
                 print_table(mode, table)
-        return
+        return 0
     cells = [c for c in CELLS if not args.cells or c[0] in args.cells.split(",")]
+    if not cells:
+        parser.error(f"no cell named {args.cells!r}")
     modes = ("busy", "quiet") if args.mode == "both" else (args.mode,)
-    print(f"# convcore {convcore.__version__}, {os.cpu_count()} CPUs, "
-          f"default threads {convcore.get_num_threads()}, {args.rounds} rounds", flush=True)
+    print(stamp.line(), flush=True)
+    print(f"# {args.rounds} rounds", flush=True)
     results = {}
     for mode in modes:
-        results[mode] = summarize(run_mode(mode, args.rounds, cells, args.gap))
+        results[mode] = summarize(run_mode(mode, args.rounds, cells, args.gap, args.calls))
         print_table(mode, results[mode])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

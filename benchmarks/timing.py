@@ -34,6 +34,12 @@ def warm_up(call, seconds=0.1, min_calls=2):
     return last
 
 
+def median_time(call, repeats):
+    """Median seconds of `repeats` timed calls of `call` (no warm-up: see `warm_up`)."""
+    times = block_times(call, repeats)
+    return sorted(times)[len(times) // 2]
+
+
 def rounds_for(seconds_per_call, profile, min_rounds=5, max_rounds=60):
     """``(rounds, iterations)`` filling the profile's budget: tiny calls are looped
     (``iterations`` calls per timed round, so the timer's resolution does not matter)."""
@@ -118,14 +124,22 @@ def until_cores_free(limit=CALM_LIMIT, step=0.05):
     return time.perf_counter() - start
 
 
-def block_times(call, rounds, iterations=1, setup=None):
-    """Per-call seconds of `rounds` timed rounds of `iterations` calls each."""
+def block_times(call, rounds, iterations=1, setup=None, clock=time.perf_counter):
+    """Per-call seconds of `rounds` timed rounds of `iterations` calls each, read on `clock`
+    (``time.thread_time`` for `CPU_TIME`)."""
     times = []
     for _ in range(rounds):
         if setup is not None:
             setup()
-        start = time.perf_counter()
+        start = clock()
         for _ in range(iterations):
             call()
-        times.append((time.perf_counter() - start) / iterations)
+        times.append((clock() - start) / iterations)
     return times
+
+
+# The calling thread's CPU time: on a machine loaded beyond its cores, wall time measures
+# the scheduler (one-thread rows took 3-10x their quiet time, unevenly, row by row), while
+# the CPU time of work done on the calling thread does not wait for a core. Honest only for
+# rows that run on the calling thread alone (``row@1`` with BLAS limited to one thread).
+CPU_TIME = time.thread_time

@@ -225,9 +225,10 @@ def test_slowdown_hook_wraps_only_the_named_backend(monkeypatch):
 
 def test_ab_worker_times_checked_rows_on_one_thread(tmp_path):
     out = tmp_path / "times.json"
-    result = subprocess.run([sys.executable, "-m", "convcore.benchmarks.ab_worker", "--groups",
-                             "overhead-1d", "--threads", "1", "--calls", "2", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    command = ab.worker_command(sys.executable, "quick", str(out), "overhead-1d", 1,
+                                package="convcore.benchmarks") + ["--calls", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     document = json.loads(out.read_text())
     group = "overhead-1d-64-k5-float64-same"

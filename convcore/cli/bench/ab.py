@@ -86,6 +86,22 @@ def verdicts(ratios, threshold):
     return out
 
 
+# The suite has no script entry points (docs/benchmarks.md): the worker is its module's main.
+WORKER = "import sys; from {}.ab_worker import main; sys.exit(main(sys.argv[1:]))"
+
+
+def worker_command(python, profile, out, groups=None, threads=None,
+                   package="convcore_ab_suite"):
+    """The command that runs one A/B process with `python` on the suite `package` (the
+    copy both builds share)."""
+    command = [python, "-c", WORKER.format(package), "--profile", profile, "--out", out]
+    if groups:
+        command += ["--groups", groups]
+    if threads:
+        command += ["--threads", str(threads)]
+    return command
+
+
 def main(args):
     import json
 
@@ -113,12 +129,8 @@ def main(args):
                 python = a_python if side == "a" else b_python
                 out = os.path.join(work, f"{side}{i}.json")
                 log(f"round {i + 1}/{args.rounds}: {args.ab if side == 'a' else b_name}")
-                command = [python, "-m", "convcore_ab_suite.ab_worker", "--profile", profile,
-                           "--out", out]
-                if args.keyword:
-                    command += ["--groups", args.keyword]
-                if getattr(args, "ab_threads", None):
-                    command += ["--threads", str(args.ab_threads)]
+                command = worker_command(python, profile, out, args.keyword,
+                                         getattr(args, "ab_threads", None))
                 done = subprocess.run(command, cwd=suite_copy, env=env, capture_output=True,
                                       text=True)
                 if done.returncode != 0:

@@ -11,6 +11,7 @@ import sys
 
 from convcore.cli.bench import compare
 from convcore.cli.bench import report
+from convcore.cli.bench import subcommands
 from convcore.cli.bench import suite
 
 
@@ -18,7 +19,8 @@ def bench_parser():
     parser = argparse.ArgumentParser(
         prog="convcore bench",
         description="Run the benchmark grid (every backend and contender), print the "
-                    "speedup table; save, compare or A/B runs.")
+                    "speedup table; save, compare or A/B runs. Methods: docs/benchmarks.md.",
+        epilog=subcommands.epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="the quick profile (a few minutes on 2 cores); default: full")
     parser.add_argument("-k", dest="keyword", help="pytest -k expression to narrow the grid "
@@ -47,6 +49,9 @@ def bench_parser():
 
 
 def bench_main(argv):
+    if argv[:1] and argv[0] in subcommands.SUBCOMMANDS:
+        suite.warn_environment()
+        return subcommands.run(argv[0], argv[1:])
     args = bench_parser().parse_args(argv)
     suite.warn_environment()
     if args.ab:
@@ -99,7 +104,7 @@ CONFIRM_PROCESSES = 3
 def _confirm(result, baseline, run, args):
     """Measure the regressed rows (and their groups' contenders, the controls) again in fresh
     processes, up to ``CONFIRM_PROCESSES`` of them: a row counts only when every one finds it
-    slower too (README, "Benchmarks": compare). A process the machine gave less (``compare.not_comparable``)
+    slower too (docs/benchmarks.md, "Compare"). A process the machine gave less (``compare.not_comparable``)
     is not counted; when none could be counted, the comparison is refused, not passed.
 
     Fresh processes, because some slowness belongs to a process, not to the code: FFTW plans
