@@ -10,7 +10,7 @@ of one block plus the tail of the block before.
 
 Cost per output sample is about ``N log N / B``, smallest for ``N`` a few times ``m`` (the
 exact choice comes from the cost model in ``_layout``, checked against measurements in
-the signal1d groups of ``benchmarks/grid.py``, ``python -m benchmarks.rounds signal1d
+the signal1d groups of ``benchmarks/grid.py``, ``convcore bench rounds signal1d
 --rows fft``), against ``log(n + m)`` for one full transform.
 """
 

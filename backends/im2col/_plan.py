@@ -29,7 +29,7 @@ CHUNKS = (16, 32, 64, 128)
 # each chunk width, fitted to runs of the whole backend on 1024^2 images with k = 3 .. 63
 # (scipy's OpenBLAS 0.3.30, this machine; fitted with the retired bench_im2col.py's `calibrate`,
 # in git history before f33ed15; check against the grid's signal2d-n1024 groups with
-# `python -m benchmarks.rounds signal2d-n1024 --rows im2col,openmp,fft`).
+# `convcore bench rounds signal2d-n1024 --rows im2col,openmp,fft`).
 BANDED_RATE = {16: 91e9, 32: 130e9, 64: 158e9, 128: 168e9}
 # Layer GEMMs (K/groups x CKK) @ (CKK x P), single thread, float32: rate by filters per group,
 # measured on the cnn grid's layers and a few more (depthwise, groups=8, C32_112, C512_7).

@@ -13,7 +13,7 @@ Predicted seconds = call overhead + max(compute, memory) + 0.3 min(compute, memo
   which is what bounds large images with small kernels.
 
 The constants were measured on the development machine (Xeon with AVX-512, 2 cores,
-the signal2d groups of ``benchmarks/grid.py``, timed with ``python -m benchmarks.rounds
+the signal2d groups of ``benchmarks/grid.py``, timed with ``convcore bench rounds
 signal2d --rows openmp``); per-lane rates scale with the vector width the build uses.
 """
 
