@@ -246,3 +246,16 @@ def test_auto_choice_names_a_backend_for_signals_and_layers():
     for family in ("signal2d", "cnn", "signal1d"):
         problem = next(p for p in quick if p.family == family)
         assert contenders.auto_choice(problem) in convcore.list_backends(), problem.group
+
+
+def test_bench_without_its_extra_says_how_to_install_it_before_any_work(monkeypatch):
+    import importlib.util
+
+    from convcore.cli.bench import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pytest_benchmark" else real(name, *a))
+    monkeypatch.setattr(cli.suite, "run", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(SystemExit, match=r"pytest_benchmark: pip install 'convcore\[bench\]'"):
+        cli.bench_main(["--quick"])

@@ -48,7 +48,20 @@ def bench_parser():
     return parser
 
 
+def _check_bench_extra():
+    """The suite runs on pytest and pytest-benchmark (the bench extra): say so before any
+    work, with the command that installs them."""
+    import importlib.util
+
+    missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"convcore bench needs {' and '.join(missing)}: "
+                         f"pip install 'convcore[bench]' (from a checkout: pip install \".[bench]\")")
+
+
 def bench_main(argv):
+    if not (set(argv) & {"-h", "--help"}):
+        _check_bench_extra()
     if argv[:1] and argv[0] in subcommands.SUBCOMMANDS:
         suite.warn_environment()
         return subcommands.run(argv[0], argv[1:])
