@@ -329,16 +329,19 @@ def _serial_seconds(problem, rank):
     """One thread's predicted time of the passes (the call's own overhead apart).
 
     The rows are rounded up to whole strips (a short last strip computes rows nobody
-    reads), leading axes of N-D kernels add one pass each over their intermediate.
+    reads); the vertical pass runs over every signal column the horizontal pass reads (up to
+    ``o_cols + kw - 1``: a 'valid' 48^2 k24 result has 25 columns, its vertical pass 48);
+    leading axes of N-D kernels add one pass each over their intermediate.
     """
     dtype = problem.dtype
     strip = _cy.strip_rows()
     planes = _prod(problem.out_shape[:-2])
     o_rows, o_cols = problem.out_shape[-2:]
+    kh, kw = problem.k_shape[-2:]
     strips = planes * -(-o_rows // strip)
-    per_output = _work_per_output(problem.k_shape, rank)[1]
-    lead = per_output - rank * (problem.k_shape[-2] + problem.k_shape[-1])
-    macs = strips * strip * o_cols * (per_output - lead) + problem.out_size * lead
+    lead = _work_per_output(problem.k_shape, rank)[1] - rank * (kh + kw)
+    columns = min(problem.x_shape[-1], o_cols + kw - 1)
+    macs = strips * strip * rank * (kh * columns + kw * o_cols) + problem.out_size * lead
     passes = (_prod(problem.x_shape) + problem.out_size
               + STREAM_PASSES_PER_TERM * (rank - 1) * problem.out_size)
     return (macs * _seconds_per_mac(dtype) + passes * dtype.itemsize * machine.SECONDS_PER_BYTE
