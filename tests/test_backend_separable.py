@@ -420,7 +420,7 @@ def test_cost_counts_the_team_the_runner_starts(rng, monkeypatch):
 def test_each_term_streams_the_result_again(rng):
     """Rank 2 against rank 1: the second term's multiply-adds, two more passes over the
     result (its horizontal pass accumulates into it) and its strips' set-up."""
-    x = make_array(rng, (300, 200), "float64")
+    x = make_array(rng, (300, 256), "float64")  # whole register blocks on every target
     u, v = make_array(rng, (2, 7), "float64"), make_array(rng, (2, 9), "float64")
     one, two = (problem_of(x, sum(np.outer(u[t], v[t]) for t in range(rank)))
                 for rank in (1, 2))
@@ -428,7 +428,7 @@ def test_each_term_streams_the_result_again(rng):
     with default_constants(), convcore.threads(1):
         extra = separable.backend.cost(two, context()) - separable.backend.cost(one, context())
         strips = -(-300 // separable._cy.strip_rows())
-        macs = strips * separable._cy.strip_rows() * (7 * 200 + 9 * 200)  # 'same': all columns
+        macs = strips * separable._cy.strip_rows() * (7 * 256 + 9 * 256)  # 'same': all columns
         expected = (macs * separable._seconds_per_mac(np.dtype("float64"))
                     + 2 * x.nbytes * m.SECONDS_PER_BYTE + strips * m.SECONDS_PER_STRIP_TERM)
     assert extra == pytest.approx(expected, rel=1e-9)

@@ -168,12 +168,12 @@ def test_kernel_values_are_read_only_where_they_can_decide(rng):
         assert plan.resolve(rng.standard_normal((31, 31)).astype(np.float32)).name != "separable"
 
 
-@pytest.mark.parametrize("n, kind", [(50, "rank2"), (58, "rank2"), (231, "rank2"),
+@pytest.mark.parametrize("n, kind", [(50, "rank2"), (58, "rank2"), (100, "rank2"),
                                      (64, "random")])
 def test_a_call_too_small_for_two_threads_is_planned_as_on_one(n, kind, rng, monkeypatch):
     """Where no backend would start a second thread (it would not save the 40 us it costs),
     two threads plan what one does: separable once predicted such images on two threads,
-    ran them on one, and took them from openmp (231^2 rank 2: 1.5x slower)."""
+    ran them on one, and took them from openmp (50^2 rank 2, 5 x 5: 38 us against 17)."""
     x = rng.standard_normal((n, n)).astype(np.float32)
     if kind == "rank2":
         u, v = rng.standard_normal((2, 2, 5))

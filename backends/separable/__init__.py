@@ -48,15 +48,14 @@ SECONDS_PER_BYTE = 0.05e-9
 STREAM_PASSES_PER_TERM = 2
 # A prepared call's own time: the runner's checks, the scratch lookup and the C job set-up,
 # one thread (calls this small never wake a team: their second thread would not save the
-# engine's 40 us floor). 16^2 k3: 11.3 us (`convcore calibrate`, quiet AVX2 EPYC), 10.3 us as
-# the intercept of 96 timed runners (24^2-512^2, ranks 1-2, loaded); it was 20 us when small
-# calls still woke the OpenMP team.
-SECONDS_PER_CALL = 10e-6
+# engine's 40 us floor). 16^2 k3: 11.3 us (`convcore calibrate`, quiet AVX2 EPYC); 11.7-12.8 us
+# as the intercept of 120-row images (8-256 columns, ranks 1-2, k5, loaded); it was 20 us
+# when small calls still woke the OpenMP team.
+SECONDS_PER_CALL = 11e-6
 # Per strip (STRIP output rows) and term, the work outside the vector loops: the boundary
-# sums of the strip's rows, the edge columns copied into the intermediate, scalar tails. It
-# is what makes small images dear (a 100^2 rank-2 call has 34 strip-terms: 10 of its 37 us);
-# fitted beside SECONDS_PER_CALL on the same 96 runners: 0.31 us.
-SECONDS_PER_STRIP_TERM = 0.3e-6
+# sums of the strip's rows and the edge columns copied into the intermediate. 1200 against
+# 120 rows (the same widths, k5, float32): 0.07-0.13 us per strip and term at 32-256 columns.
+SECONDS_PER_STRIP_TERM = 0.1e-6
 # Those rates are for 64-byte vectors (AVX-512); a narrower target issues the same
 # multiply-adds in more instructions, but not in proportion: fitted on one thread, 1024^2
 # Gaussians k 3 and 31 (multiply-adds against streaming), an AVX2 build (Zen 3) ran 1.48x
@@ -176,13 +175,13 @@ class SeparableBackend(Backend):
         timer.solve(fit, self, gaussian(16, 3, "float64"), "SECONDS_PER_CALL",
                     "16^2 k3: the call")
         # Strip set-up: a tall, narrow image of many strips and little arithmetic per strip
-        # (rank 2, so the per-term share is what is measured).
+        # (32 columns: no scalar tails on any target; rank 2, so the per-term share counts).
         tall = timer.size(6000, 600)
         pair = rng.random((2, 2, 5))
         timer.solve(fit, self, timer.signal(
-            rng.random((tall, 8)), pair[0, 0][:, None] * pair[0, 1] + pair[1, 0][:, None]
+            rng.random((tall, 32)), pair[0, 0][:, None] * pair[0, 1] + pair[1, 0][:, None]
             * pair[1, 1], ctx.replace(threads=1)), "SECONDS_PER_STRIP_TERM",
-            f"{tall} x 8 rank 2 k5: the strips")
+            f"{tall} x 32 rank 2 k5: the strips")
         timer.thread_scaling(fit, self, lambda t: gaussian(n, 31, "float32", t), ctx.threads,
                              "PARALLEL_EFFICIENCY", f"{n}^2 Gaussian k31 float32",
                              bounds=EFFICIENCY_BOUNDS)
@@ -342,6 +341,16 @@ def _serial_seconds(problem, rank):
     lead = _work_per_output(problem.k_shape, rank)[1] - rank * (kh + kw)
     columns = min(problem.x_shape[-1], o_cols + kw - 1)
     macs = strips * strip * rank * (kh * columns + kw * o_cols) + problem.out_size * lead
+    blocking = _cy.blocking()
+    if dtype.kind == "f" and blocking["vectorized"]:
+        # Columns past the last whole register block run in scalar loops, one lane per
+        # instruction: an 8-column image is all tail (0.23 us per strip and term at k5 float32,
+        # 0.08 at 32 columns, where there is none).
+        item = dtype.itemsize
+        tails = strips * strip * rank * (
+            kh * (columns % (blocking["vertical_bytes"] // item))
+            + kw * (o_cols % (blocking["horizontal_bytes"] // item)))
+        macs += tails * (blocking["vector_bytes"] // item - 1)
     passes = (_prod(problem.x_shape) + problem.out_size
               + STREAM_PASSES_PER_TERM * (rank - 1) * problem.out_size)
     return (macs * _seconds_per_mac(dtype) + passes * dtype.itemsize * machine.SECONDS_PER_BYTE
