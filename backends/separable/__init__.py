@@ -62,6 +62,10 @@ SECONDS_PER_STRIP_TERM = 0.1e-6
 # (float32) and 1.32x (float64) the AVX-512 machine's time per multiply-add, and an SSE build
 # on the same CPU 3.1x and 2.7x (docs/separable.md, "Blocking per instruction set").
 _WIDTH_SCALE = {64: 1.0, 32: 1.4, 16: 2.9}.get(_cy.blocking()["vector_bytes"], 2.9)
+# Waking each thread beyond the first when calls are not back to back: openmp's model counts
+# the same 20 us (backends/openmp/_model.py); SECONDS_PER_CALL no longer holds it (calls too
+# small to pay for a second thread run on one, docs/separable.md).
+SECONDS_PER_EXTRA_THREAD = 20e-6
 # Each thread beyond the first adds this share of one thread's speed (1: perfect scaling).
 PARALLEL_EFFICIENCY = 1.0
 EFFICIENCY_BOUNDS = (0.1, 1.1)  # what a fit may find (a loaded machine can suggest less)
@@ -147,8 +151,8 @@ class SeparableBackend(Backend):
         # The team the runner will start (``team_size``): another thread only where it pays
         # for itself, as openmp's model counts it; a small image runs on one thread.
         threads = worth(min(max(ctx.threads, 1), cpu_budget()), serial)
-        return machine.SECONDS_PER_CALL + serial / (
-            1 + machine.PARALLEL_EFFICIENCY * (threads - 1))
+        return (machine.SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (threads - 1)
+                + serial / (1 + machine.PARALLEL_EFFICIENCY * (threads - 1)))
 
     def calibrate(self, ctx, timer):
         """Fit `machine` (``Backend.calibrate``), one thread unless said: a Gaussian (k = 31,
