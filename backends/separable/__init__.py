@@ -62,6 +62,14 @@ SECONDS_PER_STRIP_TERM = 0.1e-6
 # (float32) and 1.32x (float64) the AVX-512 machine's time per multiply-add, and an SSE build
 # on the same CPU 3.1x and 2.7x (docs/separable.md, "Blocking per instruction set").
 _WIDTH_SCALE = {64: 1.0, 32: 1.4, 16: 2.9}.get(_cy.blocking()["vector_bytes"], 2.9)
+# A plan that depends on the kernel's values has the engine look each call's kernel up (a
+# CRC of its bytes picks the plan, a comparison confirms it; docs/design.md "Kernel values"):
+# a call costs this much more than its runner, on top of the runner's own SECONDS_PER_CALL,
+# plus three passes over the kernel's bytes (copied, summed, compared). API call minus
+# prepared runner, separable against openmp (one thread, AVX2 EPYC): 6.5-7.6 us more for
+# 5 x 5 to 24 x 24 kernels, 13-18 us at 63 x 63 float64. It is the engine's work, outside
+# the runner `convcore calibrate` times, so it is not refitted there.
+SECONDS_PER_KERNEL_LOOKUP = 6.5e-6
 # Waking each thread beyond the first when calls are not back to back: openmp's model counts
 # the same 20 us (backends/openmp/_model.py); SECONDS_PER_CALL no longer holds it (calls too
 # small to pay for a second thread run on one, docs/separable.md).
@@ -151,7 +159,11 @@ class SeparableBackend(Backend):
         # The team the runner will start (``team_size``): another thread only where it pays
         # for itself, as openmp's model counts it; a small image runs on one thread.
         threads = worth(min(max(ctx.threads, 1), cpu_budget()), serial)
-        return (machine.SECONDS_PER_CALL + SECONDS_PER_EXTRA_THREAD * (threads - 1)
+        lookup = 0.0
+        if problem.factors is None:  # the kernel's values chose this plan: each call checks them
+            lookup = SECONDS_PER_KERNEL_LOOKUP + 3 * _prod(problem.k_shape) \
+                * problem.dtype.itemsize * machine.SECONDS_PER_BYTE
+        return (machine.SECONDS_PER_CALL + lookup + SECONDS_PER_EXTRA_THREAD * (threads - 1)
                 + serial / (1 + machine.PARALLEL_EFFICIENCY * (threads - 1)))
 
     def calibrate(self, ctx, timer):
