@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionstart(session):
-    from convcore._bench import machine
+    from convcore.cli.bench import machine
 
     _unavailable.clear()  # `convcore bench` may run several sessions in one process
     _probes.update(group=None, seconds=[])
@@ -63,7 +63,7 @@ def pytest_runtest_setup(item):
     problem = getattr(getattr(item, "callspec", None), "params", {}).get("problem")
     if problem is None or _timing_disabled(item.config) or problem.group == _probes["group"]:
         return
-    from convcore._bench import machine
+    from convcore.cli.bench import machine
 
     from . import timing
 
@@ -78,7 +78,7 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    from convcore._bench import machine
+    from convcore.cli.bench import machine
 
     facts = machine.facts()
     if _probes["seconds"]:
@@ -103,7 +103,7 @@ def pytest_terminal_summary(terminalreporter, config):
     session = getattr(config, "_benchmarksession", None)
     if session is None or session.disabled or not session.benchmarks:
         return
-    from convcore._bench import report
+    from convcore.cli.bench import report
 
     benchmarks = [bench.as_dict(include_data=True) for bench in session.benchmarks]
     groups = report.build(benchmarks, _unavailable)

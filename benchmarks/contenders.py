@@ -269,13 +269,15 @@ def auto_choice(problem):
     x, k, extra = grid.inputs(problem)
     try:
         if problem.family == "cnn" or "layer" in problem.p:
-            from convcore import _dispatch, _layer_problem, _options
+            from convcore.engine import dispatch as _dispatch
+            from convcore.engine import layer_problem as _layer_problem
+            from convcore.runtime import options as _options
 
             import inspect
 
             layer = _layer_problem.build_layer_problem(x, k, **extra)[2]
             if "ctx" in inspect.signature(_dispatch.plan).parameters:  # contract v2
-                from convcore._context import current_context
+                from convcore.engine.context import current_context
 
                 return _dispatch.plan(layer, "auto", "auto", current_context()).backend.name
             return _dispatch.plan(layer, "auto", "auto", convcore.get_num_threads(),

@@ -67,7 +67,7 @@ def contender(name, x, kernel):
         flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
         return lambda: cv2.filter2D(x, -1, flipped, borderType=cv2.BORDER_CONSTANT)
     if name == "fixed":  # default threads with the contention limit off (the old behaviour)
-        from convcore import _contention
+        from convcore.runtime import contention as _contention
 
         def call():
             _contention.set_adaptive(False)
@@ -118,7 +118,7 @@ def load_note():
     with open("/proc/loadavg") as f:
         loadavg = f.read().split()
     try:
-        from convcore import _contention
+        from convcore.runtime import contention as _contention
         reading = _contention.reading()
     except ImportError:  # before the engine had a contention signal
         reading = "n/a"

@@ -60,14 +60,14 @@ def row_conditions(problem):
     """The conditions one row is timed under.
 
     The busy family measures what a pipeline gets: convcore sizes its thread teams to the
-    load (``_contention``), and the "loaded" rows run beside one CPU-bound competitor. Every
+    load (``convcore.runtime.contention``), and the "loaded" rows run beside one CPU-bound competitor. Every
     other row measures the code: its teams follow the thread setting alone. Left adaptive,
     a row timed a moment after a burst of other work ran on one thread, and reruns of
     unchanged code differed by up to 2x row by row (2-core VM), which a regression gate
     cannot tell from slower code; a machine that is busy all along is refused by the
-    comparison instead (``convcore._bench.compare``).
+    comparison instead (``convcore.cli.bench.compare``).
     """
-    from convcore import _contention
+    from convcore.runtime import contention as _contention
 
     busy = problem.family == "busy"
     was = _contention.adaptive()
@@ -107,7 +107,7 @@ def until_cores_free(limit=CALM_LIMIT, step=0.05):
     """Wait until convcore's contention limit would give a call every core of its budget
     (or `limit` seconds pass, on a machine someone else keeps busy); return the seconds
     waited."""
-    from convcore import _contention
+    from convcore.runtime import contention as _contention
 
     start = time.perf_counter()
     budget = _contention.cpu_budget()

@@ -4,9 +4,23 @@
 functions; ``backend=`` picks an implementation, and ``auto`` picks the cheapest.
 """
 
-__version__ = "0.1.0"
-
-from ._api import (
+from convcore.cli.calibrate import calibrate
+from convcore.cli.config import show_config
+from convcore.engine.calibration import CalibrationWarning
+from convcore.engine.context import Context
+from convcore.engine.dispatch import ConvMemoryError, Plan
+from convcore.engine.explain import choose_conv_method, explain
+from convcore.engine.layer_problem import LayerProblem
+from convcore.engine.problem import ConvProblem
+from convcore.engine.registry import (
+    Backend, get_backend, list_backends, register_backend, unregister_backend,
+)
+from convcore.engine.shapes import output_shape
+from convcore.runtime.build import VERSION as __version__
+from convcore.runtime.options import get_options, options, set_options
+from convcore.runtime.result_cache import result_cache_info, set_result_cache
+from convcore.runtime.threads import get_num_threads, set_num_threads, threads
+from convcore.signal.api import (
     convolve,
     convolve2d,
     correlate,
@@ -14,20 +28,7 @@ from ._api import (
     fftconvolve,
     oaconvolve,
 )
-from ._calibrate import calibrate
-from ._calibration import CalibrationWarning
-from ._config import show_config
-from ._context import Context
-from ._explain import choose_conv_method, explain
-from ._dispatch import ConvMemoryError, Plan
-from ._options import get_options, options, set_options
-from ._layer_problem import LayerProblem
-from ._problem import ConvProblem
-from ._result_cache import result_cache_info, set_result_cache
-from ._registry import Backend, get_backend, list_backends, register_backend, unregister_backend
-from ._sepconvolve import sepconvolve
-from ._shapes import output_shape
-from ._threads import get_num_threads, set_num_threads, threads
+from convcore.signal.sepconvolve import sepconvolve
 
 from . import nn  # noqa: E402  (after the engine: nn builds on it)
 from .nn import param_count  # noqa: E402

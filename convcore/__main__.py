@@ -13,22 +13,22 @@ def main(argv=None):
     """Entry point of the ``convcore`` command."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
-        from ._bench.cli import bench_main
+        from convcore.cli.bench.cli import bench_main
 
         return bench_main(argv[1:])
     if argv[:1] == ["plot"]:
-        from ._bench.cli import plot_main
+        from convcore.cli.bench.cli import plot_main
 
         return plot_main(argv[1:])
     if argv[:1] == ["calibrate"]:
-        from ._calibrate import main as calibrate_main
+        from convcore.cli.calibrate import main as calibrate_main
 
         return calibrate_main(argv[1:])
     if argv[:1] == ["train-digits"]:
         from .nn._digits import main as train_digits
 
         return train_digits(argv[1:])
-    from ._tour import run_tour
+    from convcore.cli.tour import run_tour
 
     return run_tour(argv)
 

@@ -3,9 +3,16 @@
 import warnings
 
 import numpy as np
-import torch
+import pytest
 
-F = torch.nn.functional
+try:
+    import torch
+except ImportError:  # the test extra brings torch; without it each test that needs it skips
+    torch = None
+
+F = torch.nn.functional if torch is not None else None
+# Per test, not per module: the tests of a file that do not compare with torch still run.
+needs_torch = pytest.mark.skipif(torch is None, reason="needs torch (pip install -e \".[test]\")")
 
 
 def torch_conv2d(x, w, bias=None, **kwargs):

@@ -73,14 +73,14 @@ def assert_matches(got, ref, x, k, expected_dtype):
 def build_problem(*args, **kwargs):
     """The engine's problem for a call, with the kernel's values attached (as the engine
     attaches them before asking a backend whose verdict depends on them)."""
-    from convcore._problem import build_problem as build
+    from convcore.engine.problem import build_problem as build
 
     return build(*args, kernel_values=True, **kwargs)
 
 
 def context(backend_options=None, **settings):
     """The Context a call made now would run under (with `settings` changed)."""
-    from convcore._context import current_context
+    from convcore.engine.context import current_context
 
     ctx = current_context(backend_options)
     return ctx.replace(**settings) if settings else ctx
@@ -91,7 +91,8 @@ def default_constants():
     """Every backend's cost constants at their defaults, and plans made afresh: what a test of
     auto's choice assumes, whatever this machine's calibration says."""
     import convcore
-    from convcore import _calibration, _dispatch
+    from convcore.engine import calibration as _calibration
+    from convcore.engine import dispatch as _dispatch
 
     with contextlib.ExitStack() as stack:
         for name in convcore.list_backends():
@@ -108,7 +109,7 @@ def cores(count, monkeypatch):
     """Plans that count on `count` free cores, a second thread worth 40 us (the engine's
     floor), whatever this machine has and does now."""
     import convcore
-    from convcore import _contention
+    from convcore.runtime import contention as _contention
 
     monkeypatch.setitem(_contention._state, "dispatch", _contention.DEFAULT_DISPATCH_SECONDS)
     for module in ("convcore.backends.openmp", "convcore.backends.separable"):

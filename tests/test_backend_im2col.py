@@ -12,12 +12,10 @@ import pytest
 import scipy.signal
 
 import convcore
+from convcore.engine.calls import run_layer
+from convcore.engine.layer_problem import build_layer_problem
+from nn_reference import F, needs_torch, torch_conv2d, torch_grads
 from reference import build_problem, context
-from convcore._layer_problem import build_layer_problem
-
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-from nn_reference import torch_conv2d  # noqa: E402  (needs torch, checked above)
 
 im2col = convcore.get_backend("im2col")
 
@@ -39,6 +37,7 @@ LAYER_CASES = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("kwargs", LAYER_CASES, ids=str)
 @pytest.mark.parametrize("kernel", [(3, 3), (1, 1), (2, 5)], ids=str)
 def test_conv2d_matches_torch(kwargs, kernel, rng):
@@ -51,6 +50,7 @@ def test_conv2d_matches_torch(kwargs, kernel, rng):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@needs_torch
 def test_conv2d_bias_unbatched_and_nhwc(rng):
     x = rng.standard_normal((2, 4, 9, 8))
     w = rng.standard_normal((5, 4, 3, 3))
@@ -67,6 +67,7 @@ def test_conv2d_bias_unbatched_and_nhwc(rng):
     np.testing.assert_allclose(got, expected.transpose(0, 2, 3, 1), rtol=1e-12, atol=1e-12)
 
 
+@needs_torch
 def test_conv2d_pointwise_and_full_padding_and_float32(rng):
     x = rng.standard_normal((3, 8, 7, 5)).astype(np.float32)
     w = rng.standard_normal((4, 8, 1, 1)).astype(np.float32)
@@ -79,10 +80,11 @@ def test_conv2d_pointwise_and_full_padding_and_float32(rng):
                                rtol=1e-12, atol=1e-12)
 
 
+@needs_torch
 def test_conv2d_auto_uses_im2col(rng):
     x, w = rng.standard_normal((1, 3, 8, 8)), rng.standard_normal((2, 3, 3, 3))
     p = build_layer_problem(x, w)[2]
-    plan = convcore._dispatch.plan(p, "auto", "auto", context(threads=1, max_memory=1 << 30))
+    plan = convcore.engine.dispatch.plan(p, "auto", "auto", context(threads=1, max_memory=1 << 30))
     assert plan.name == "im2col"
     assert "naive" in dict((n, why) for n, _, why in plan.alternatives)
     np.testing.assert_allclose(convcore.nn.conv2d(x, w), torch_conv2d(x, w), rtol=1e-12)
@@ -274,6 +276,7 @@ def test_workspace_is_bounded_for_a_large_kernel(rng):
         assert abs(got[i, j] - (window * w).sum()) <= 1e-3 * np.abs(window * w).sum()
 
 
+@needs_torch
 def test_workspace_is_bounded_for_a_batch64_resnet_layer(rng):
     """A batch-64 ResNet layer: the whole patch matrix would be 462 MB; the per-thread
     blocks stay within the budget."""
@@ -341,3 +344,53 @@ def test_ctrl_c_stops_a_long_call():
         timer.cancel()
         signal.signal(signal.SIGINT, previous)
     assert not returned, "the call finished before Ctrl-C arrived"
+
+
+GRADIENT_LAYERS = [  # (x shape, weight shape, conv2d options)
+    ((2, 4, 9, 8), (6, 4, 3, 3), {"padding": 1}),
+    ((2, 6, 10, 9), (4, 3, 3, 2), {"stride": 2, "padding": (1, 0), "groups": 2}),
+    ((1, 3, 11, 11), (5, 3, 3, 3), {"dilation": 2, "padding": 2}),
+    ((3, 2, 7, 7), (2, 2, 5, 5), {"stride": (2, 3)}),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("x_shape,w_shape,options", GRADIENT_LAYERS)
+def test_gradient_problems_match_torch_autograd(x_shape, w_shape, options, rng):
+    """Each gradient direction is a problem the engine plans and im2col runs; one path."""
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    x, w, p = build_layer_problem(x, w, **options)
+    g = rng.standard_normal(p.out_shape)
+    _, (gx, gw) = torch_grads(lambda *t: F.conv2d(*t, **options), g, x, w)
+    ctx = context()
+    np.testing.assert_allclose(run_layer(p.toward("input_grad"), (g, w), ctx), gx,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(run_layer(p.toward("weight_grad"), (x, g), ctx), gw,
+                               rtol=1e-10, atol=1e-10)
+    both = p.toward("grads")
+    if im2col.supports(both, ctx) is True:
+        got_x, got_w, got_b = run_layer(both, (g, x, w), ctx)
+        np.testing.assert_allclose(got_x, gx, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got_w, gw, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got_b, g.sum((0, 2, 3)), rtol=1e-12)
+    else:
+        assert p.stride != (1, 1) and "stride 1" in im2col.supports(both, ctx)
+
+
+def test_gradient_problems_are_declined_by_forward_only_backends_and_counted_in_memory():
+    x, w, p = build_layer_problem(np.ones((1, 4, 8, 8)), np.ones((4, 1, 3, 3)), padding=1,
+                                  groups=4)  # depthwise: openmp's forward layer
+    ctx = context()
+    openmp = convcore.get_backend("openmp")
+    assert openmp.supports(p, ctx) is True and openmp.supports(p.toward("weight_grad"), ctx)
+    for direction in ("input_grad", "grads"):
+        verdict = openmp.supports(p.toward(direction), ctx)
+        assert isinstance(verdict, str) and direction in verdict
+    both = p.toward("grads")
+    assert both.result_shapes == ((1, 4, 8, 8), (4, 1, 3, 3), (4,))
+    assert both.out_bytes == (256 + 36 + 4) * 8 and both.key != p.key
+    with pytest.raises(convcore.ConvMemoryError, match="results .* need 2,368 bytes"):
+        run_layer(both, (np.ones(p.out_shape), x, w), context(max_memory=2000))
+    with pytest.raises(ValueError, match="NCHW"):
+        build_layer_problem(np.ones((1, 8, 8, 4)), np.ones((4, 4, 3, 3)),
+                            layout="NHWC")[2].toward("grads")

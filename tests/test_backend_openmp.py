@@ -151,7 +151,7 @@ def test_concurrent_python_threads(monkeypatch):
 
     monkeypatch.setattr(openmp, "native_threads", counting)
     # Teams sized by the work alone, not by what other processes on this machine do now.
-    monkeypatch.setitem(convcore._contention._state, "adaptive", False)
+    monkeypatch.setitem(convcore.runtime.contention._state, "adaptive", False)
     results, errors = [None] * 8, []
     start = threading.Barrier(8)
 
@@ -171,7 +171,7 @@ def test_concurrent_python_threads(monkeypatch):
     assert not errors
     for got in results:
         np.testing.assert_array_equal(got, expected)
-    budget = convcore._contention.cpu_budget()
+    budget = convcore.runtime.contention.cpu_budget()
     assert (1 if budget > 1 else 0) <= in_use["peak"] <= max(budget, convcore.get_num_threads())
 
 
@@ -218,7 +218,7 @@ def test_workspace_and_cost_are_positive_and_grow():
 def test_auto_prefers_openmp_over_naive_on_real_images():
     x = np.ones((512, 512), np.float32)
     for k in (3, 7, 21):
-        plan = convcore._dispatch.plan(_problem(x, np.ones((k, k), np.float32), "same"),
+        plan = convcore.engine.dispatch.plan(_problem(x, np.ones((k, k), np.float32), "same"),
                                        ctx=context(max_memory=1 << 33))
         costs = {name: cost for name, cost, why in plan.alternatives if why is None}
         assert costs["openmp"] < costs["naive"]

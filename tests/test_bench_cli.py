@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from convcore.__main__ import main
-from convcore._bench import ab, cli, plot, suite
+from convcore.cli.bench import ab, cli, plot, suite
 from convcore.benchmarks import contenders
 
 GROUP = "signal2d-n1024-k{}-float32-same"

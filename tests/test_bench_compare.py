@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from convcore._bench import ab, compare, report
+from convcore.cli.bench import ab, compare, report
 
 
 def _noisy(median, n=30, noise=0.03, spikes=0, seed=0, spike=2.0):

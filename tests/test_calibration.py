@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import convcore
-from convcore import _calibration
+from convcore.engine import calibration as _calibration
 from convcore.__main__ import main
-from convcore._calibrate import Fit
-from convcore._context import current_context
-from convcore._problem import build_problem
+from convcore.cli.calibrate import Fit
+from convcore.engine.context import current_context
+from convcore.engine.problem import build_problem
 
 naive = convcore.get_backend("naive")
 from convcore.backends.naive import machine as naive_constants  # noqa: E402
@@ -229,7 +229,7 @@ def test_constants_are_read_only(toy):
 
 
 def test_thread_scaling_is_not_fitted_on_a_busy_machine(cache, monkeypatch):
-    from convcore import _calibrate
+    from convcore.cli import calibrate as _calibrate
 
     monkeypatch.setattr(_calibrate, "other_load", lambda start, end: 0.9)
     result = convcore.calibrate(quick=True, threads=2, progress=False)

@@ -51,3 +51,20 @@ def test_ci_runs_the_readme_test_command():
     pattern = re.search(r"grep (?:-m 1 )?-E '(.*?)' README.md", ci).group(1)
     assert re.match(pattern, commands[0]), ".ci/run must select the README's test command"
     assert 'eval "$test_command"' in ci
+
+
+def test_ci_runs_every_quick_start_command():
+    """.ci/quick-start runs what .ci/quick_start_commands.py finds: every command of the
+    README's Quick start section (the tour, the digits, the docs), the test command apart."""
+    sys.path.insert(0, str(ROOT / ".ci"))
+    try:
+        from quick_start_commands import quick_start_commands
+    finally:
+        sys.path.pop(0)
+    readme = (ROOT / "README.md").read_text()
+    commands = quick_start_commands(readme)
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert len(commands) == section.count("```") // 2 >= 3
+    assert "pip install . && convcore" in commands
+    assert sum(c.startswith('pip install -e ".[test]"') for c in commands) == 1
+    assert "bash .ci/quick-start" in (ROOT / ".ci" / "run").read_text()

@@ -1,4 +1,4 @@
-"""The thread budget and the "how many threads now" decision (convcore/_contention.py).
+"""The thread budget and the "how many threads now" decision (convcore/runtime/contention.py).
 
 No timing here: the CPU signal reads a /proc/stat stand-in written by the test, the clocks
 are fakes, and the stall rule is fed the times it is to judge.
@@ -14,7 +14,9 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore import _contention, _threads
+from convcore.runtime import contention as _contention
+from convcore.runtime.tables import BoundedTable
+from convcore.runtime import threads as _threads
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def fresh(monkeypatch):
                                                    stalled_until=0.0, strikes=0,
                                                    last_end=-math.inf, warm_from=-math.inf,
                                                    peak=(0.0, -math.inf)))
-    monkeypatch.setattr(_contention, "_best", {})
+    monkeypatch.setattr(_contention, "_best", BoundedTable(1024))
     return monkeypatch
 
 
@@ -251,7 +253,7 @@ def test_stall_rule_is_off_when_not_adaptive(fresh):
 
 
 def test_environment_turns_the_contention_limit_off():
-    code = "from convcore import _contention; print(_contention.adaptive())"
+    code = "from convcore.runtime import contention as _contention; print(_contention.adaptive())"
     env = dict(os.environ, CONVCORE_ADAPTIVE_THREADS="0")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)

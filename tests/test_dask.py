@@ -237,7 +237,7 @@ def test_degenerate_inputs_as_in_memory():
 def test_threaded_scheduler_gives_each_task_its_share():
     """Pool of p threads on c CPUs: c // p threads per task (at least one); the caller's
     threads= wins. Recorded inside the tasks."""
-    from convcore import _contention
+    from convcore.runtime import contention as _contention
 
     def share(block):
         return np.array([cd.task_share()])

@@ -13,7 +13,7 @@ from distributed import Client, LocalCluster
 
 import convcore
 import convcore.dask as cd
-from convcore import _contention
+from convcore.runtime import contention as _contention
 
 import dask_recorder
 from test_dask import _data, assert_same

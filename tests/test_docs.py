@@ -17,7 +17,8 @@ DOCS = ROOT / "docs"
 COURSE = sorted((DOCS / "course").glob("[0-9][0-9]-*.py"))
 # Pages whose ```python blocks are runnable code. design.md's first block lists the Backend
 # contract (signatures without bodies), so a block holding that marker is not run.
-CODE_PAGES = {"separable.md": 1, "fft.md": 1, "im2col.md": 1, "design.md": 1, "README.md": 1}
+CODE_PAGES = {"separable.md": 1, "fft.md": 1, "im2col.md": 1, "winograd.md": 1, "design.md": 1,
+              "README.md": 2}
 LISTING = "# convcore.Backend, with defaults"
 
 

@@ -8,7 +8,7 @@ import scipy.ndimage
 import scipy.signal
 
 import convcore
-from convcore import _dispatch
+from convcore.engine import dispatch as _dispatch
 from reference import build_problem, context, cores, default_constants
 
 
@@ -106,7 +106,7 @@ def test_problems_are_immutable_and_declare_their_kind(rng):
     assert p.kind == "signal"
     with pytest.raises(AttributeError, match="immutable"):
         p.mode = "same"
-    layer = convcore._layer_problem.build_layer_problem(np.ones((1, 2, 5, 5)),
+    layer = convcore.engine.layer_problem.build_layer_problem(np.ones((1, 2, 5, 5)),
                                                         np.ones((3, 2, 3, 3)))[2]
     assert layer.kind == "layer"
     with pytest.raises(AttributeError, match="immutable"):
@@ -153,7 +153,7 @@ def test_fast_path_integer_magnitudes_are_part_of_the_signature():
 
 
 def test_kernel_values_are_read_only_where_they_can_decide(rng):
-    from convcore._problem import build_problem as build_by_shape  # as the engine first plans
+    from convcore.engine.problem import build_problem as build_by_shape  # as the engine first plans
 
     ctx = context()
     tiny = build_by_shape(np.ones((16, 16)), np.ones((3, 3)), "full", "convolve")[2]
@@ -204,3 +204,17 @@ def test_many_python_threads_share_one_prepared_runner(rng):
                                     images * 4))
         for got, want in zip(results, expected * 4):
             np.testing.assert_allclose(got, want, atol=1e-9, err_msg=backend)
+
+
+def test_memo_tables_drop_their_oldest_entry_not_everything():
+    from convcore.runtime.tables import BoundedTable
+
+    table = BoundedTable(3)
+    for key in "abcd":
+        table.put(key, key.upper())
+    assert [table.get(k) for k in "abcd"] == [None, "B", "C", "D"]
+    table.put("b", "B2")            # a rewrite moves it to the newest place
+    table.put("e", "E")
+    assert table.get("c") is None and table.get("b") == "B2" and len(table) == 3
+    with pytest.raises(ValueError, match="size"):
+        BoundedTable(0)

@@ -6,7 +6,7 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore._problem import build_problem
+from convcore.engine.problem import build_problem
 from convcore.backends.fft import _layout, _plans
 
 

@@ -3,13 +3,12 @@ finite differences, float32, and the errors."""
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, strategies as st
 
 import convcore
-from convcore import _contention
+from convcore.runtime import contention as _contention
 from convcore import nn
-from nn_reference import F, directional_check, torch_grads
+from nn_reference import F, directional_check, needs_torch, torch, torch_grads
 
 # (N, C, H, W), K, (kh, kw), options: stride 1-3, int/tuple/'same'/'valid' padding, dilation,
 # groups (incl. depthwise), odd and even sizes.
@@ -32,6 +31,7 @@ def _conv_args(rng, shape, k, kernel, options):
     return x, w, rng.standard_normal(k)
 
 
+@needs_torch
 @pytest.mark.parametrize("shape, k, kernel, options", CONV_CASES)
 def test_conv2d_backward_matches_torch_autograd(shape, k, kernel, options, rng):
     x, w, b = _conv_args(rng, shape, k, kernel, options)
@@ -56,6 +56,7 @@ TRANSPOSE_CASES = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("shape, c_out, kernel, options", TRANSPOSE_CASES)
 def test_conv_transpose2d_and_backward_match_torch(shape, c_out, kernel, options, rng):
     groups = options.get("groups", 1)
@@ -83,6 +84,7 @@ def test_conv_transpose2d_upsamples_a_pixel_into_the_kernel():
     np.testing.assert_array_equal(out[0, 0], expected)
 
 
+@needs_torch
 @given(n=st.integers(1, 2), c=st.integers(1, 3), k=st.integers(1, 3), h=st.integers(1, 9),
        w=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3),
        sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2), dh=st.integers(1, 2),
@@ -183,10 +185,11 @@ def test_exported_beside_output_shape():
     assert convcore.nn.conv2d_backward is nn.conv2d_backward
 
 
+@needs_torch
 @pytest.mark.parametrize("threads", [1, 2])
 def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch, rng):
     """Large layers run chunks of the batch in threads; force that path on a small one."""
-    from convcore.nn import _batch
+    from convcore.runtime import batch as _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
     monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
@@ -211,10 +214,12 @@ def test_batch_split_over_threads_gives_the_same_gradients(threads, monkeypatch,
 ROW_BYTES = 4 * 9 * 7 * 8
 
 
+@needs_torch
 @pytest.mark.parametrize("block_bytes", [1, 3 * ROW_BYTES, 2 * 9 * ROW_BYTES, 1 << 40])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatch, rng):
-    from convcore.nn import _batch, _grad_stride1
+    from convcore.backends.im2col import _grads as _grad_stride1
+    from convcore.runtime import batch as _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
     monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy
@@ -229,6 +234,7 @@ def test_stride1_blocks_and_threads_match_torch(block_bytes, threads, monkeypatc
         np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-11, err_msg=name)
 
 
+@needs_torch
 @pytest.mark.parametrize("padding", [0, 1, 2])
 @pytest.mark.parametrize("filters", [2, 3, 5])
 def test_stride1_paths_against_autograd(padding, filters, rng):
@@ -248,6 +254,7 @@ def test_stride1_paths_against_autograd(padding, filters, rng):
             np.testing.assert_allclose(s, r, rtol=tol, atol=tol)
 
 
+@needs_torch
 def test_stride1_path_takes_non_contiguous_arrays(rng):
     x, w, b = _conv_args(rng, (2, 4, 6, 5), 3, (3, 3), {})
     g = rng.standard_normal((2, 3, 6, 5))

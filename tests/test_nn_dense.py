@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 
 import convcore
 from convcore import nn
-from nn_reference import F, directional_check, torch_grads
+from nn_reference import F, directional_check, needs_torch, torch, torch_grads
 
 
+@needs_torch
 def test_relu_matches_torch(rng):
     x = rng.standard_normal((3, 4, 5))
     x[0, 0, :2] = 0.0
@@ -18,6 +18,7 @@ def test_relu_matches_torch(rng):
     np.testing.assert_array_equal(nn.relu_backward(g, x), gx)
 
 
+@needs_torch
 def test_linear_matches_torch_and_finite_differences(rng):
     x, w, b = rng.standard_normal((5, 7)), rng.standard_normal((3, 7)), rng.standard_normal(3)
     out = nn.linear(x, w, b)
@@ -30,6 +31,7 @@ def test_linear_matches_torch_and_finite_differences(rng):
     directional_check(lambda *a: float(np.sum(nn.linear(*a) * g)), got, (x, w, b), rng)
 
 
+@needs_torch
 def test_softmax_cross_entropy_matches_torch(rng):
     logits = rng.standard_normal((6, 10)) * 5
     logits[0] += 800.0  # large logits: the shifted form must not overflow

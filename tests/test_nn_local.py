@@ -4,10 +4,11 @@ the two limits (t = 1 is conv2d, t = output size is unshared), and the errors.""
 
 import numpy as np
 import pytest
-import torch
 
-from convcore import _contention, nn
-from nn_reference import directional_check, loop_tiled, torch_grads, torch_tiled
+from convcore import nn
+
+from convcore.runtime import contention as _contention
+from nn_reference import (directional_check, loop_tiled, needs_torch, torch, torch_grads, torch_tiled)
 
 # (N, C, H, W), K, (kh, kw), tiles (None: unshared), stride, padding
 CASES = [
@@ -53,6 +54,7 @@ def test_forward_matches_a_plain_loop(shape, k, kernel, tiles, stride, padding, 
                                loop_tiled(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
 
 
+@needs_torch
 @pytest.mark.parametrize("shape, k, kernel, tiles, stride, padding", CASES)
 def test_forward_and_backward_match_torch_unfold(shape, k, kernel, tiles, stride, padding, rng,
                                                   layout):
@@ -126,6 +128,7 @@ def test_errors_name_the_argument_and_shapes(call, match):
         call()
 
 
+@needs_torch
 def test_torch_reference_is_independent_of_the_loop(rng):
     """The two references agree with each other (so neither is convcore checked on itself)."""
     x, w, b = _args(rng, (1, 2, 5, 5), 2, (2, 2), (2, 2), (1, 1), (0, 0))
@@ -134,10 +137,11 @@ def test_torch_reference_is_independent_of_the_loop(rng):
                                loop_tiled(x, w, b, (1, 1), (0, 0)), rtol=1e-12)
 
 
+@needs_torch
 @pytest.mark.parametrize("k", [1, 9])  # K <= N: threads split the batch; K > N: the classes
 def test_threaded_paths_match_the_loop(k, monkeypatch, rng):
     import convcore
-    from convcore.nn import _batch
+    from convcore.runtime import batch as _batch
 
     monkeypatch.setattr(_batch, "SHARED_WORK_MACS", 0)
     monkeypatch.setattr(_contention, "adaptive", lambda: False)  # threads even when busy

@@ -3,11 +3,10 @@ differences, float32, and the errors."""
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, strategies as st
 
 from convcore import nn
-from nn_reference import F, directional_check, torch_grads
+from nn_reference import F, directional_check, needs_torch, torch, torch_grads
 
 # (N, C, H, W), options: kernel, stride (default and 1-3), padding int/tuple, dilation,
 # ceil_mode, odd sizes.
@@ -34,6 +33,7 @@ AVG_CASES = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("shape, options", MAX_CASES)
 def test_max_pool2d_and_backward_match_torch(shape, options, rng):
     x = rng.standard_normal(shape)
@@ -45,6 +45,7 @@ def test_max_pool2d_and_backward_match_torch(shape, options, rng):
                                atol=1e-14)
 
 
+@needs_torch
 @pytest.mark.parametrize("shape, options", AVG_CASES)
 def test_avg_pool2d_and_backward_match_torch(shape, options, rng):
     x = rng.standard_normal(shape)
@@ -56,6 +57,7 @@ def test_avg_pool2d_and_backward_match_torch(shape, options, rng):
                                atol=1e-13)
 
 
+@needs_torch
 def test_max_pool_ties_and_nan_go_where_torch_sends_them():
     # Quantized values: many ties inside each overlapping window; and NaNs.
     rng = np.random.default_rng(7)
@@ -69,6 +71,7 @@ def test_max_pool_ties_and_nan_go_where_torch_sends_them():
     np.testing.assert_allclose(nn.max_pool2d_backward(g, x, **options), gx, rtol=1e-14)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_max_pool_minus_infinity_beside_padding_keeps_its_gradient(dtype):
     # A window whose only values are -inf, at the border: its gradient goes to the first
@@ -84,6 +87,7 @@ def test_max_pool_minus_infinity_beside_padding_keeps_its_gradient(dtype):
     assert nn.max_pool2d_backward(g, x, **options).sum() == g.sum()
 
 
+@needs_torch
 @given(h=st.integers(1, 10), w=st.integers(1, 10), kh=st.integers(1, 4), kw=st.integers(1, 4),
        sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
        dilation=st.integers(1, 2), ceil_mode=st.booleans(), include=st.booleans(),

@@ -10,10 +10,11 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore import _registry
+from convcore import plugin
+from convcore.engine import registry as _registry
 
 
-class ShiftedProductBackend(convcore.Backend):
+class ShiftedProductBackend(plugin.Backend):
     """A tiny correct backend in plain NumPy (what a third-party plugin looks like)."""
 
     name = "toy"
@@ -128,11 +129,11 @@ def test_incomplete_backend_is_refused():
 
 PLUGIN_SOURCE = textwrap.dedent('''
     import numpy as np
-    import convcore
+    from convcore.plugin import Backend
 
     IMPORTED = True
 
-    class Plugin(convcore.Backend):
+    class Plugin(Backend):
         name = "plugged"
 
         def supports(self, p, ctx):

@@ -9,7 +9,7 @@ import pytest
 import scipy.signal
 
 import convcore
-from convcore._long_double import DTYPES as LONG_DOUBLES
+from convcore.engine.long_double import DTYPES as LONG_DOUBLES
 
 needs_long_double = pytest.mark.skipif(not LONG_DOUBLES, reason="long double is float64 here")
 LD_TOL = dict(rtol=1e3 * float(np.finfo(np.longdouble).eps), atol=0)
@@ -162,7 +162,7 @@ def test_errors_start_with_scipy_words(call, words):
 
 @pytest.fixture
 def small_bands(monkeypatch):
-    from convcore import _bands
+    from convcore.signal import bands as _bands
 
     monkeypatch.setattr(_bands, "MIN_BYTES", 1)
     monkeypatch.setattr(_bands, "BAND_BYTES", 2000)  # a few rows per band: many bands

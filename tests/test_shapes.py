@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import scipy.signal
-import torch
 
 import convcore
+from nn_reference import needs_torch, torch
 
 
 def test_textbook_layer():
@@ -24,6 +24,7 @@ def test_signal_rule_matches_scipy(shapes, mode):
     assert convcore.output_shape(shapes[0], shapes[1], mode) == scipy.signal.convolve(x, k, mode).shape
 
 
+@needs_torch
 @pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
 @pytest.mark.parametrize("size,kernel,stride,padding,dilation", [
     (32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (31, 5, 2, 2, 1), (28, 3, 1, 0, 2), (224, 7, 2, 3, 1),

@@ -56,7 +56,7 @@ def test_environment_variable_sets_default():
 def test_many_python_threads_at_once(backend_name, dtype, monkeypatch):
     # Bit-identical answers need the same plan and team every time: teams sized by the work
     # alone (not by what other processes do now), and plans past their first call.
-    monkeypatch.setitem(convcore._contention._state, "adaptive", False)
+    monkeypatch.setitem(convcore.runtime.contention._state, "adaptive", False)
     rng = np.random.default_rng(7)
     problems = []
     for i in range(16):
@@ -125,7 +125,7 @@ def blas_pool_sizes():
 
 
 def test_serial_blas_limits_every_blas_pool_and_restores_it(blas_pool_sizes):
-    from convcore._threads import serial_blas
+    from convcore.runtime.threads import serial_blas
 
     before = blas_pool_sizes()
     with serial_blas:
@@ -141,7 +141,7 @@ def test_serial_blas_limits_from_another_python_thread(blas_pool_sizes):
     must hold all the same."""
     import threading
 
-    from convcore._threads import BlasLimit
+    from convcore.runtime.threads import BlasLimit
 
     seen = []
 
@@ -157,7 +157,7 @@ def test_serial_blas_limits_from_another_python_thread(blas_pool_sizes):
 
 
 def test_serial_blas_restores_after_an_error(blas_pool_sizes):
-    from convcore._threads import serial_blas
+    from convcore.runtime.threads import serial_blas
 
     before = blas_pool_sizes()
     with pytest.raises(RuntimeError):
@@ -173,7 +173,7 @@ def test_serial_blas_finds_a_blas_library_loaded_after_its_first_use():
     pytest.importorskip("cv2")
     script = (
         "import sys, threadpoolctl\n"
-        "from convcore._threads import serial_blas\n"
+        "from convcore.runtime.threads import serial_blas\n"
         "assert 'cv2' not in sys.modules\n"
         "with serial_blas:\n"
         "    pass\n"

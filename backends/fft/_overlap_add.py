@@ -16,9 +16,9 @@ the signal1d groups of ``benchmarks/grid.py``, ``python -m benchmarks.rounds sig
 
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from convcore.plugin import shared_executor
 
 from . import _cy
 from ._plans import build_plan_set, fill_kernel, transform_kernel, with_plan_set
@@ -110,19 +110,6 @@ def _sum_blocks_native(pa, lay, p, out):
 # descheduled (two cores shared with other work) no longer stalls the other at every stage.
 # Chunk sizes, workers and which problems qualify: ``_layout.chunk_blocks``, ``chunked``.
 
-_pools = {}
-_pools_lock = threading.Lock()
-
-
-def _pool(threads):
-    with _pools_lock:
-        pool = _pools.get(threads)
-        if pool is None:
-            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="convcore-fft")
-            _pools[threads] = pool
-    return pool
-
-
 def run_chunked(sig, kc, p, lay, out, effort):
     """Overlap-add chunk by chunk on the engine's threads (see the comment above)."""
     step, nb = lay.block_step, lay.nblocks
@@ -203,7 +190,7 @@ def _share_out(count, workers, task):
                 return
             results[j] = task(j)
 
-    pool = _pool(workers - 1)
+    pool = shared_executor(workers - 1)
     helpers = [pool.submit(loop) for _ in range(workers - 1)]
     try:
         loop()

@@ -4,7 +4,9 @@ CNN layers (:class:`convcore.LayerProblem`, ``convcore.nn.conv2d``): the patches
 output rows reads form a ``(C/groups * kh * kw) x (rows * Wo)`` matrix; one GEMM with the
 group's ``(K/groups) x (C/groups * kh * kw)`` weights produces those rows for every filter.
 That is a real matrix product (many channels times many filters), and BLAS runs it near its
-peak; a 1x1 stride-1 layer needs no unfolding at all.
+peak; a 1x1 stride-1 layer needs no unfolding at all. A layer's gradients (the directions
+'input_grad', 'weight_grad' and 'grads' of a LayerProblem) are matrix products over the
+same windows: ``_grads.py``.
 
 One signal and one kernel (``convolve``/``correlate``, any rank, every mode and boundary):
 the textbook patch matrix times the kernel as a vector is a matrix-*vector* product over
@@ -23,11 +25,12 @@ backend declines. Object arrays and fftconvolve's broadcast axes are declined to
 import numpy as np
 
 from convcore.plugin import (
-    Backend, extension_tables, native_threads, serial_blas, worth,
+    Backend, extension_tables, native_threads, serial_blas, transposed_padding, worth,
     team_size as live_team_size,
 )
 
 from . import _cy, _plan
+from ._grads import gradient_runner, gradient_workspace
 from ._plan import LayerBlocks, SignalBlocks, layer_cost, layer_workspace, signal_cost
 
 FORMS = ("banded", "patch")
@@ -44,9 +47,7 @@ class Im2colBackend(Backend):
 
     def supports(self, problem, ctx):
         if problem.kind == "layer":
-            if problem.direction != "forward":
-                return f"im2col computes forward layers only, not {problem.direction}"
-            return True
+            return _layer_verdict(problem)
         if problem.dtype.kind == "O":
             return "im2col multiplies with BLAS, which has no object arrays"
         if problem.is_batched:
@@ -60,6 +61,8 @@ class Im2colBackend(Backend):
         return True
 
     def workspace(self, problem, ctx):
+        if problem.kind == "layer" and problem.direction != "forward":
+            return gradient_workspace(problem, ctx)
         threads = planned_team(problem, ctx)
         if problem.kind == "layer":
             return layer_workspace(problem, threads, ctx.max_memory)
@@ -89,6 +92,9 @@ class Im2colBackend(Backend):
     def prepare(self, problem, ctx):
         """Block sizes and boundary tables, decided once for the plan's team; each call
         sizes its own team from it, live (``convcore.plugin.team_size``)."""
+        if problem.kind == "layer" and problem.direction != "forward":
+            self.check_options(ctx.backend_options)
+            return gradient_runner(problem, ctx)
         threads, alone = planned_team(problem, ctx), _one_thread_seconds(problem, ctx)
         if problem.kind == "layer":
             self.check_options(ctx.backend_options)
@@ -99,6 +105,19 @@ class Im2colBackend(Backend):
         if problem.dtype == np.uint64:
             return lambda x, k, out: _run_integer(x, k, problem, out, signal)
         return lambda x, k, out: signal(x, problem.taps(k), out, problem.fillvalue)
+
+
+def _layer_verdict(p):
+    """Every forward layer; the gradients of real ones (see ``_grads.py``)."""
+    if p.direction == "forward":
+        return True
+    if p.dtype.kind != "f":
+        return f"im2col computes the gradients of real layers, not {p.dtype}"
+    if p.direction == "grads" and (
+            p.stride != (1, 1) or transposed_padding((p.kh, p.kw), p.padding, p.dilation) is None):
+        return ("im2col computes both gradients in one pass for stride 1 with even padding no "
+                "wider than the kernel's span; ask for 'input_grad' and 'weight_grad'")
+    return True
 
 
 def planned_team(problem, ctx):

@@ -17,12 +17,13 @@ overlap across threads and the two thread pools never fight over the two cores.
 """
 
 from cython.parallel cimport prange
+from scipy.linalg.cython_blas cimport sgemm, dgemm
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 
 from convcore._cy.blas cimport gemm_rowmajor
 from convcore._cy.checks cimport check_at_least, check_table, shape_product
-from convcore._cy.fused cimport real_or_complex
+from convcore._cy.fused cimport real_or_complex, real_t
 from convcore._cy.openmp cimport omp_get_thread_num
 from convcore._cy.unfold cimport ceil_div, clamp, unfold_layer_rows
 
@@ -407,3 +408,6 @@ def patch_correlate(const real_or_complex[::1] x, xs, ks, os,
             for r in range(rb):
                 memcpy(&out[0] + (lead * geo.ho + r0 + r) * geo.wo + c0, dst + r * sb,
                        sb * sizeof(real_or_complex))
+
+
+include "_grads.pxi"

@@ -27,6 +27,7 @@ from convcore.plugin import (
 )
 
 from . import _cy, _model
+from ._shapes import _polyphase_pays, choose_variant, polyphase_shape
 from ._model import (depthwise_seconds, predict_seconds, serial_seconds, threads_to_use,
                      work_shape)
 
@@ -64,7 +65,12 @@ class OpenMPBackend(Backend):
     def workspace(self, problem, ctx):
         """Bytes allocated per call beyond the result (all as NumPy arrays)."""
         if problem.kind == "layer":
-            return 0  # the depthwise loop writes the result and nothing else
+            # The forward loop writes the result and nothing else; the weight gradient sums
+            # in a row per tap and thread.
+            if problem.direction == "weight_grad":
+                return (ctx.threads * problem.kh * problem.kw * problem.out_w
+                        * problem.dtype.itemsize)
+            return 0
         shape = work_shape(problem)
         threads = _team(problem, ctx)
         item = problem.dtype.itemsize // (2 if problem.dtype.kind == "c" else 1)
@@ -187,12 +193,6 @@ class _Correlator:
             target[...] = part
 
 
-def _polyphase_pays(dtype, taps, length):
-    """Long 1-D kernels fold onto the 2-D loop (below); short ones keep the one-row block."""
-    period = _cy.geometry(_cy.TYPE_CODES[dtype.name], 0)[1]
-    return taps >= 2 * period and length >= 8 * period
-
-
 class _Polyphase:
     """1-D as 2-D: rows of P outputs, kernel rows of P taps, so loads are shared across rows.
 
@@ -235,14 +235,6 @@ class _Polyphase:
         if done < self.length:
             windows = np.lib.stride_tricks.sliding_window_view(extended[done:count], m)
             out[done:] = windows @ w
-
-
-def polyphase_shape(type_code, taps, length):
-    """(variant, P) of the 1-D fold: rows of P outputs = one strip of the block shape."""
-    period = _cy.geometry(type_code, 3)[1]
-    if -(-taps // period) >= 7 and length // period >= 6:
-        return 3, period
-    return 0, _cy.geometry(type_code, 0)[1]
 
 
 def _polyphase_layout(type_code, variant, n_rows, n_taps_rows):
@@ -353,10 +345,12 @@ def _column_chunks(lay, threads):
 
 
 def _depthwise_verdict(p):
-    """Layers openmp serves: depthwise ones (each input channel its own filters), forward,
-    NCHW, real. Other layers are GEMMs, which im2col serves."""
-    if p.direction != "forward":
-        return f"openmp computes forward layers only, not {p.direction}"
+    """Layers openmp serves: depthwise ones (each input channel its own filters), NCHW,
+    real, forward and their weight gradient (a depthwise input gradient of stride 1 is a
+    forward depthwise layer). Other layers are GEMMs, which im2col serves."""
+    if p.direction not in ("forward", "weight_grad"):
+        return (f"openmp computes depthwise layers forward and their weight gradient, not "
+                f"{p.direction}")
     if p.groups != p.C or p.K % p.C:
         return (f"openmp serves depthwise layers (groups == C, K a multiple of C); this one "
                 f"has C={p.C}, K={p.K}, groups={p.groups}: a GEMM, which im2col serves")
@@ -374,6 +368,14 @@ def _depthwise_team(p, ctx):
 def _depthwise_runner(p, planned):
     serial = depthwise_seconds(p, 1)
     (ph, _), (pw, _) = p.padding
+    if p.direction == "weight_grad":
+        def weight_grad(x, grad_out, grad_w):
+            team = team_size(planned, serial) if planned > 1 else 1
+            with native_threads(team, key=p.key) as threads:
+                scratch = np.empty((threads, p.kh * p.kw * p.out_w), p.dtype)
+                _cy.depthwise_weight_grad(x, grad_out, grad_w, p.stride[0], p.stride[1], ph,
+                                          pw, p.dilation[0], p.dilation[1], scratch, threads)
+        return weight_grad
 
     def runner(x, weight, out):
         # The cores other processes leave free now, out of the plan's team.
@@ -382,31 +384,6 @@ def _depthwise_runner(p, planned):
             _cy.depthwise_forward(x, weight, out, p.stride[0], p.stride[1], ph, pw,
                                   p.dilation[0], p.dilation[1], threads)
     return runner
-
-
-def choose_variant(type_code, orows, ocols, kr=None):
-    """Block shape for a problem (measured: docs/openmp.md, "Block shapes").
-
-    More rows per block means more multiply-adds per signal load; the first and last R - 1
-    input rows of a block reach fewer output rows, but they run their own copies of the loop
-    without the zero padding, so the tallest block wins at every kernel size: (with AVX-512)
-    6 x 4 vectors whenever the result has 6 rows, measured 1.05-1.35x faster than 4 x 4 and
-    2 x 8 from k = 3 to 31 with two threads. Shorter results take 4 x 4, or 2 x 8 where they
-    have fewer than 4 rows and the image is wide enough for its strips; 1 x 8 for single-row
-    results (1-D). Targets with 16 vector registers get smaller shapes (``_kernels.h``: 6 x 2
-    vectors for tall results, 3 x 3 for 4-5 rows), and there kernels of `kr` <= 5 rows take
-    2 x 6 (``_cy.small_kernel_rows()``: 1.15-1.4x faster than 6 x 2 at k = 3 and 5).
-    """
-    if orows == 1:
-        return 2
-    wide_strip = ocols >= _cy.geometry(type_code, 1)[1]
-    if kr is not None and kr <= _cy.small_kernel_rows() and wide_strip:
-        return 1
-    if orows >= _cy.geometry(type_code, 3)[0]:
-        return 3
-    if orows < 4 and wide_strip:
-        return 1
-    return 0
 
 
 def _runs(table):

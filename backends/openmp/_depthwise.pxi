@@ -3,6 +3,57 @@
 # bound by memory, not by multiply-adds, so the loop is the direct one, vectorized along
 # the row and parallel over the (image, filter) planes, with no unfolding. im2col ran such a
 # layer as C tiny GEMMs (one per group, K = 1): 10.9 ms for 8 x 64 x 56^2, torch 1.2 ms.
+# docs/openmp.md, "Depthwise layers", has this machine's numbers for both loops below.
+
+
+cdef inline real_t _edge_output(const real_t** rows, const real_t* taps, Py_ssize_t first,
+                                Py_ssize_t w) noexcept nogil:
+    """One output of a 3x3 window starting at column `first`, skipping columns outside."""
+    cdef real_t s = 0
+    cdef Py_ssize_t a, b
+    for a in range(3):
+        for b in range(3):
+            if 0 <= first + b < w:
+                s = s + taps[a * 3 + b] * rows[a][first + b]
+    return s
+
+
+cdef void _depthwise_3x3_plane(const real_t* x, Py_ssize_t h, Py_ssize_t w,
+                               const real_t* taps, real_t* out, Py_ssize_t oh, Py_ssize_t ow,
+                               Py_ssize_t ph, Py_ssize_t pw, const real_t* zeros) noexcept nogil:
+    """The common case (3x3, stride 1, dilation 1, padding at most 1): each output row is
+    one pass over three input rows with all nine taps in registers, one store per output
+    (the general loop below reads and writes every output row once per tap)."""
+    cdef Py_ssize_t i, j, a, r, j0, j1
+    cdef const real_t* r0
+    cdef const real_t* r1
+    cdef const real_t* r2
+    cdef const real_t* rows[3]
+    cdef real_t* orow
+    cdef real_t t00 = taps[0], t01 = taps[1], t02 = taps[2]
+    cdef real_t t10 = taps[3], t11 = taps[4], t12 = taps[5]
+    cdef real_t t20 = taps[6], t21 = taps[7], t22 = taps[8]
+    # Output columns whose three inputs j - pw .. j - pw + 2 all lie inside the row.
+    j0 = pw
+    j1 = max(j0, min(ow, w - 2 + pw))
+    for i in range(oh):
+        orow = out + i * ow
+        for a in range(3):
+            r = i + a - ph
+            rows[a] = x + r * w if 0 <= r < h else zeros  # a padding row reads zeros
+        r0 = rows[0] - pw
+        r1 = rows[1] - pw
+        r2 = rows[2] - pw
+        # Contiguous, one expression per output: gcc vectorizes it at the target's width.
+        for j in range(j0, j1):
+            orow[j] = (t00 * r0[j] + t01 * r0[j + 1] + t02 * r0[j + 2]
+                       + t10 * r1[j] + t11 * r1[j + 1] + t12 * r1[j + 2]
+                       + t20 * r2[j] + t21 * r2[j + 1] + t22 * r2[j + 2])
+        # The edge columns (at most one per side), where a tap falls in the padding.
+        for j in range(j0):
+            orow[j] = _edge_output(rows, taps, j - pw, w)
+        for j in range(j1, ow):
+            orow[j] = _edge_output(rows, taps, j - pw, w)
 
 
 cdef void _depthwise_plane(const real_t* x, Py_ssize_t h, Py_ssize_t w,
@@ -68,9 +119,84 @@ def depthwise_forward(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] w
         out[...] = 0
         return
     m = k // c
+    cdef bint three = (kh == 3 and kw == 3 and sh == 1 and sw == 1 and dh == 1 and dw == 1
+                       and ph <= 1 and pw <= 1)
+    zero_row = np.zeros(w + 2, dtype=np.float32 if real_t is float else np.float64)
+    cdef real_t[::1] zeros = zero_row
     with nogil:
         for plane in prange(n * k, num_threads=threads, schedule="dynamic", chunksize=4):
             img = plane // k
             f = plane % k
-            _depthwise_plane(&x[img, f // m, 0, 0], h, w, &weight[f, 0, 0, 0], kh, kw,
-                             &out[img, f, 0, 0], oh, ow, sh, sw, ph, pw, dh, dw)
+            if three:
+                _depthwise_3x3_plane(&x[img, f // m, 0, 0], h, w, &weight[f, 0, 0, 0],
+                                     &out[img, f, 0, 0], oh, ow, ph, pw, &zeros[0])
+            else:
+                _depthwise_plane(&x[img, f // m, 0, 0], h, w, &weight[f, 0, 0, 0], kh, kw,
+                                 &out[img, f, 0, 0], oh, ow, sh, sw, ph, pw, dh, dw)
+
+
+def depthwise_weight_grad(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] grad_out,
+                          real_t[:, :, :, ::1] grad_w, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                          real_t[:, ::1] scratch, int threads):
+    """The weight gradient of a depthwise layer, NCHW: ``grad_w[f, 0, a, b]`` = the sum over
+    images and outputs of ``grad_out[n, f, i, j] * x[n, f // m, i*sh + a*dh - ph,
+    j*sw + b*dw - pw]`` (zero outside x), m = K / C.
+
+    Each filter is one thread's task (no sums across threads). Per output row and tap the
+    products are added element by element into a row of `scratch` (a contiguous loop the
+    compiler vectorizes; a running scalar sum would not be), reduced once per filter.
+
+    Parameters
+    ----------
+    x : (N, C, H, W); grad_out : (N, K, Ho, Wo); grad_w : (K, 1, kh, kw), overwritten
+    sh, sw, ph, pw, dh, dw : the layer's stride, padding (top, left) and dilation
+    scratch : (threads, kh * kw * Wo)
+    threads : native threads over the K filters
+    """
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t k = grad_w.shape[0], kh = grad_w.shape[2], kw = grad_w.shape[3]
+    cdef Py_ssize_t oh = grad_out.shape[2], ow = grad_out.shape[3]
+    cdef Py_ssize_t f, img, i, a, b, j, j0, j1, r, off, m, tap
+    cdef real_t* acc
+    cdef const real_t* row
+    cdef const real_t* grow
+    cdef real_t s
+    check_at_least(threads, 1, "threads")
+    if (c == 0 or grad_w.shape[1] != 1 or k % c or grad_out.shape[0] != n
+            or grad_out.shape[1] != k or min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0
+            or min(kh, kw) < 1 or scratch.shape[0] < threads
+            or scratch.shape[1] < kh * kw * ow):
+        raise ValueError("depthwise_weight_grad: inconsistent shapes or geometry")
+    m = k // c
+    with nogil:
+        for f in prange(k, num_threads=threads, schedule="dynamic"):
+            acc = &scratch[omp_get_thread_num(), 0]
+            for j in range(kh * kw * ow):
+                acc[j] = 0
+            for img in range(n):
+                for i in range(oh):
+                    grow = &grad_out[img, f, i, 0]
+                    for a in range(kh):
+                        r = i * sh + a * dh - ph
+                        if r < 0 or r >= h:
+                            continue  # a padding row adds nothing
+                        row = &x[img, f // m, r, 0]
+                        for b in range(kw):
+                            off = b * dw - pw
+                            j0 = 0 if off >= 0 else (-off + sw - 1) // sw
+                            j1 = 0 if off > w - 1 else min(ow, (w - 1 - off) // sw + 1)
+                            tap = (a * kw + b) * ow
+                            if sw == 1:
+                                for j in range(j0, j1):
+                                    acc[tap + j] = acc[tap + j] + grow[j] * row[j + off]
+                            else:
+                                for j in range(j0, j1):
+                                    acc[tap + j] = acc[tap + j] + grow[j] * row[j * sw + off]
+            for a in range(kh):
+                for b in range(kw):
+                    s = 0
+                    tap = (a * kw + b) * ow
+                    for j in range(ow):
+                        s = s + acc[tap + j]
+                    grad_w[f, 0, a, b] = s

@@ -24,6 +24,7 @@ import numpy as np
 from convcore.plugin import calibrated_constants, worth
 
 from . import _cy
+from ._shapes import _polyphase_pays, choose_variant, polyphase_shape
 
 # Seconds per lane multiply-add on one thread (a 16-lane float32 FMA is 16 lane-MACs), by
 # compute type (float32, float64, uint64: AVX-512 has no fused 64-bit integer multiply-add).
@@ -77,8 +78,6 @@ def _compute_dtype(problem):
 
 def work_shape(problem):
     """The loop's geometry for `problem` (rank folded to stacked 2-D planes)."""
-    from . import _polyphase_pays, choose_variant, polyphase_shape
-
     axes = problem.axes
     x_shape = tuple(problem.x_shape[a] for a in axes)
     k_shape = tuple(problem.k_shape[a] for a in axes)

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Whether an array holds NaN or inf, without a temporary array.
 
-The fast path asks this of every kernel (``convcore._nonfinite``) and, under ``auto`` with an
+The fast path asks this of every kernel (``convcore.signal.nonfinite``) and, under ``auto`` with an
 FFT plan, of the signal: ``np.isfinite(k).all()`` costs about 1 us for a 3 x 3 kernel (a fifth
 of a whole 16 x 16 call) and builds a temporary as large as a signal; this loop does neither.
 """

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """An empty OpenMP region, so the engine can measure what starting a team costs here.
 
-``convcore._contention`` times :func:`region` with one thread and with two to learn the
+``convcore.runtime.contention`` times :func:`region` with one thread and with two to learn the
 dispatch overhead that its "is another thread worth it" decision weighs against the work.
 """
 

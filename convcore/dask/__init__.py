@@ -11,7 +11,12 @@ See docs/dask.md.
 Needs the ``dask`` extra: ``pip install "convcore[dask]"``.
 """
 
-from ._api import (
+try:  # checked here, before any work: the functions would fail later, less clearly
+    import dask.array  # noqa: F401
+except ImportError as err:
+    raise ImportError(f"convcore.dask needs dask: pip install 'convcore[dask]' ({err})") from err
+
+from ._api import (  # noqa: E402
     convolve,
     convolve2d,
     correlate,
@@ -20,7 +25,7 @@ from ._api import (
     oaconvolve,
     sepconvolve,
 )
-from ._threads import task_share
+from ._threads import task_share  # noqa: E402
 
 __all__ = ["convolve", "convolve2d", "correlate", "correlate2d", "fftconvolve", "oaconvolve",
            "sepconvolve", "task_share"]

@@ -1,7 +1,7 @@
 """The public functions: convcore's signatures on a dask array, plus ``chunks`` and ``threads``.
 
 Each function checks its arguments once, here, with convcore's own rules and words
-(``convcore._problem.signal_geometry`` for shapes, the dtype and fill rules of the
+(``convcore.engine.problem.signal_geometry`` for shapes, the dtype and fill rules of the
 in-memory call), then builds the graph (``_graph``): every output block is the in-memory
 function of the same name, in 'valid' mode, on the block's region.
 """
@@ -10,18 +10,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _api as memory_api
-from .._calls import finite
-from .._context import current_context
-from .._dispatch import check_method
-from .._nonfinite import extended_input
-from .._problem import (_fill_in, _split_axes, as_input_array, resolve_dtypes,
+from convcore.engine.calls import finite
+from convcore.engine.context import current_context
+from convcore.engine.dispatch import check_method
+from convcore.engine.problem import (_fill_in, _split_axes, as_input_array, resolve_dtypes,
                         resolve_fft_dtypes, signal_geometry)
-from .._shapes import check_mode
-from .._registry import get_backend
-from .._sepconvolve import check_factors
-from .._sepconvolve import sepconvolve as memory_sepconvolve
-from . import _graph, _halo
+from convcore.engine.registry import get_backend
+from convcore.engine.shapes import check_mode
+from convcore.signal import api as memory_api
+from convcore.signal.nonfinite import extended_input
+from convcore.signal.sepconvolve import check_factors
+from convcore.signal.sepconvolve import sepconvolve as memory_sepconvolve
+
+from . import _graph
+from . import _halo
 from ._blocks import BlockCall
 from ._threads import check_threads
 
@@ -166,7 +168,7 @@ def _signal(name, operation, in1, in2, mode, method, backend, boundary, fillvalu
         call = BlockCall(memory_function, dict(kwargs, mode=mode, boundary=boundary,
                                                fillvalue=fillvalue))
     # numpy.convolve's rule (1-D, zero fill): no products with the fill; only a non-finite
-    # kernel tells it apart (convcore/_nonfinite.py).
+    # kernel tells it apart (convcore/signal/nonfinite.py).
     signal_only = (x.ndim == 1 and mode != "valid" and k.dtype.kind == "f" and not finite(k)
                    and extended_input(_shape_only(x), k, mode, geometry.boundary,
                                       fillvalue) is None)

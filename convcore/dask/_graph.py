@@ -22,8 +22,10 @@ from dask.array import Array
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from .._problem import _prod
-from . import _blocks, _halo
+from convcore.engine.problem import _prod
+
+from . import _blocks
+from . import _halo
 
 
 def kernel_node(kernel):
@@ -42,7 +44,8 @@ def blockwise(x, kernel, spec, out_chunks, name):
     kernel : numpy.ndarray or tuple of numpy.ndarray
         The kernel as the in-memory call takes it.
     spec : BlockSpec
-        What every block shares (``_api``): geometry, kernel shape, dtypes, fill, call.
+        What every block shares (``convcore.dask._api``): geometry, kernel shape, dtypes,
+        fill, call.
     out_chunks : tuple of tuple of int
         The result's chunks.
     name : str

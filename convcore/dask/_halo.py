@@ -5,7 +5,7 @@ extended coordinates ``i + start ... i + start + m - 1`` (``m``: the kernel's le
 output block ``[o0, o1)`` reads the *region* ``[o0 + start, o1 + start + m - 1)``, and a
 'valid' convolution of that region with the kernel is exactly the block: the halo is the
 kernel's reach, whatever the mode. Where the region leaves the signal, ``boundary`` says
-which sample stands there (``convcore._boundary.extension_table``: fill, wrap, symm, mirror,
+which sample stands there (``convcore.engine.boundary.extension_table``: fill, wrap, symm, mirror,
 nearest); so 'same', 'full' and every boundary reduce to the same gather.
 
 The gather is planned per axis and per output chunk: the region's extension table is cut
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._boundary import extension_table
+from convcore.engine.boundary import extension_table
 
 
 class Run(NamedTuple):

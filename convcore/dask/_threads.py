@@ -26,9 +26,9 @@ import os
 import sys
 import threading
 
-from .. import _contention
-from .._threads import BlasLimit, _validate, get_num_threads, serial_blas
-from .._threads import threads as convcore_threads
+from convcore.runtime import contention as _contention
+from convcore.runtime.threads import BlasLimit, _validate, get_num_threads, serial_blas
+from convcore.runtime.threads import threads as convcore_threads
 
 _blas_limits = {1: serial_blas}
 _limits_lock = threading.Lock()

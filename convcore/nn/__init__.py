@@ -7,7 +7,8 @@ unshared (locally connected) and tiled convolution, ``relu``, ``linear`` and
 ``python -m convcore train-digits`` trains one on scikit-learn's digits (``_digits.py``).
 """
 
-from .._shapes import output_shape
+from convcore.engine.shapes import output_shape
+
 from ._conv2d import conv2d
 from ._conv_grad import conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from ._dense import linear, linear_backward, relu, relu_backward, softmax_cross_entropy

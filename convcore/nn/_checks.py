@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 
-from .._dispatch import ConvMemoryError
-from .._layer_problem import _layer_pair
-from .._options import get_option
-from .._problem import as_input_array
+from convcore.engine.dispatch import ConvMemoryError
+from convcore.engine.layer_problem import _layer_pair
+from convcore.engine.problem import as_input_array
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -63,10 +62,11 @@ def check_fits(x_hw, pads, kernel, dilation=(1, 1), name="padding"):
                          f"the (dilated) kernel {span}")
 
 
-def check_memory(shapes, dtype, what):
-    """Refuse, before allocating, results that together exceed ``max_memory``."""
+def check_memory(shapes, dtype, what, ctx):
+    """Refuse, before allocating, results that together exceed the call's ``max_memory``
+    (`ctx`: the call's :class:`~convcore.Context`)."""
     needed = sum(math.prod(shape) for shape in shapes) * np.dtype(dtype).itemsize
-    limit = get_option("max_memory")
+    limit = ctx.max_memory
     if needed > limit:
         raise ConvMemoryError(f"{what}: the result{'s' if len(shapes) > 1 else ''} "
                               f"{', '.join(str(tuple(s)) for s in shapes)} of {np.dtype(dtype)} "

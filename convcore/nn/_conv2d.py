@@ -2,10 +2,9 @@
 
 import numpy as np
 
-from .. import _dispatch
-from .._context import current_context
-from .._dispatch import ConvMemoryError
-from .._layer_problem import build_layer_problem
+from convcore.engine.calls import run_layer
+from convcore.engine.context import current_context
+from convcore.engine.layer_problem import build_layer_problem
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
@@ -59,19 +58,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     >>> float(convcore.nn.conv2d(x, w)[0, 0, 0, 0])
     27.0
     """
+    return layer_forward(x, weight, bias, stride, padding, dilation, groups, layout, backend,
+                         current_context())
+
+
+def layer_forward(x, weight, bias, stride, padding, dilation, groups, layout, backend, ctx):
+    """:func:`conv2d` under a given Context (the nn operations built on it pass theirs)."""
     unbatched = np.ndim(x) == 3
     x, weight, problem = build_layer_problem(x, weight, stride, padding, dilation, groups, layout)
     if bias is not None:
         bias = np.asarray(bias)
         if bias.shape != (problem.K,):
             raise ValueError(f"bias must have shape ({problem.K},), got {bias.shape}")
-    ctx = current_context()
-    if problem.out_bytes > ctx.max_memory:
-        raise ConvMemoryError(f"the result {problem.out_shape} of {problem.dtype} needs "
-                              f"{problem.out_bytes:,} bytes, over max_memory={ctx.max_memory:,}")
-    plan = _dispatch.plan(problem, backend, "auto", ctx)
-    out = np.empty(problem.out_shape, problem.dtype)
-    plan.runner(x, weight, out)
+    out = run_layer(problem, (x, weight), ctx, backend)
     if bias is not None:
         out += bias.astype(problem.dtype, copy=False).reshape(
             (-1, 1, 1) if layout == "NCHW" else (-1,))

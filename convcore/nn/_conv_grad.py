@@ -20,83 +20,39 @@ backward-weight above with the roles of input and output swapped.
 
 import numpy as np
 
-from .._layer_problem import build_layer_problem
-from ._batch import chunks, over_batch
+from convcore.engine.calls import run_layer
+from convcore.engine.context import current_context
+from convcore.engine.layer_problem import build_layer_problem, layer_geometry
+from convcore.engine.shapes import transposed_padding
+
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
-from ._conv2d import conv2d
-from ._grad_stride1 import conv2d_grads, transposed_padding
-from ._unfold import fold, unfold
+from ._conv2d import layer_forward
 
 
-def _data_chunk(grad_out, weight, groups, x_hw, stride, pads, dilation):
-    n, k, ho, wo = grad_out.shape
-    _, cg, kh, kw = weight.shape
-    w = weight.reshape(groups, k // groups, cg * kh * kw).transpose(0, 2, 1)
-    windows = np.matmul(w, grad_out.reshape(n, groups, k // groups, ho * wo))
-    windows = windows.reshape(n, groups * cg, kh, kw, ho, wo)
-    return fold(windows, (n, groups * cg) + tuple(x_hw), stride, pads, dilation)
-
-
-def _weight_chunk(x, grad_out, groups, kernel, stride, pads, dilation):
-    n, c = x.shape[:2]
-    k, ho, wo = grad_out.shape[1:]
-    cg, (kh, kw) = c // groups, kernel
-    windows = unfold(x, kernel, stride, pads, dilation, (ho, wo))
-    cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3))
-    cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
-    g = grad_out.reshape(n, groups, k // groups, ho * wo)
-    # As (taps x K/groups): OpenBLAS ran (576 x 3136) @ (3136 x 64) 15-20% faster than the
-    # (64 x 3136) @ (3136 x 576) orientation of the same product.
-    grad_t = np.matmul(cols, g.transpose(0, 1, 3, 2)).sum(0)
-    return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(k, cg, kh, kw)
-
-
-def _batch_plan(grad_out, in_channels, groups, kernel):
-    """Chunks of the batch for the threads: work in multiply-adds, windows in bytes."""
-    n, k, ho, wo = grad_out.shape
-    taps = in_channels * kernel[0] * kernel[1]
-    return chunks(n, n * k * taps // groups * ho * wo, taps * ho * wo * grad_out.itemsize)
-
-
-def _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation):
+def _as_convolution(grad_out, weight, problem, ctx):
     """With stride 1 the transposed convolution is an ordinary one: the kernel flipped, its
     two channel axes swapped (per group), and ``dilation * (k - 1) - padding`` of padding.
-    Then convcore's conv2d backends (blocked unfolding + GEMM in cache) compute it. Returns
-    None where that does not apply (strides, uneven padding, output_padding)."""
-    if stride != (1, 1) or any(p[0] != p[1] for p in pads):
+    Then convcore's forward backends (blocked unfolding + GEMM in cache, Winograd, ...)
+    compute it. Returns None where that does not apply (strides, uneven padding)."""
+    p = problem
+    padding = transposed_padding((p.kh, p.kw), p.padding, p.dilation)
+    if p.stride != (1, 1) or padding is None:
         return None
     k, cg, kh, kw = weight.shape
-    spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
-    padding = tuple(span - p[0] for span, p in zip(spans, pads))
-    if min(padding) < 0 or any(o + 2 * q - span != n for o, q, span, n in
-                               zip(grad_out.shape[2:], padding, spans, x_hw)):
-        return None
+    groups = p.groups
     flipped = weight[:, :, ::-1, ::-1].reshape(groups, k // groups, cg, kh, kw)
     flipped = flipped.transpose(0, 2, 1, 3, 4).reshape(groups * cg, k // groups, kh, kw)
-    return conv2d(grad_out, flipped, None, 1, padding, dilation, groups)
+    return layer_forward(grad_out, flipped, None, 1, padding, p.dilation, groups, "NCHW",
+                         "auto", ctx)
 
 
-def backward_data(grad_out, weight, groups, x_hw, stride, pads, dilation):
-    """``fold(W^T @ grad_out)``: (N, K, Ho, Wo) -> (N, C, H, W)."""
-    out = _as_convolution(grad_out, weight, groups, x_hw, stride, pads, dilation)
+def input_gradient(grad_out, weight, problem, ctx):
+    """``fold(W^T @ grad_out)``, (N, K, Ho, Wo) -> (N, C, H, W): a forward convolution where
+    the stride is 1, else the layer's 'input_grad' problem."""
+    out = _as_convolution(grad_out, weight, problem, ctx)
     if out is not None:
         return out
-    n = grad_out.shape[0]
-    out = np.empty((n, groups * weight.shape[1]) + tuple(x_hw), grad_out.dtype)
-
-    def run(s):
-        out[s] = _data_chunk(grad_out[s], weight, groups, x_hw, stride, pads, dilation)
-    over_batch(run, *_batch_plan(grad_out, groups * weight.shape[1], groups,
-                                 weight.shape[2:]))
-    return out
-
-
-def backward_weight(x, grad_out, groups, kernel, stride, pads, dilation):
-    """``grad_out @ unfold(x)^T`` summed over the batch: (K, C/groups, kh, kw)."""
-    def run(s):
-        return _weight_chunk(x[s], grad_out[s], groups, kernel, stride, pads, dilation)
-    parts = over_batch(run, *_batch_plan(grad_out, x.shape[1], groups, kernel))
-    return np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
+    return run_layer(problem.toward("input_grad"), (grad_out, weight), ctx)
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
@@ -149,17 +105,20 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     check_ndim(x, 4, "x", "(N, C, H, W)")
     x, weight, p = build_layer_problem(x, weight, stride, padding, dilation, groups)
     check_shape(grad_out, p.out_shape, "grad_out", "conv2d's output")
-    check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward")
-    padding = transposed_padding((p.kh, p.kw), p.padding, p.dilation)
+    grad_out = np.ascontiguousarray(grad_out, p.dtype)
+    ctx = current_context()
+    check_memory((x.shape, weight.shape), x.dtype, "conv2d_backward", ctx)
     # One unfolding of grad_out serves both gradients when it is the smaller of the two
     # unfoldings (no more filters than channels); with more filters than channels (a first
-    # layer: 1 -> 16 on the digits) unfolding x instead was 2x faster.
-    if p.stride == (1, 1) and padding is not None and weight.shape[0] <= p.C:
-        return conv2d_grads(grad_out, x, weight, p.groups, padding, p.dilation)
-    grad_x = backward_data(grad_out, weight, p.groups, (p.H, p.W), p.stride, p.padding,
-                           p.dilation)
-    grad_weight = backward_weight(x, grad_out, p.groups, (p.kh, p.kw), p.stride, p.padding,
-                                  p.dilation)
+    # layer: 1 -> 16 on the digits) unfolding x instead was 2x faster. A depthwise layer's
+    # groups are GEMMs of one row: its gradients are depthwise loops (a forward layer with
+    # the flipped kernel, and openmp's weight gradient), 22.7 -> about 4 ms at C = 64, 56^2.
+    depthwise = p.groups == p.C > 1
+    if p.stride == (1, 1) and transposed_padding((p.kh, p.kw), p.padding, p.dilation) \
+            is not None and p.K <= p.C and not depthwise:
+        return run_layer(p.toward("grads"), (grad_out, x, weight), ctx)
+    grad_x = input_gradient(grad_out, weight, p, ctx)
+    grad_weight = run_layer(p.toward("weight_grad"), (x, grad_out), ctx)
     return grad_x, grad_weight, grad_out.sum((0, 2, 3))
 
 
@@ -195,6 +154,23 @@ def _transpose_geometry(x, weight, bias, stride, padding, output_padding, groups
         raise ValueError(f"bias must have shape ({c_out},), got {arrays[2].shape}")
     bias = arrays[2] if bias is not None else None
     return x, weight, bias, (n, c_out) + out_hw, kernel, stride, pads, dilation
+
+
+def _transposed_layer(out_shape, weight, stride, pads, dilation, groups, dtype):
+    """The conv2d a transposed convolution is the transpose of: its input is the transposed
+    result (`out_shape`), its output the transposed input (see the module docstring)."""
+    return layer_geometry(out_shape, weight.shape, np.dtype(dtype), stride,
+                          (pads[0][0], pads[1][0]), dilation, groups)
+
+
+def _to_layer_output(x, p):
+    """`x` as the output of layer `p`: C-contiguous, and zero-extended where an
+    output_padding of at least the stride (possible when dilation exceeds it) gives the
+    layer a row or column more than `x` has (those outputs have no gradient)."""
+    x = np.ascontiguousarray(x, p.dtype)
+    if x.shape[2:] != (p.out_h, p.out_w):
+        x = np.pad(x, ((0, 0), (0, 0), (0, p.out_h - x.shape[2]), (0, p.out_w - x.shape[3])))
+    return x
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -237,8 +213,10 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     """
     x, weight, bias, out_shape, _, stride, pads, dilation = _transpose_geometry(
         x, weight, bias, stride, padding, output_padding, groups, dilation)
-    check_memory((out_shape,), x.dtype, "conv_transpose2d")
-    out = backward_data(x, weight, groups, out_shape[2:], stride, pads, dilation)
+    ctx = current_context()
+    check_memory((out_shape,), x.dtype, "conv_transpose2d", ctx)
+    p = _transposed_layer(out_shape, weight, stride, pads, dilation, groups, x.dtype)
+    out = input_gradient(_to_layer_output(x, p), weight, p, ctx)
     if bias is not None:
         out += bias[:, None, None]
     return out
@@ -272,9 +250,12 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
         x, weight, None, stride, padding, output_padding, groups, dilation)
     grad_out, x, weight = float_arrays(("grad_out", "x", "weight"), grad_out, x, weight)
     check_shape(grad_out, out_shape, "grad_out", "conv_transpose2d's output")
-    check_memory((x.shape, weight.shape), x.dtype, "conv_transpose2d_backward")
-    padding = (pads[0][0], pads[1][0])
-    grad_x = conv2d(grad_out, weight, None, stride, padding, dilation, groups)
+    ctx = current_context()
+    check_memory((x.shape, weight.shape), x.dtype, "conv_transpose2d_backward", ctx)
+    p = _transposed_layer(out_shape, weight, stride, pads, dilation, groups, x.dtype)
+    grad_out = np.ascontiguousarray(grad_out, p.dtype)
+    grad_x = layer_forward(grad_out, weight, None, stride, (pads[0][0], pads[1][0]), dilation,
+                           groups, "NCHW", "auto", ctx)
     grad_x = grad_x[:, :, :x.shape[2], :x.shape[3]]
-    grad_weight = backward_weight(grad_out, x, groups, kernel, stride, pads, dilation)
+    grad_weight = run_layer(p.toward("weight_grad"), (grad_out, _to_layer_output(x, p)), ctx)
     return grad_x, grad_weight, grad_out.sum((0, 2, 3))

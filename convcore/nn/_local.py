@@ -16,14 +16,16 @@ with the kernels' tiling pattern in a tiled one: `bias` is ``weight.shape[:3]``.
 
 import numpy as np
 
-from ._batch import chunks, over_batch
+from convcore.engine.context import current_context
+
+from convcore.runtime.batch import chunks, over_batch
 from ._checks import (check_fits, check_memory, check_ndim, check_shape, float_arrays,
                       pads_pair, pair)
 from ._tiling import Tiling
-from ._unfold import fold_taps
+from convcore.engine.unfold import fold_taps
 
 
-def _prepare(x, weight, bias, stride, padding, unshared):
+def _prepare(x, weight, bias, stride, padding, unshared, ctx):
     names = ("x", "weight") + (("bias",) if bias is not None else ())
     arrays = float_arrays(names, x, weight, *(() if bias is None else (bias,)))
     x, weight = arrays[:2]
@@ -51,11 +53,11 @@ def _prepare(x, weight, bias, stride, padding, unshared):
     if bias is not None:
         check_shape(arrays[2], weight.shape[:3], "bias", "weight.shape[:3]")
         bias = arrays[2]
-    check_memory(((tiling.n, tiling.k) + out_hw,), x.dtype, layer)
+    check_memory(((tiling.n, tiling.k) + out_hw,), x.dtype, layer, ctx)
     return x, weight, bias, tiling
 
 
-def _forward_by_class(x, weight, bias, tiling):
+def _forward_by_class(x, weight, bias, tiling, ctx):
     """Threads split the tile classes: each gathers and multiplies its own rows of them."""
     view = tiling.window_view(x)
     product = np.empty((tiling.th, tiling.tw, tiling.k, tiling.a * tiling.b * tiling.n),
@@ -65,15 +67,15 @@ def _forward_by_class(x, weight, bias, tiling):
         tiling.multiply(tiling.weight_matrix(weight[rows]), tiling.gather(view, rows),
                         out=product[rows])
     macs = tiling.n * tiling.ho * tiling.wo * tiling.k * view[1]
-    over_batch(run, *chunks(tiling.th, macs, 0))
+    over_batch(run, *chunks(tiling.th, macs, 0, ctx))
     if bias is not None:
         product += bias[..., None]
     return np.ascontiguousarray(tiling.positions(product))
 
 
-def _forward(x, weight, bias, tiling):
+def _forward(x, weight, bias, tiling, ctx):
     if tiling.weights_dominate:
-        return _forward_by_class(x, weight, bias, tiling)
+        return _forward_by_class(x, weight, bias, tiling, ctx)
     w = tiling.weight_matrix(weight)
     out = np.empty((tiling.n, tiling.k, tiling.ho, tiling.wo), x.dtype)
 
@@ -82,11 +84,11 @@ def _forward(x, weight, bias, tiling):
         if bias is not None:
             product += bias[..., None]
         out[s] = tiling.positions(product)
-    over_batch(run, *tiling.batch_plan(x.itemsize))
+    over_batch(run, *tiling.batch_plan(x.itemsize, ctx))
     return out
 
 
-def _backward(grad_out, x, weight, tiling):
+def _backward(grad_out, x, weight, tiling, ctx):
     check_shape(grad_out, (tiling.n, tiling.k, tiling.ho, tiling.wo), "grad_out")
     w = tiling.weight_matrix(weight)
     grad_x = np.empty(x.shape, x.dtype)
@@ -99,7 +101,7 @@ def _backward(grad_out, x, weight, tiling):
         grad_x[s] = fold_taps(lambda i, j: grad_windows[:, :, i, j], grad_x[s].shape, kernel,
                               tiling.stride, tiling.pads, (1, 1), out_hw, x.dtype)
         return grad_w, g.sum(3)
-    parts = over_batch(run, *tiling.batch_plan(x.itemsize))
+    parts = over_batch(run, *tiling.batch_plan(x.itemsize, ctx))
     return grad_x, tiling.as_weight(sum(p[0] for p in parts)), sum(p[1] for p in parts)
 
 
@@ -140,8 +142,9 @@ def unshared_conv2d(x, weight, bias=None, stride=1, padding=0):
     array([[ 0.,  4.],
            [ 8., 12.]])
     """
-    x, weight, bias, tiling = _prepare(x, weight, bias, stride, padding, True)
-    return _forward(x, weight, bias, tiling)
+    ctx = current_context()
+    x, weight, bias, tiling = _prepare(x, weight, bias, stride, padding, True, ctx)
+    return _forward(x, weight, bias, tiling, ctx)
 
 
 def tiled_conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -172,8 +175,9 @@ def tiled_conv2d(x, weight, bias=None, stride=1, padding=0):
     >>> convcore.nn.tiled_conv2d(x, w)[0, 0]
     array([[ 1., 10.,  1., 10.,  1.]])
     """
-    x, weight, bias, tiling = _prepare(x, weight, bias, stride, padding, False)
-    return _forward(x, weight, bias, tiling)
+    ctx = current_context()
+    x, weight, bias, tiling = _prepare(x, weight, bias, stride, padding, False, ctx)
+    return _forward(x, weight, bias, tiling, ctx)
 
 
 def unshared_conv2d_backward(grad_out, x, weight, stride=1, padding=0):
@@ -198,8 +202,9 @@ def unshared_conv2d_backward(grad_out, x, weight, stride=1, padding=0):
            [2., 3.]]), array([1., 1.]))
     """
     grad_out, x, weight = float_arrays(("grad_out", "x", "weight"), grad_out, x, weight)
-    x, weight, _, tiling = _prepare(x, weight, None, stride, padding, True)
-    return _backward(grad_out, x, weight, tiling)
+    ctx = current_context()
+    x, weight, _, tiling = _prepare(x, weight, None, stride, padding, True, ctx)
+    return _backward(grad_out, x, weight, tiling, ctx)
 
 
 def tiled_conv2d_backward(grad_out, x, weight, stride=1, padding=0):
@@ -223,5 +228,6 @@ def tiled_conv2d_backward(grad_out, x, weight, stride=1, padding=0):
     (array([3., 2.]), array([3., 2.]))
     """
     grad_out, x, weight = float_arrays(("grad_out", "x", "weight"), grad_out, x, weight)
-    x, weight, _, tiling = _prepare(x, weight, None, stride, padding, False)
-    return _backward(grad_out, x, weight, tiling)
+    ctx = current_context()
+    x, weight, _, tiling = _prepare(x, weight, None, stride, padding, False, ctx)
+    return _backward(grad_out, x, weight, tiling, ctx)

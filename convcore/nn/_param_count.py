@@ -2,7 +2,7 @@
 
 import math
 
-from .._shapes import LAYOUTS, _pair, output_shape
+from convcore.engine.shapes import LAYOUTS, _pair, output_shape
 
 KINDS = ("conv", "unshared", "tiled", "pool", "fully_connected")
 

@@ -1,24 +1,26 @@
 """Max and average pooling (NCHW), forward and backward, with PyTorch's options.
 
-A pooling layer reduces each window of :func:`~convcore.nn._unfold.unfold` to one number.
+A pooling layer reduces each window of :func:`~convcore.engine.unfold.unfold` to one number.
 The forward passes and average pooling's backward loop over the ``kh * kw`` taps, each an
 elementwise operation on all output positions at once: a running maximum (or sum), and
-:func:`~convcore.nn._unfold.fold` of the output gradient spread evenly over each window. Max
+:func:`~convcore.engine.unfold.fold` of the output gradient spread evenly over each window. Max
 pooling's backward finds each window's argmax and adds its gradient there in one native
 sweep per plane (``convcore/_cy/pool.pyx``).
 """
 
 import numpy as np
 
-from .._cy.pool import max_pool2d_backward_planes
-from .._shapes import layer_output_size
-from .._threads import native_threads
-from ._batch import team
+from convcore._cy.pool import max_pool2d_backward_planes
+from convcore.engine.context import current_context
+from convcore.engine.shapes import layer_output_size
+from convcore.runtime.threads import native_threads
+
+from convcore.runtime.batch import team
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
-from ._unfold import fold_taps, unfold
+from convcore.engine.unfold import fold_taps, unfold
 
 
-def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
+def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, ctx):
     check_ndim(x, 4, "x", "(N, C, H, W)")
     kernel = pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else pair(stride, "stride")
@@ -33,7 +35,7 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     if min(out_hw) < 1:
         raise ValueError(f"kernel_size {kernel} (dilation {dilation}) is larger than the input "
                          f"{(h, w)} padded by {padding}")
-    check_memory((x.shape[:2] + out_hw,), x.dtype, "pooling")
+    check_memory((x.shape[:2] + out_hw,), x.dtype, "pooling", ctx)
     return kernel, stride, pads, dilation, out_hw
 
 
@@ -68,8 +70,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
            [13., 15.]])
     """
     x, = float_arrays(("x",), x)
+    ctx = current_context()
     kernel, stride, pads, dilation, out_hw = _geometry(x, kernel_size, stride, padding,
-                                                       dilation, ceil_mode)
+                                                       dilation, ceil_mode, ctx)
     windows = unfold(x, kernel, stride, pads, dilation, out_hw, fill=-np.inf)
     out = windows[..., 0, 0].copy()
     for i in range(kernel[0]):
@@ -104,15 +107,16 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilati
     array([[[[0., 2., 0.]]]])
     """
     grad_out, x = float_arrays(("grad_out", "x"), grad_out, x)
+    ctx = current_context()
     kernel, stride, pads, dilation, out_hw = _geometry(x, kernel_size, stride, padding,
-                                                       dilation, ceil_mode)
+                                                       dilation, ceil_mode, ctx)
     check_shape(grad_out, x.shape[:2] + out_hw, "grad_out", "max_pool2d's output")
     n, c, h, w = x.shape
     grad_x = np.empty(x.shape, x.dtype)
     planes = n * c
     # One sweep over each plane in native threads (convcore/_cy/pool.pyx); the work is
     # about one read of x and grad_out and one write of grad_x.
-    with native_threads(team(x.size * kernel[0] * kernel[1])) as threads:
+    with native_threads(team(x.size * kernel[0] * kernel[1], ctx)) as threads:
         max_pool2d_backward_planes(
             np.ascontiguousarray(x).reshape(planes, h, w),
             np.ascontiguousarray(grad_out).reshape((planes,) + out_hw),
@@ -135,8 +139,8 @@ def _divisor(x_hw, kernel, stride, pads, out_hw, count_include_pad, dtype):
     return np.outer(*sizes).astype(dtype)
 
 
-def _avg_geometry(x, kernel_size, stride, padding, ceil_mode):
-    return _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+def _avg_geometry(x, kernel_size, stride, padding, ceil_mode, ctx):
+    return _geometry(x, kernel_size, stride, padding, 1, ceil_mode, ctx)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -174,7 +178,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     array([0. , 0.5, 1. ])
     """
     x, = float_arrays(("x",), x)
-    kernel, stride, pads, _, out_hw = _avg_geometry(x, kernel_size, stride, padding, ceil_mode)
+    ctx = current_context()
+    kernel, stride, pads, _, out_hw = _avg_geometry(x, kernel_size, stride, padding, ceil_mode,
+                                                    ctx)
     windows = unfold(x, kernel, stride, pads, (1, 1), out_hw)
     out = windows[..., 0, 0].copy()
     for i in range(kernel[0]):
@@ -212,7 +218,9 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
     array([[[[0.5, 1. , 0.5]]]])
     """
     grad_out, x = float_arrays(("grad_out", "x"), grad_out, x)
-    kernel, stride, pads, _, out_hw = _avg_geometry(x, kernel_size, stride, padding, ceil_mode)
+    ctx = current_context()
+    kernel, stride, pads, _, out_hw = _avg_geometry(x, kernel_size, stride, padding, ceil_mode,
+                                                    ctx)
     check_shape(grad_out, x.shape[:2] + out_hw, "grad_out", "avg_pool2d's output")
     share = grad_out / _divisor(x.shape[2:], kernel, stride, pads, out_hw, count_include_pad,
                                 grad_out.dtype)

@@ -22,9 +22,10 @@ import math
 
 import numpy as np
 
-from .._shapes import layer_output_size
-from ._batch import chunks
-from ._unfold import unfold_batch_last, unfold_channels_last
+from convcore.engine.shapes import layer_output_size
+
+from convcore.runtime.batch import chunks
+from convcore.engine.unfold import unfold_batch_last, unfold_channels_last
 
 
 class Tiling:
@@ -120,8 +121,9 @@ class Tiling:
         z = z.reshape(self.th, self.tw, f, self.a, self.b, n).transpose(5, 2, 3, 0, 4, 1)
         return z.reshape(n, f, *self.grid)[:, :, :self.ho, :self.wo]
 
-    def batch_plan(self, itemsize):
-        """Chunks of the batch for the threads (see ``_batch.py``)."""
+    def batch_plan(self, itemsize, ctx):
+        """Chunks of the batch for the threads (see ``convcore/runtime/batch.py``)."""
         taps = self.c * self.kh * self.kw
         positions = self.a * self.th * self.b * self.tw
-        return chunks(self.n, self.n * positions * taps * self.k, positions * taps * itemsize)
+        return chunks(self.n, self.n * positions * taps * self.k, positions * taps * itemsize,
+                      ctx)

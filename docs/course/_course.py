@@ -93,9 +93,9 @@ def stamp():
     """One line naming the machine a page's timings come from: CPU model, instruction set,
     threads, convcore and NumPy versions, and how busy the machine was (load average)."""
     import convcore
-    from convcore._bench.machine import _cpu
+    from convcore.runtime.build import cpu_model
 
-    model, flags = _cpu()
+    model, flags = cpu_model()
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     return (f"{model} ({instruction_set(flags)}), {os.cpu_count()} CPUs, "
             f"{convcore.get_num_threads()} convcore threads, convcore {convcore.__version__}, "

@@ -1,0 +1,126 @@
+"""``winograd``: stride-1 3x3 CNN layers in 2.25 (or 4) multiplies per output instead of 9.
+
+Winograd's minimal filtering F(m x m, 3 x 3) computes an m x m tile of outputs from an
+(m + 2) x (m + 2) tile of inputs with (m + 2)^2 multiplies: 36 instead of 144 for m = 4,
+16 instead of 36 for m = 2 (docs/winograd.md derives it). For a layer with C channels and K
+filters the multiplies become GEMMs: at each of the (m + 2)^2 tile positions xi,
+
+    M[xi] (K x tiles) = U[xi] (K x C) @ V[xi] (C x tiles)
+
+with U = G w G^T the transformed filters (once per call), V = B^T d B the transformed input
+tiles and the output A^T M A. The tiles are processed in blocks: one thread transforms a
+block's inputs, runs its (m + 2)^2 single-threaded GEMMs and transforms their products into
+the result while they are still in its cache (``_cy.pyx``, ``_kernels.h``).
+
+Accuracy: the transforms' fractions (1/6, 1/24) and the large entries of B and A for the
+points +-2 grow the rounding error with the tile: against a float64 reference, float32
+F(4x4) reaches a few 1e-6 of max|out|, F(2x2) a few 1e-7 (docs/winograd.md, "Accuracy").
+float64 layers keep the exact paths (im2col): the backend declines them.
+
+Options (``backend_options``): ``tile`` = 2 or 4 forces F(2x2, 3x3) or F(4x4, 3x3); by
+default the cost model picks the faster.
+"""
+
+import numpy as np
+
+from convcore.plugin import Backend, native_threads, serial_blas, worth
+from convcore.plugin import team_size as live_team_size
+
+from . import _cy, _model
+
+TILES = (4, 2)
+
+
+class WinogradBackend(Backend):
+    """Winograd F(4x4, 3x3) and F(2x2, 3x3) for layers (see the module docstring)."""
+
+    name = "winograd"
+    kind = "direct"
+    # Its sums are Winograd's transformed products, not every product of the inputs:
+    # method='direct' promises SciPy's element-by-element accuracy (docs/design.md).
+    sums_directly = False
+
+    def build_config(self):
+        """The tile sides and how many tiles one vector transforms at once."""
+        return {"tiles": "F(4x4, 3x3), F(2x2, 3x3)",
+                "vector": f"{_cy.lanes()} tiles per transform step"}
+
+    # --- what it serves -----------------------------------------------------------------
+
+    def supports(self, p, ctx):
+        if p.kind != "layer":
+            return ("winograd computes CNN layers (convcore.nn.conv2d), not signal "
+                    "convolutions")
+        if p.direction != "forward":
+            return f"winograd computes forward layers only, not {p.direction}"
+        if p.dtype != np.float32:
+            if p.dtype == np.float64:
+                return ("float64 keeps the exact paths: winograd computes float32 layers only "
+                        "(its transforms round more than a direct sum; docs/winograd.md)")
+            return f"winograd computes float32 layers only, not {p.dtype}"
+        if (p.kh, p.kw) != (3, 3):
+            return f"winograd computes 3x3 kernels only, not {p.kh}x{p.kw}"
+        if p.stride != (1, 1) or p.dilation != (1, 1):
+            return (f"winograd computes stride 1 and dilation 1 only, not stride {p.stride} "
+                    f"and dilation {p.dilation}")
+        if p.groups != 1:
+            return f"winograd computes groups=1 only, not groups={p.groups}"
+        if p.layout != "NCHW":
+            return f"winograd computes NCHW layers only, not {p.layout}"
+        return True
+
+    def cost(self, p, ctx):
+        tile = self._tile(p, ctx)
+        return _model.seconds(p, tile, planned_team(p, ctx, tile), ctx.max_memory)
+
+    def calibrate(self, ctx, timer):
+        return _model.calibrate(self, ctx, timer)
+
+    def workspace(self, p, ctx):
+        tile = self._tile(p, ctx)
+        return _model.workspace(p, tile, planned_team(p, ctx, tile), ctx.max_memory)
+
+    def _tile(self, p, ctx):
+        """The tile side: backend_options' 'tile', or the one the model predicts faster."""
+        options = ctx.backend_options
+        self.check_options(options, known=("tile",))
+        tile = options.get("tile")
+        if tile is None:
+            return min(TILES, key=lambda m: _model.seconds(p, m, 1, ctx.max_memory))
+        if tile not in TILES:
+            raise ValueError(f"backend_options: winograd's 'tile' must be 4 (F(4x4, 3x3)) or 2 "
+                             f"(F(2x2, 3x3)), got {tile!r}")
+        return tile
+
+    # --- running ------------------------------------------------------------------------
+
+    def prepare(self, p, ctx):
+        """The tile side and block size, decided once for the plan's team; each call sizes
+        its own team from it, live (``convcore.plugin.team_size``)."""
+        tile = self._tile(p, ctx)
+        planned = planned_team(p, ctx, tile)
+        alone = _model.seconds(p, tile, 1, ctx.max_memory)
+        block = _model.block_tiles(p, tile, planned, ctx.max_memory)
+        scratch_words = _cy.scratch_words(tile, p.C, p.K, block)
+        weight_words = _model.weight_bytes(p, tile) // 4
+        pad_top, pad_left = p.padding[0][0], p.padding[1][0]
+
+        def run(x, w, out):
+            team = live_team_size(planned, alone) if planned > 1 else 1
+            with native_threads(team, key=p.key) as threads:
+                u = np.empty(weight_words, np.float32)
+                scratch = np.empty((threads, scratch_words), np.float32)
+                with serial_blas:
+                    _cy.layer_forward(x, w, out, tile, pad_top, pad_left, block, u, scratch,
+                                      threads)
+        return run
+
+
+def planned_team(p, ctx, tile):
+    """Threads a plan counts on: the call's, or fewer where another would not pay."""
+    if ctx.threads == 1:
+        return 1
+    return worth(ctx.threads, _model.seconds(p, tile, 1, ctx.max_memory))
+
+
+backend = WinogradBackend()
