@@ -1,5 +1,7 @@
 """Independent references (SciPy, NumPy padding) and the tolerance rule of the suite."""
 
+import contextlib
+
 import numpy as np
 import scipy.signal
 
@@ -82,3 +84,35 @@ def context(backend_options=None, **settings):
 
     ctx = current_context(backend_options)
     return ctx.replace(**settings) if settings else ctx
+
+
+@contextlib.contextmanager
+def default_constants():
+    """Every backend's cost constants at their defaults, and plans made afresh: what a test of
+    auto's choice assumes, whatever this machine's calibration says."""
+    import convcore
+    from convcore.engine import calibration as _calibration
+    from convcore.engine import dispatch as _dispatch
+
+    with contextlib.ExitStack() as stack:
+        for name in convcore.list_backends():
+            constants = _calibration.declared(name)
+            if constants is not None:
+                stack.enter_context(constants.trial(constants.defaults))
+        _dispatch.clear_plan_cache()
+        stack.callback(_dispatch.clear_plan_cache)
+        yield
+
+
+@contextlib.contextmanager
+def cores(count, monkeypatch):
+    """Plans that count on `count` free cores, a second thread worth 40 us (the engine's
+    floor), whatever this machine has and does now."""
+    import convcore
+    from convcore.runtime import contention as _contention
+
+    monkeypatch.setitem(_contention._state, "dispatch", _contention.DEFAULT_DISPATCH_SECONDS)
+    for module in ("convcore.backends.openmp", "convcore.backends.separable"):
+        monkeypatch.setattr(f"{module}.cpu_budget", lambda: count)
+    with convcore.threads(count):
+        yield

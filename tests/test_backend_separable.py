@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 import convcore
 from convcore.backends import separable
-from reference import assert_matches, build_problem, context, make_array, reference
+from reference import (
+    assert_matches, build_problem, context, cores, default_constants, make_array, reference,
+)
 
 BOUNDARIES = ["fill", "wrap", "symm", "mirror", "nearest"]
 NDIMAGE_MODE = {"fill": "constant", "wrap": "wrap", "symm": "reflect", "mirror": "mirror",
@@ -191,9 +193,10 @@ def test_calls_from_many_python_threads(rng):
 def test_auto_picks_separable_for_a_separable_kernel_only(rng):
     x = make_array(rng, (200, 200), "float64")
     g = gaussian(15)
-    assert "chosen: separable" in convcore.explain(x, np.outer(g, g), "same")
-    assert "chosen: separable" not in convcore.explain(x, make_array(rng, (15, 15), "float64"),
-                                                       "same")
+    with default_constants():
+        assert "chosen: separable" in convcore.explain(x, np.outer(g, g), "same")
+        assert "chosen: separable" not in convcore.explain(
+            x, make_array(rng, (15, 15), "float64"), "same")
 
 
 # -- what it declines ------------------------------------------------------------------------
@@ -395,3 +398,37 @@ def test_inf_and_nan_reach_only_where_a_tap_does(dtype, k):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=backend)
         np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want), err_msg=backend)
         np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want), err_msg=backend)
+
+
+# -- its cost model ----------------------------------------------------------------------------
+
+def test_cost_counts_the_team_the_runner_starts(rng, monkeypatch):
+    """A small image runs on one thread (a second would not save the 40 us it costs): its
+    cost under two threads is its cost under one, as openmp's is. Predicting it on two sent
+    231^2 rank-2 images to separable, which then ran 1.5x slower than openmp."""
+    k = make_array(rng, (5, 1), "float32") * make_array(rng, (1, 5), "float32")
+    with default_constants():
+        small, large = (problem_of(make_array(rng, (n, n), "float32"), k) for n in (64, 1024))
+        costs = {}
+        for threads in (1, 2):
+            with cores(threads, monkeypatch):
+                costs[threads] = [separable.backend.cost(p, context()) for p in (small, large)]
+    assert costs[2][0] == costs[1][0]
+    assert costs[2][1] < 0.75 * costs[1][1]
+
+
+def test_each_term_streams_the_result_again(rng):
+    """Rank 2 against rank 1: the second term's multiply-adds, two more passes over the
+    result (its horizontal pass accumulates into it) and its strips' set-up."""
+    x = make_array(rng, (300, 256), "float64")  # whole register blocks on every target
+    u, v = make_array(rng, (2, 7), "float64"), make_array(rng, (2, 9), "float64")
+    one, two = (problem_of(x, sum(np.outer(u[t], v[t]) for t in range(rank)))
+                for rank in (1, 2))
+    m = separable.machine
+    with default_constants(), convcore.threads(1):
+        extra = separable.backend.cost(two, context()) - separable.backend.cost(one, context())
+        strips = -(-300 // separable._cy.strip_rows())
+        macs = strips * separable._cy.strip_rows() * (7 * 256 + 9 * 256)  # 'same': all columns
+        expected = (macs * separable._seconds_per_mac(np.dtype("float64"))
+                    + 2 * x.nbytes * m.SECONDS_PER_BYTE + strips * m.SECONDS_PER_STRIP_TERM)
+    assert extra == pytest.approx(expected, rel=1e-9)

@@ -9,7 +9,7 @@ import scipy.signal
 
 import convcore
 from convcore.engine import dispatch as _dispatch
-from reference import build_problem, context
+from reference import build_problem, context, cores, default_constants
 
 
 class RecordingBackend(convcore.Backend):
@@ -158,13 +158,36 @@ def test_kernel_values_are_read_only_where_they_can_decide(rng):
     ctx = context()
     tiny = build_by_shape(np.ones((16, 16)), np.ones((3, 3)), "full", "convolve")[2]
     assert tiny.kernel is None
-    assert not _dispatch.plan(tiny, "auto", "auto", ctx).value_dependent  # never hashed
     g = scipy.signal.windows.gaussian(31, 4).astype(np.float32)
     big = build_by_shape(np.ones((512, 512), np.float32), np.outer(g, g), "same", "convolve")[2]
-    plan = _dispatch.plan(big, "auto", "auto", ctx)
-    assert plan.value_dependent and plan.name == "separable"
-    assert plan.resolve(np.outer(g, g)).name == "separable"
-    assert plan.resolve(rng.standard_normal((31, 31)).astype(np.float32)).name != "separable"
+    with default_constants():
+        assert not _dispatch.plan(tiny, "auto", "auto", ctx).value_dependent  # never hashed
+        plan = _dispatch.plan(big, "auto", "auto", ctx)
+        assert plan.value_dependent and plan.name == "separable"
+        assert plan.resolve(np.outer(g, g)).name == "separable"
+        assert plan.resolve(rng.standard_normal((31, 31)).astype(np.float32)).name != "separable"
+
+
+@pytest.mark.parametrize("n, kind", [(50, "rank2"), (58, "rank2"), (100, "rank2"),
+                                     (64, "random")])
+def test_a_call_too_small_for_two_threads_is_planned_as_on_one(n, kind, rng, monkeypatch):
+    """Where no backend would start a second thread (it would not save the 40 us it costs),
+    two threads plan what one does: separable once predicted such images on two threads,
+    ran them on one, and took them from openmp (50^2 rank 2, 5 x 5: 38 us against 17)."""
+    x = rng.standard_normal((n, n)).astype(np.float32)
+    if kind == "rank2":
+        u, v = rng.standard_normal((2, 2, 5))
+        k = (np.outer(u[0], v[0]) + np.outer(u[1], v[1])).astype(np.float32)
+    else:
+        k = rng.standard_normal((3, 3)).astype(np.float32)
+    p = build_problem(x, k, "same", "convolve")[2]
+    chosen = {}
+    with default_constants():
+        for threads in (1, 2):
+            with cores(threads, monkeypatch):
+                plan = _dispatch.plan(p, "auto", "auto", context(first_call=False))
+                chosen[threads] = plan.name, plan.cost
+    assert chosen[2] == chosen[1]
 
 
 def test_many_python_threads_share_one_prepared_runner(rng):

@@ -3,7 +3,8 @@
 Each constant of ``_layout.machine`` is fitted on the shape where its term dominates, with
 the transform path forced (``backend_options``) so that the measured and the predicted
 layout are the same: a 2-D image with a large kernel through one big transform, one thread
-(the transform rate, float64, then float32's share of it); a tiny 1-D call (the overhead);
+(the transform rate, float64, then float32's share of it); a tiny 1-D call (the overhead),
+a tiny 3-D one (its share per axis) and a tiny 1-D one forced into blocks (overlap-add's);
 new transform lengths (FFTW's planning: first call minus later calls, a short and a long
 length for the fixed and the per-point part); all threads against one on the big transform
 and on the chunked overlap-add pipeline (thread scaling, as ratios, so that the rates'
@@ -40,6 +41,9 @@ def calibrate(backend, ctx, timer):
     solve("SECONDS_PER_FFT_WORK", case((n, n), (31, 31)), f"{n}^2 k31 float64")
     solve("FLOAT32_WORK_SCALE", case((n, n), (31, 31), "float32"), f"{n}^2 k31 float32")
     solve("SECONDS_PER_CALL", case((64,), (5,)), "1-D 64 k5: the call")
+    solve("SECONDS_PER_AXIS", case((4, 4, 4), (3, 3, 3)), "3-D 4^3 k3: the call's axes")
+    blocked = ctx.replace(threads=1, backend_options={"overlap_add": True, "block_length": 16})
+    solve("SECONDS_PER_OA_CALL", case((64,), (5,), on=blocked), "1-D 64 k5 in blocks of 16")
 
     # Planning: lengths this process has not planned (the first call plans them).
     for length, name in timer.size(((6000, "PLAN_SECONDS"), (200_000, "PLAN_SECONDS_PER_POINT")),

@@ -38,11 +38,29 @@ from ._plans import FFTW_THREAD_MIN_ELEMENTS, planned_lengths
 # 1-D and 2-D problems, see docs/fft.md).
 SECONDS_PER_FFT_WORK = 0.3e-9
 # Single precision: twice the lanes per vector, measured 0.6-0.75x the float64 time per
-# transform here (1-D blocks of 8192 points, 2-D 1152-wide rows).
-FLOAT32_WORK_SCALE = 0.6
+# transform here (1-D blocks of 8192 points, 2-D 1152-wide rows); 0.73-0.80x on an AVX2 EPYC
+# (rfftn of 8192, 512^2, 1024^2, 80^3 points; the 576^2 transforms of a 512^2 k31 call 0.78x),
+# and 0.96x for a 64^2 transform held in L1. pyFFTW's FFTW has SSE2 and AVX codelets only, so
+# both machines run the same 32-byte code: the default takes the middle of the two ranges.
+FLOAT32_WORK_SCALE = 0.7
 SECONDS_PER_BYTE = 0.1e-9
 SECONDS_PER_BLOCK = 0.3e-6
 SECONDS_PER_CALL = 30e-6
+# The call's own time grows with the transformed axes (the kernel's spectrum is made in one
+# more stage per axis, the signal's padding cleared per axis): prepared runners of tiny
+# problems (full path, one thread, AVX2 EPYC) took 34-43 us in 1-D (16 k3), 43-51 in 2-D
+# (8^2 k3), 48-55 in 3-D (4^3 k3): 6-7 us per axis past the first; scaled by the two
+# machines' SECONDS_PER_CALL (30 us here, 35.5 us measured there).
+SECONDS_PER_AXIS = 6e-6
+# Overlap-add's own set-up on top of the full path's: a plan set for the kernel and one for
+# the blocks, the blocks filled and summed back (the chunked pipeline, or NumPy's generic
+# copies off rows). Same problems forced onto both paths, one chunk: 1-D 64 k5 71-82 against
+# 34-43 us, 2-D 16^2 k3 90-96 against 55-58, 64^2 k3 float32 124 against 89, 3-D 4^3
+# blocked on its last axis 90 against 48-55: 35-40 us whatever the block count (43 blocks of
+# 16 cost 6 us more than 6 blocks: SECONDS_PER_BLOCK). It is what sent 64^2 images with
+# 3 x 3 kernels to overlap-add (predicted 53 us, measured 124 where the full path took 89);
+# scaled as SECONDS_PER_AXIS.
+SECONDS_PER_OA_CALL = 30e-6
 # Transforms whose data outgrow the cache slow down gradually: 1 + 0.2 per doubling past
 # CACHE_BYTES (1-D 2^20 points: 1.8x; 2-D 1080^2 float32: 1.6x; 4320^2: 2.4x, measured 2.6x).
 CACHE_BYTES = 1 << 20
@@ -64,7 +82,8 @@ THREAD_EXPONENT = {"chunked": 0.9, "full": 0.6}
 # valid calibration exists and the defaults above otherwise.
 machine = calibrated_constants(
     "fft", SECONDS_PER_FFT_WORK=SECONDS_PER_FFT_WORK, FLOAT32_WORK_SCALE=FLOAT32_WORK_SCALE,
-    SECONDS_PER_CALL=SECONDS_PER_CALL, PLAN_SECONDS=PLAN_SECONDS,
+    SECONDS_PER_CALL=SECONDS_PER_CALL, SECONDS_PER_AXIS=SECONDS_PER_AXIS,
+    SECONDS_PER_OA_CALL=SECONDS_PER_OA_CALL, PLAN_SECONDS=PLAN_SECONDS,
     PLAN_SECONDS_PER_POINT=PLAN_SECONDS_PER_POINT, THREAD_EXPONENT=THREAD_EXPONENT)
 
 
@@ -358,7 +377,8 @@ def _make(p, path, extend, sig_shape, offsets, sizes, real, float_dtype, threads
 
 
 def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
-    """Predicted time: transform work by radix, memory passes, per-call and per-block costs.
+    """Predicted time: transform work by radix, memory passes, per-call, per-axis, per-path
+    and per-block costs.
 
     The chunked overlap-add pipeline keeps its data in cache and scales with the threads;
     one big transform streams from memory (CACHE_PENALTY) and FFTW's threads synchronize
@@ -378,7 +398,9 @@ def _seconds(p, lay, transform, spectrum, x_batch, k_batch, o_batch, blocks):
         speedup = lay.threads ** machine.THREAD_EXPONENT["full"]
         penalty = _cache_penalty(2 * spectrum * x_batch)
     passes = spectrum * (3 * o_batch + x_batch) + p.out_bytes
-    return (machine.SECONDS_PER_CALL + blocks * SECONDS_PER_BLOCK
+    return (machine.SECONDS_PER_CALL + (len(lay.sizes) - 1) * machine.SECONDS_PER_AXIS
+            + (machine.SECONDS_PER_OA_CALL if lay.path == "oa" else 0.0)
+            + blocks * SECONDS_PER_BLOCK
             + (work * machine.SECONDS_PER_FFT_WORK * penalty + passes * SECONDS_PER_BYTE)
             / speedup)
 

@@ -23,8 +23,8 @@ import threading
 import numpy as np
 
 from convcore.plugin import (
-    Backend, ProblemMemo, calibrated_constants, extension_table, kernel_values_matter,
-    native_threads, team_size,
+    Backend, ProblemMemo, calibrated_constants, cpu_budget, extension_table,
+    kernel_values_matter, native_threads, team_size, worth,
 )
 
 from . import _cy
@@ -37,17 +37,43 @@ OPTIONS = ("rank", "tol")
 # Measured on the development machine, per thread (1024^2 'same', Gaussian kernels): the
 # passes run at about 0.025 ns per multiply-add in float32 (k = 31: 62 M in 1.5 ms, 1 thread),
 # twice that in float64 and ~4x that for complex (generic loops); small kernels are bound by
-# streaming the signal and the result (k = 3 float32: 8 MB in 0.54 ms, 1 thread). A call
-# costs tens of microseconds in Python (plan lookup, tables, waking the OpenMP team).
+# streaming the signal and the result (k = 3 float32: 8 MB in 0.54 ms, 1 thread).
 SECONDS_PER_MAC = {4: 0.025e-9, 8: 0.05e-9}
 SECONDS_PER_BYTE = 0.05e-9
-SECONDS_PER_CALL = 20e-6
+# Each term past the first streams the result once more: its horizontal pass reads and writes
+# the output rows to accumulate (and its vertical pass rewrites the strip's intermediate).
+# Counted in passes over the result, so the rate stays SECONDS_PER_BYTE: rank 2 against rank 1
+# (one thread, AVX2 EPYC, 100^2-512^2, k 5-17, float32 and float64) cost 0.08-0.15 ns per
+# result byte beyond the extra multiply-adds, two passes at 0.05 ns (docs/separable.md).
+STREAM_PASSES_PER_TERM = 2
+# A prepared call's own time: the runner's checks, the scratch lookup and the C job set-up,
+# one thread (calls this small never wake a team: their second thread would not save the
+# engine's 40 us floor). 16^2 k3: 11.3 us (`convcore calibrate`, quiet AVX2 EPYC); 11.7-12.8 us
+# as the intercept of 120-row images (8-256 columns, ranks 1-2, k5, loaded); it was 20 us
+# when small calls still woke the OpenMP team.
+SECONDS_PER_CALL = 11e-6
+# Per strip (STRIP output rows) and term, the work outside the vector loops: the boundary
+# sums of the strip's rows and the edge columns copied into the intermediate. 1200 against
+# 120 rows (the same widths, k5, float32): 0.07-0.13 us per strip and term at 32-256 columns.
+SECONDS_PER_STRIP_TERM = 0.1e-6
 # Those rates are for 64-byte vectors (AVX-512); a narrower target issues the same
 # multiply-adds in more instructions, but not in proportion: fitted on one thread, 1024^2
 # Gaussians k 3 and 31 (multiply-adds against streaming), an AVX2 build (Zen 3) ran 1.48x
 # (float32) and 1.32x (float64) the AVX-512 machine's time per multiply-add, and an SSE build
 # on the same CPU 3.1x and 2.7x (docs/separable.md, "Blocking per instruction set").
 _WIDTH_SCALE = {64: 1.0, 32: 1.4, 16: 2.9}.get(_cy.blocking()["vector_bytes"], 2.9)
+# A plan that depends on the kernel's values has the engine look each call's kernel up (a
+# CRC of its bytes picks the plan, a comparison confirms it; docs/design.md "Kernel values"):
+# a call costs this much more than its runner, on top of the runner's own SECONDS_PER_CALL,
+# plus three passes over the kernel's bytes (copied, summed, compared). API call minus
+# prepared runner, separable against openmp (one thread, AVX2 EPYC): 6.5-7.6 us more for
+# 5 x 5 to 24 x 24 kernels, 13-18 us at 63 x 63 float64. It is the engine's work, outside
+# the runner `convcore calibrate` times, so it is not refitted there.
+SECONDS_PER_KERNEL_LOOKUP = 6.5e-6
+# Waking each thread beyond the first when calls are not back to back: openmp's model counts
+# the same 20 us (backends/openmp/_model.py); SECONDS_PER_CALL no longer holds it (calls too
+# small to pay for a second thread run on one, docs/separable.md).
+SECONDS_PER_EXTRA_THREAD = 20e-6
 # Each thread beyond the first adds this share of one thread's speed (1: perfect scaling).
 PARALLEL_EFFICIENCY = 1.0
 EFFICIENCY_BOUNDS = (0.1, 1.1)  # what a fit may find (a loaded machine can suggest less)
@@ -57,6 +83,7 @@ EFFICIENCY_BOUNDS = (0.1, 1.1)  # what a fit may find (a loaded machine can sugg
 machine = calibrated_constants("separable", SECONDS_PER_MAC=SECONDS_PER_MAC,
                                SECONDS_PER_BYTE=SECONDS_PER_BYTE,
                                SECONDS_PER_CALL=SECONDS_PER_CALL,
+                               SECONDS_PER_STRIP_TERM=SECONDS_PER_STRIP_TERM,
                                PARALLEL_EFFICIENCY=PARALLEL_EFFICIENCY)
 
 
@@ -125,19 +152,25 @@ class SeparableBackend(Backend):
             rank = ctx.backend_options.get("rank") or 1  # the best case, until values come
         else:
             rank = found.rank if not isinstance(found, str) else None
-        per_output = _work_per_output(problem.k_shape, rank)[1] if rank \
-            else problem.macs / max(problem.out_size, 1)
-        dtype = problem.dtype
-        compute = problem.out_size * per_output * _seconds_per_mac(dtype)
-        stream = (_prod(problem.x_shape) + problem.out_size) * dtype.itemsize \
-            * machine.SECONDS_PER_BYTE
-        return machine.SECONDS_PER_CALL + (compute + stream) / (
-            1 + machine.PARALLEL_EFFICIENCY * (max(ctx.threads, 1) - 1))
+        if rank:
+            serial = _serial_seconds(problem, rank)
+        else:  # a reason string: cost is not asked for, but answer as a direct loop would
+            serial = problem.macs * _seconds_per_mac(problem.dtype)
+        # The team the runner will start (``team_size``): another thread only where it pays
+        # for itself, as openmp's model counts it; a small image runs on one thread.
+        threads = worth(min(max(ctx.threads, 1), cpu_budget()), serial)
+        lookup = 0.0
+        if problem.factors is None:  # the kernel's values chose this plan: each call checks them
+            lookup = SECONDS_PER_KERNEL_LOOKUP + 3 * _prod(problem.k_shape) \
+                * problem.dtype.itemsize * machine.SECONDS_PER_BYTE
+        return (machine.SECONDS_PER_CALL + lookup + SECONDS_PER_EXTRA_THREAD * (threads - 1)
+                + serial / (1 + machine.PARALLEL_EFFICIENCY * (threads - 1)))
 
     def calibrate(self, ctx, timer):
         """Fit `machine` (``Backend.calibrate``), one thread unless said: a Gaussian (k = 31,
         rank 1) for the pass rate per dtype, a larger image with k = 3 for the streaming, a
-        tiny image for the call, all threads against one for thread scaling."""
+        tiny image for the call, a tall narrow one for the strips' set-up, all threads
+        against one for thread scaling."""
         fit = timer.fit(machine)
         rng = np.random.default_rng(0)
 
@@ -157,6 +190,14 @@ class SeparableBackend(Backend):
                     f"{big}^2 Gaussian k3 float32")
         timer.solve(fit, self, gaussian(16, 3, "float64"), "SECONDS_PER_CALL",
                     "16^2 k3: the call")
+        # Strip set-up: a tall, narrow image of many strips and little arithmetic per strip
+        # (32 columns: no scalar tails on any target; rank 2, so the per-term share counts).
+        tall = timer.size(6000, 600)
+        pair = rng.random((2, 2, 5))
+        timer.solve(fit, self, timer.signal(
+            rng.random((tall, 32)), pair[0, 0][:, None] * pair[0, 1] + pair[1, 0][:, None]
+            * pair[1, 1], ctx.replace(threads=1)), "SECONDS_PER_STRIP_TERM",
+            f"{tall} x 32 rank 2 k5: the strips")
         timer.thread_scaling(fit, self, lambda t: gaussian(n, 31, "float32", t), ctx.threads,
                              "PARALLEL_EFFICIENCY", f"{n}^2 Gaussian k31 float32",
                              bounds=EFFICIENCY_BOUNDS)
@@ -270,11 +311,7 @@ class _Prepared:
         self.strips = self.planes * padded_rows // strip
         self.macs = self.planes * padded_rows * o_cols * self.us.shape[0] * (kh + kw)
         # One thread's time, for ``convcore.plugin.worth``: "is another thread worth it".
-        lead_macs = sum(outer * o * inner * taps.size
-                        for taps, _, outer, _, inner, o, _ in self.lead)
-        self.serial_seconds = (self.macs + lead_macs) * _seconds_per_mac(dtype) + (
-            _prod(problem.x_shape) + problem.out_size) * dtype.itemsize \
-            * machine.SECONDS_PER_BYTE
+        self.serial_seconds = _serial_seconds(problem, self.us.shape[0])
         self.scratch_size = _cy.scratch_size(o_cols, kw)
 
 
@@ -301,6 +338,39 @@ def _taps(factor, problem, dtype):
     if problem.conj:
         f = np.conj(f)
     return np.ascontiguousarray(f, dtype)
+
+
+def _serial_seconds(problem, rank):
+    """One thread's predicted time of the passes (the call's own overhead apart).
+
+    The rows are rounded up to whole strips (a short last strip computes rows nobody
+    reads); the vertical pass runs over every signal column the horizontal pass reads (up to
+    ``o_cols + kw - 1``: a 'valid' 48^2 k24 result has 25 columns, its vertical pass 48);
+    leading axes of N-D kernels add one pass each over their intermediate.
+    """
+    dtype = problem.dtype
+    strip = _cy.strip_rows()
+    planes = _prod(problem.out_shape[:-2])
+    o_rows, o_cols = problem.out_shape[-2:]
+    kh, kw = problem.k_shape[-2:]
+    strips = planes * -(-o_rows // strip)
+    lead = _work_per_output(problem.k_shape, rank)[1] - rank * (kh + kw)
+    columns = min(problem.x_shape[-1], o_cols + kw - 1)
+    macs = strips * strip * rank * (kh * columns + kw * o_cols) + problem.out_size * lead
+    blocking = _cy.blocking()
+    if dtype.kind == "f" and blocking["vectorized"]:
+        # Columns past the last whole register block run in scalar loops, one lane per
+        # instruction: an 8-column image is all tail (0.23 us per strip and term at k5 float32,
+        # 0.08 at 32 columns, where there is none).
+        item = dtype.itemsize
+        tails = strips * strip * rank * (
+            kh * (columns % (blocking["vertical_bytes"] // item))
+            + kw * (o_cols % (blocking["horizontal_bytes"] // item)))
+        macs += tails * (blocking["vector_bytes"] // item - 1)
+    passes = (_prod(problem.x_shape) + problem.out_size
+              + STREAM_PASSES_PER_TERM * (rank - 1) * problem.out_size)
+    return (macs * _seconds_per_mac(dtype) + passes * dtype.itemsize * machine.SECONDS_PER_BYTE
+            + strips * rank * machine.SECONDS_PER_STRIP_TERM)
 
 
 def _work_per_output(k_shape, rank):
