@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from . import grid
+from . import engine_modules, grid
 
 THREADS = os.cpu_count() or 1
 
@@ -273,17 +273,17 @@ def auto_choice(problem):
     x, k, extra = grid.inputs(problem)
     try:
         if problem.family == "cnn" or "layer" in problem.p:
-            from convcore.engine import dispatch as _dispatch
-            from convcore.engine import layer_problem as _layer_problem
-            from convcore.runtime import options as _options
-
             import inspect
+
+            _dispatch = engine_modules.module("convcore.engine.dispatch")
+            _layer_problem = engine_modules.module("convcore.engine.layer_problem")
+            _options = engine_modules.module("convcore.runtime.options")
 
             layer = _layer_problem.build_layer_problem(x, k, **extra)[2]
             if "ctx" in inspect.signature(_dispatch.plan).parameters:  # contract v2
-                from convcore.engine.context import current_context
-
-                return _dispatch.plan(layer, "auto", "auto", current_context()).backend.name
+                context = engine_modules.module("convcore.engine.context")
+                return _dispatch.plan(layer, "auto", "auto",
+                                      context.current_context()).backend.name
             return _dispatch.plan(layer, "auto", "auto", convcore.get_num_threads(),
                                   _options.get_option("max_memory")).backend.name
         text = convcore.explain(x, k, problem.p["mode"])

@@ -34,7 +34,7 @@ import numpy as np
 
 import convcore
 
-from . import stamp, timing
+from . import engine_modules, stamp, timing
 from .timing import python_work
 
 CELLS = [  # (name, image side, kernel side, rank-1)
@@ -66,7 +66,7 @@ def contender(name, x, kernel):
         flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
         return lambda: cv2.filter2D(x, -1, flipped, borderType=cv2.BORDER_CONSTANT)
     if name == "fixed":  # default threads with the contention limit off (the old behaviour)
-        from convcore.runtime import contention as _contention
+        _contention = engine_modules.module("convcore.runtime.contention")
 
         def call():
             _contention.set_adaptive(False)
@@ -117,7 +117,7 @@ def load_note():
     with open("/proc/loadavg") as f:
         loadavg = f.read().split()
     try:
-        from convcore.runtime import contention as _contention
+        _contention = engine_modules.module("convcore.runtime.contention")
         reading = _contention.reading()
     except ImportError:  # before the engine had a contention signal
         reading = "n/a"

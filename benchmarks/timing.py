@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from . import engine_modules
+
 IDLE_GAP = 0.2
 BUDGET = {"quick": 0.4, "full": 1.5}  # seconds of timed calls per row
 
@@ -73,7 +75,7 @@ def row_conditions(problem):
     cannot tell from slower code; a machine that is busy all along is refused by the
     comparison instead (``convcore.cli.bench.compare``).
     """
-    from convcore.runtime import contention as _contention
+    _contention = engine_modules.module("convcore.runtime.contention")
 
     busy = problem.family == "busy"
     was = _contention.adaptive()
@@ -113,7 +115,7 @@ def until_cores_free(limit=CALM_LIMIT, step=0.05):
     """Wait until convcore's contention limit would give a call every core of its budget
     (or `limit` seconds pass, on a machine someone else keeps busy); return the seconds
     waited."""
-    from convcore.runtime import contention as _contention
+    _contention = engine_modules.module("convcore.runtime.contention")
 
     start = time.perf_counter()
     budget = _contention.cpu_budget()

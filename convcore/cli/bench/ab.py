@@ -1,8 +1,9 @@
 """``convcore bench --ab REF``: two builds timed alternately, process by process.
 
-REF is exported with ``git archive`` and built into a temporary virtual environment (with
-``--system-site-packages``, so NumPy/SciPy/pyFFTW come from the same place as this build's
-and only convcore differs). This build's suite is copied next to it and both builds run that
+REF is exported with ``git archive`` and built into a temporary virtual environment that
+sees this environment's packages (``--system-site-packages``, and a ``.pth`` line naming
+this environment's site-packages when it is itself a venv), so NumPy/SciPy/pyFFTW and
+every other dependency come from the same place as this build's and only convcore differs. This build's suite is copied next to it and both builds run that
 same copy (``ab_worker``) in fresh processes, alternately A B, B A, A B, ... so slow drifts of
 a shared machine fall on both. Per row, the ratio is the geometric mean over process pairs of
 the ratio of the two processes' lower quartiles (``compare.py`` says why not medians), with a
@@ -14,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 
 import numpy as np
@@ -37,12 +39,28 @@ def build(repo, ref, where, log):
     venv = os.path.join(where, "venv")
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
     python = os.path.join(venv, "bin", "python")
+    _see_this_environment(python)
     log(f"building {ref} into {venv} ...")
     done = subprocess.run([python, "-m", "pip", "install", "--no-build-isolation", "--no-deps",
                            "-q", source], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"convcore bench --ab: building {ref!r} failed:\n{done.stderr[-3000:]}")
     return python
+
+
+def _see_this_environment(python):
+    """Make the new venv import this environment's dependencies: ``--system-site-packages``
+    reaches only the base interpreter's, and a venv running this tool (CI's, a developer's)
+    holds them in its own site-packages. A ``.pth`` line appends that folder to the new
+    venv's path, after its own packages (so its convcore is the one imported); the folder's
+    own ``.pth`` hooks (this build's editable finder) are not run."""
+    ours = sysconfig.get_paths()["purelib"]
+    theirs = subprocess.run([python, "-c", "import sysconfig; "
+                             "print(sysconfig.get_paths()['purelib'])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    if os.path.realpath(ours) != os.path.realpath(theirs):
+        with open(os.path.join(theirs, "convcore_ab_parent_environment.pth"), "w") as f:
+            f.write(ours + "\n")
 
 
 def pair_ratios(a_runs, b_runs):
