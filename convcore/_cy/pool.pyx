@@ -55,27 +55,13 @@ cdef inline Py_ssize_t _argmax(const real_t* x, Py_ssize_t w, Py_ssize_t r0, Py_
     return best_at
 
 
-cdef inline Py_ssize_t _argmax_3x3(const real_t* x, Py_ssize_t w, Py_ssize_t at) noexcept nogil:
-    """:func:`_argmax` of a 3 x 3 window, dilation 1, wholly inside the plane, unrolled."""
-    cdef Py_ssize_t best_at = at, c, i
-    cdef real_t best = x[at], value
-    cdef bint take
-    for i in range(1, 9):
-        c = at + (i // 3) * w + i % 3
-        value = x[c]
-        take = (value > best) | (value != value)
-        best_at = c if take else best_at
-        best = x[best_at]
-    return best_at
-
-
 cdef void _plane(const real_t* x, const real_t* grad_out, real_t* grad_x, real_t* out,
                  Py_ssize_t h, Py_ssize_t w, Py_ssize_t ho, Py_ssize_t wo,
                  Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                  Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw) noexcept nogil:
-    """One plane: the forward maxima into `out`, or (`out` NULL) the gradient into `grad_x`."""
+    """One plane, any dilation (dilation 1 takes the row sweeps below): the forward maxima
+    into `out`, or (`out` NULL) the gradient into `grad_x`."""
     cdef Py_ssize_t oi, oj, i0, i1, j0, j1, r0, c0, best_at
-    cdef bint three = kh == 3 and kw == 3 and dh == 1 and dw == 1
     if out == NULL:
         memset(grad_x, 0, h * w * sizeof(real_t))  # first touch by the thread that owns it
     for oi in range(ho):
@@ -95,10 +81,7 @@ cdef void _plane(const real_t* x, const real_t* grad_out, real_t* grad_x, real_t
                 if out != NULL:
                     out[oi * wo + oj] = -INFINITY
                 continue
-            if three and i0 == 0 and j0 == 0 and i1 == 3 and j1 == 3:
-                best_at = _argmax_3x3(x, w, r0 * w + c0)
-            else:
-                best_at = _argmax(x, w, r0, c0, i0, i1, j0, j1, dh, dw)
+            best_at = _argmax(x, w, r0, c0, i0, i1, j0, j1, dh, dw)
             if out != NULL:
                 out[oi * wo + oj] = x[best_at]
             else:

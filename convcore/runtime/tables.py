@@ -44,15 +44,6 @@ class BoundedTable:
                 del items[next(iter(items))]
             items[key] = value
 
-    def setdefault(self, key, value):
-        """The value under `key`, storing `value` first if there is none."""
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                return found
-        self.put(key, value)
-        return value
-
     def clear(self):
         with self._lock:
             self._items.clear()
