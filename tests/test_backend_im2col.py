@@ -14,7 +14,7 @@ import scipy.signal
 import convcore
 from convcore.engine.calls import run_layer
 from convcore.engine.layer_problem import build_layer_problem
-from nn_reference import F, needs_torch, torch_conv2d, torch_grads
+from nn_reference import F, needs_torch, torch, torch_conv2d, torch_grads
 from reference import build_problem, context
 
 im2col = convcore.get_backend("im2col")
@@ -394,3 +394,37 @@ def test_gradient_problems_are_declined_by_forward_only_backends_and_counted_in_
     with pytest.raises(ValueError, match="NCHW"):
         build_layer_problem(np.ones((1, 8, 8, 4)), np.ones((4, 4, 3, 3)),
                             layout="NHWC")[2].toward("grads")
+
+
+PHASE_GEOMETRIES = [
+    # (kernel, stride, padding, output_padding, groups, input size)
+    ((4, 4), (2, 2), (1, 1), (0, 0), 1, (5, 6)),
+    ((2, 2), (2, 2), (0, 0), (1, 0), 1, (3, 3)),
+    ((6, 4), (3, 2), (2, 0), (2, 1), 2, (4, 7)),
+    ((3, 3), (3, 3), (2, 2), (0, 0), 1, (3, 2)),
+    ((3, 3), (2, 2), (1, 1), (1, 1), 1, (5, 5)),   # J*s > k: zero taps in the split
+    ((5, 2), (2, 3), (4, 1), (0, 2), 2, (6, 6)),
+    ((1, 4), (3, 2), (0, 3), (1, 0), 1, (6, 5)),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("split_always", [False, True], ids=["default", "split-always"])
+@pytest.mark.parametrize("kernel,stride,padding,output_padding,groups,size", PHASE_GEOMETRIES,
+                         ids=str)
+def test_transposed_convolution_phase_split_matches_torch(
+        kernel, stride, padding, output_padding, groups, size, split_always, rng, monkeypatch):
+    """The input gradient's phase split (stride > 1, ``_grads._polyphase_chunk``) against
+    torch's float64 transposed convolution; forced on, it covers kernels with zero taps."""
+    import convcore.backends.im2col._grads as grads
+    if split_always:
+        monkeypatch.setattr(grads, "PHASE_WASTE", 100.0)
+    x = rng.standard_normal((3, 4) + size)
+    w = rng.standard_normal((4, 6 // groups) + kernel)
+    options = dict(stride=stride, padding=padding, output_padding=output_padding,
+                   groups=groups)
+    expected = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), **options).numpy()
+    got = convcore.nn.conv_transpose2d(x, w, **options)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    got32 = convcore.nn.conv_transpose2d(x.astype(np.float32), w.astype(np.float32), **options)
+    np.testing.assert_allclose(got32, expected, rtol=2e-5, atol=2e-5 * np.abs(expected).max())
