@@ -428,3 +428,28 @@ def test_transposed_convolution_phase_split_matches_torch(
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     got32 = convcore.nn.conv_transpose2d(x.astype(np.float32), w.astype(np.float32), **options)
     np.testing.assert_allclose(got32, expected, rtol=2e-5, atol=2e-5 * np.abs(expected).max())
+
+
+@needs_torch
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,c,k,groups,size", [
+    (1, 8, 6, 2, (5, 7)), (3, 4, 4, 1, (9, 2)), (1, 6, 9, 3, (40, 41)), (5, 3, 2, 1, (1, 1)),
+    (2, 16, 8, 1, (33, 30)),
+], ids=str)
+def test_pointwise_layers_match_torch(n, c, k, groups, size, threads, rng):
+    """1x1 stride-1 layers (NumPy's matmul, ``_run_pointwise``) in both layouts, over images
+    or over columns of one image."""
+    x = rng.standard_normal((n, c) + size)
+    w = rng.standard_normal((k, c // groups, 1, 1))
+    expected = torch_conv2d(x, w, groups=groups)
+    with convcore.threads(threads):
+        got = convcore.nn.conv2d(x, w, groups=groups, backend="im2col")
+        got32 = convcore.nn.conv2d(x.astype(np.float32), w.astype(np.float32), groups=groups,
+                                   backend="im2col")
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got32, expected, rtol=1e-5, atol=1e-5)
+        if groups == 1:
+            nhwc = convcore.nn.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w,
+                                      layout="NHWC", backend="im2col")
+            np.testing.assert_allclose(nhwc, expected.transpose(0, 2, 3, 1), rtol=1e-12,
+                                       atol=1e-12)

@@ -25,8 +25,8 @@ backend declines. Object arrays and fftconvolve's broadcast axes are declined to
 import numpy as np
 
 from convcore.plugin import (
-    Backend, extension_tables, native_threads, serial_blas, transposed_padding, worth,
-    team_size as live_team_size,
+    Backend, extension_tables, native_threads, over_batch, serial_blas, transposed_padding,
+    worth, team_size as live_team_size,
 )
 
 from . import _cy, _plan
@@ -99,6 +99,8 @@ class Im2colBackend(Backend):
         if problem.kind == "layer":
             self.check_options(ctx.backend_options)
             blocks = LayerBlocks(problem, threads, ctx.max_memory)
+            if _numpy_pointwise(problem, blocks):
+                return lambda x, k, out: _run_pointwise(x, k, problem, out, threads, alone)
             return lambda x, k, out: _run_layer(x, k, problem, out, blocks, threads, alone)
         form = self._form(ctx)
         signal = _SignalRun(problem, threads, alone, form, ctx.max_memory)
@@ -160,6 +162,46 @@ def _run_layer(x, w, p, out, blocks, planned, alone):
                               blocks.rows, scratch, threads)
     if p.layout == "NHWC":
         out[...] = nchw_out.transpose(0, 2, 3, 1)
+
+
+def _numpy_pointwise(p, blocks):
+    """A real 1x1 stride-1 layer that NumPy's matmul takes as it is (NCHW, or NHWC in one
+    group; see ``_run_pointwise``)."""
+    return (blocks.pointwise and p.dtype.kind == "f"
+            and (p.layout == "NCHW" or p.groups == 1))
+
+
+def _run_pointwise(x, w, p, out, planned, alone):
+    """A 1x1 stride-1 layer is a matrix product per image, with no unfolding:
+    ``out[n] = W (K x C) @ x[n] (C x H*W)`` per group (NCHW) or ``x[n] (H*W x C) @ W^T``
+    (NHWC). It runs through NumPy's matmul, whose OpenBLAS was 15-20% faster at these
+    shapes than the one SciPy's Cython BLAS links (NumPy 2.4 bundles OpenBLAS 0.3.31, SciPy
+    1.17 0.3.30; 256 -> 64 channels of 56^2, 8 images: 10.5 against 12.9 ms on one thread),
+    on convcore's threads over images (or over columns when there are fewer images than
+    threads), each with a single-threaded BLAS."""
+    threads = _live_team(planned, alone)
+    kg, cg, positions = p.K // p.groups, p.C // p.groups, p.H * p.W
+    if p.layout == "NHWC":
+        rows, weights = x.reshape(p.N, positions, p.C), w.reshape(p.K, p.C).T
+        results = out.reshape(p.N, positions, p.K)
+        product = lambda n, c: np.matmul(rows[n, c], weights, out=results[n, c])  # noqa: E731
+    else:
+        rows, weights = x.reshape(p.N, p.groups, cg, positions), w.reshape(p.groups, kg, cg)
+        results = out.reshape(p.N, p.groups, kg, positions)
+        product = lambda n, c: np.matmul(  # noqa: E731
+            weights, rows[n, :, :, c], out=results[n, :, :, c])
+    over_batch(lambda task: product(*task), _pointwise_tasks(p.N, positions, threads), threads)
+
+
+def _pointwise_tasks(images, positions, threads):
+    """(images, positions) slices: one run of images per thread, or column blocks of each
+    image when there are fewer images than threads."""
+    if images >= threads:
+        size = -(-images // threads)
+        return [(slice(i, i + size), slice(None)) for i in range(0, images, size)]
+    size = -(-positions // -(-threads // images))
+    return [(slice(n, n + 1), slice(c, c + size))
+            for n in range(images) for c in range(0, positions, size)]
 
 
 def _toeplitz(taps, blocks):
