@@ -15,7 +15,7 @@ from convcore.engine.shapes import layer_output_size, layer_padding
 
 _LAYER_TYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
 LAYER_LAYOUTS = ("NCHW", "NHWC")
-DIRECTIONS = ("forward", "input_grad", "weight_grad", "grads")
+DIRECTIONS = ("forward", "input_grad", "weight_grad", "grads", "transposed_grads")
 
 
 class LayerProblem:
@@ -27,18 +27,22 @@ class LayerProblem:
     (N, K, Ho, Wo)); the engine allocates the results (:attr:`result_shapes`) and calls
     ``runner(*operands, *results)``:
 
-    ============  ===========================  ==========================================
-    direction     operands                     results
-    ============  ===========================  ==========================================
-    forward       x, weight (layout's order)   out (N, K, Ho, Wo) or (N, Ho, Wo, K)
-    input_grad    grad_out, weight             grad_x (N, C, H, W)
-    weight_grad   x, grad_out                  grad_weight (K, C / groups, kh, kw)
-    grads         grad_out, x, weight          grad_x, grad_weight, grad_bias (K,)
-    ============  ===========================  ==========================================
+    ================  ===========================  ==========================================
+    direction         operands                     results
+    ================  ===========================  ==========================================
+    forward           x, weight (layout's order)   out (N, K, Ho, Wo) or (N, Ho, Wo, K)
+    input_grad        grad_out, weight             grad_x (N, C, H, W)
+    weight_grad       x, grad_out                  grad_weight (K, C / groups, kh, kw)
+    grads             grad_out, x, weight          grad_x, grad_weight, grad_bias (K,)
+    transposed_grads  x, grad_out, weight          out (N, K, Ho, Wo), grad_weight
+    ================  ===========================  ==========================================
 
     The gradient directions are NCHW. ``input_grad`` is also the transposed convolution
     (``nn.conv_transpose2d``); ``grads`` is both gradients from one pass, for backends
-    that share work between them.
+    that share work between them. ``transposed_grads`` is the forward pass and the weight
+    gradient from one pass over the windows of x: the gradients of ``conv_transpose2d``
+    (whose input gradient is this layer's forward pass; x is its ``grad_out`` and
+    ``grad_out`` its input).
 
     Attributes
     ----------
@@ -52,7 +56,7 @@ class LayerProblem:
     layout : {'NCHW', 'NHWC'}
     dtype : numpy.dtype
         Compute and result dtype (float32/64, complex64/128).
-    direction : {'forward', 'input_grad', 'weight_grad', 'grads'}
+    direction : {'forward', 'input_grad', 'weight_grad', 'grads', 'transposed_grads'}
         Which pass of the layer (the table above).
 
     Immutable once built, like :class:`~convcore.ConvProblem`; ``kind`` is ``"layer"``.
@@ -89,7 +93,8 @@ class LayerProblem:
         w_shape = (self.K, self.C // self.groups, self.kh, self.kw)
         return {"forward": (self.out_shape,), "input_grad": (x_shape,),
                 "weight_grad": (w_shape,),
-                "grads": (x_shape, w_shape, (self.K,))}[self.direction]
+                "grads": (x_shape, w_shape, (self.K,)),
+                "transposed_grads": (self.out_shape, w_shape)}[self.direction]
 
     @property
     def out_bytes(self):
@@ -101,7 +106,7 @@ class LayerProblem:
         """Multiply-adds: every forward output times its (C / groups) * kh * kw taps (each
         gradient costs the same again)."""
         forward = self.out_size * (self.C // self.groups) * self.kh * self.kw
-        return 2 * forward if self.direction == "grads" else forward
+        return 2 * forward if self.direction in ("grads", "transposed_grads") else forward
 
     def toward(self, direction):
         """The same layer's problem for another pass (see the class docstring)."""

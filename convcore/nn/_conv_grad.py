@@ -28,6 +28,11 @@ from convcore.engine.shapes import transposed_padding
 from ._checks import check_memory, check_ndim, check_shape, float_arrays, pads_pair, pair
 from ._conv2d import layer_forward
 
+# Taps per group (C/groups * kh * kw) from which conv_transpose2d's backward takes both
+# gradients from one unfolding: the inner dimension of its matrix products. With fewer (a
+# depthwise layer: 9) the products are matrix-vector work and openmp's loops win.
+FUSED_MIN_TAPS = 32
+
 
 def _as_convolution(grad_out, weight, problem, ctx):
     """With stride 1 the transposed convolution is an ordinary one: the kernel flipped, its
@@ -254,8 +259,16 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
     check_memory((x.shape, weight.shape), x.dtype, "conv_transpose2d_backward", ctx)
     p = _transposed_layer(out_shape, weight, stride, pads, dilation, groups, x.dtype)
     grad_out = np.ascontiguousarray(grad_out, p.dtype)
-    grad_x = layer_forward(grad_out, weight, None, stride, (pads[0][0], pads[1][0]), dilation,
-                           groups, "NCHW", "auto", ctx)
-    grad_x = grad_x[:, :, :x.shape[2], :x.shape[3]]
-    grad_weight = run_layer(p.toward("weight_grad"), (grad_out, _to_layer_output(x, p)), ctx)
-    return grad_x, grad_weight, grad_out.sum((0, 2, 3))
+    # grad_x is layer p's forward pass over grad_out and grad_weight its weight gradient:
+    # strided layers (no Winograd or stride-1 kernel for the forward pass) with taps enough
+    # for matrix products take both from one unfolding of grad_out (direction
+    # 'transposed_grads'); the others run the two passes on the fastest backend for each.
+    if p.stride != (1, 1) and p.C // p.groups * p.kh * p.kw >= FUSED_MIN_TAPS:
+        grad_x, grad_weight = run_layer(p.toward("transposed_grads"),
+                                        (grad_out, _to_layer_output(x, p), weight), ctx)
+    else:
+        grad_x = layer_forward(grad_out, weight, None, stride, (pads[0][0], pads[1][0]),
+                               dilation, groups, "NCHW", "auto", ctx)
+        grad_weight = run_layer(p.toward("weight_grad"), (grad_out, _to_layer_output(x, p)),
+                                ctx)
+    return grad_x[:, :, :x.shape[2], :x.shape[3]], grad_weight, grad_out.sum((0, 2, 3))
