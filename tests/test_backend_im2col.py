@@ -375,6 +375,11 @@ def test_gradient_problems_match_torch_autograd(x_shape, w_shape, options, rng):
         np.testing.assert_allclose(got_b, g.sum((0, 2, 3)), rtol=1e-12)
     else:
         assert p.stride != (1, 1) and "stride 1" in im2col.supports(both, ctx)
+    # The forward pass and the weight gradient from one unfolding of x (conv_transpose2d's
+    # backward): against torch's forward and the same weight gradient.
+    out, got_w = run_layer(p.toward("transposed_grads"), (x, g, w), ctx)
+    np.testing.assert_allclose(out, torch_conv2d(x, w, **options), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got_w, gw, rtol=1e-10, atol=1e-10)
 
 
 def test_gradient_problems_are_declined_by_forward_only_backends_and_counted_in_memory():
@@ -383,7 +388,7 @@ def test_gradient_problems_are_declined_by_forward_only_backends_and_counted_in_
     ctx = context()
     openmp = convcore.get_backend("openmp")
     assert openmp.supports(p, ctx) is True and openmp.supports(p.toward("weight_grad"), ctx)
-    for direction in ("input_grad", "grads"):
+    for direction in ("input_grad", "grads", "transposed_grads"):
         verdict = openmp.supports(p.toward(direction), ctx)
         assert isinstance(verdict, str) and direction in verdict
     both = p.toward("grads")
