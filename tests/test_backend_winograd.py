@@ -273,3 +273,31 @@ def test_native_entry_points_refuse_bad_arguments(rng):
                               args["u"], args["scratch"], args["nthreads"])
     with pytest.raises(ValueError, match="u must hold"):
         _cy.transform_weights(w, 4, u[:10])
+
+
+@pytest.mark.parametrize("tile", [4, 2])
+def test_a_plan_reuses_transformed_weights_only_while_they_are_the_same(tile, rng):
+    """The plan keeps the last weights' transform: the same weights give the same bits, and
+    weights changed in place, or other weights, are transformed again (checked against
+    im2col's exact path)."""
+    x = rng.standard_normal((2, 6, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
+    p = build_layer_problem(x, w, padding=1)[2]
+    plan = _dispatch.plan(p, "winograd", "auto", _tile_context(tile))
+
+    def run(weights):
+        out = np.empty(p.out_shape, np.float32)
+        plan.runner(x, weights, out)
+        return out
+
+    def exact(weights):
+        return convcore.nn.conv2d(x.astype(np.float64), weights.astype(np.float64), padding=1)
+
+    first = run(w)
+    np.testing.assert_array_equal(run(w), first)
+    np.testing.assert_array_equal(run(w.copy()), first)
+    w[1, 2, 0, 1] += 3.0                                    # in place, as an optimizer does
+    assert _relative_error(run(w), exact(w)) <= BOUND[tile]
+    other = rng.standard_normal(w.shape).astype(np.float32)
+    for weights in (other, w, other):                       # alternating weights
+        assert _relative_error(run(weights), exact(weights)) <= BOUND[tile]

@@ -78,7 +78,7 @@ cdef int _check_geometry(const float[:, :, :, ::1] w, Py_ssize_t m) except -1:
 def layer_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
                   float[:, :, :, ::1] out, Py_ssize_t m, Py_ssize_t pad_top,
                   Py_ssize_t pad_left, Py_ssize_t block_tiles, float[::1] u,
-                  float[:, ::1] scratch, int nthreads):
+                  float[:, ::1] scratch, int nthreads, bint weights_ready=False):
     """out[n, k] = the 3x3 cross-correlation of the zero-padded x[n] with w[k] (stride 1).
 
     Parameters
@@ -88,7 +88,8 @@ def layer_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
     m : 4 for F(4x4, 3x3), 2 for F(2x2, 3x3).
     pad_top, pad_left : the leading zero padding (the trailing padding is what Ho, Wo imply).
     block_tiles : tiles per block (per task).
-    u : at least (m + 2)^2 * K * C floats: the transformed weights, written here.
+    u : at least (m + 2)^2 * K * C floats: the transformed weights, written here (read
+        as they are when `weights_ready`: ``transform_weights(w, m, u)`` of this very w).
     scratch : (>= nthreads, >= scratch_words(m, C, K, block_tiles)) per-thread workspace.
     nthreads : OpenMP threads.
     """
@@ -127,8 +128,9 @@ def layer_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
     # loaded machine: docs/design.md, "Threads"): the weights, a barrier, then the blocks.
     # The calling thread (OpenMP thread 0) looks for Ctrl-C between its blocks.
     with nogil, parallel(num_threads=nthreads):
-        for k in prange(K, schedule="static"):
-            ccw_weights(&w[0, 0, 0, 0], K, C, <int>m, &u[0], k, k + 1)
+        if not weights_ready:
+            for k in prange(K, schedule="static"):
+                ccw_weights(&w[0, 0, 0, 0], K, C, <int>m, &u[0], k, k + 1)
         for b in prange(nblocks, schedule="static"):
             tid = omp_get_thread_num()
             if tid == 0:
