@@ -301,3 +301,29 @@ def test_a_plan_reuses_transformed_weights_only_while_they_are_the_same(tile, rn
     other = rng.standard_normal(w.shape).astype(np.float32)
     for weights in (other, w, other):                       # alternating weights
         assert _relative_error(run(weights), exact(weights)) <= BOUND[tile]
+
+
+def test_kept_transforms_stay_within_their_total(rng, monkeypatch):
+    """Plans drop their kept transforms, oldest first, past CACHE_TOTAL_BYTES; a dropped
+    plan transforms again and still answers right."""
+    import convcore.backends.winograd as package
+    kept = package._TransformedWeights._kept
+    monkeypatch.setattr(package._TransformedWeights, "_kept", type(kept)())
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    one = 36 * 4 * 3 * 4 + w.nbytes            # an F(4x4) transform and its weights copy
+    monkeypatch.setattr(package, "CACHE_TOTAL_BYTES", 2 * one)
+    plans, inputs = [], []
+    for size in (5, 6, 7):                     # three shapes: three plans
+        x = rng.standard_normal((1, 3, size, size)).astype(np.float32)
+        p = build_layer_problem(x, w, padding=1)[2]
+        plan = _dispatch.plan(p, "winograd", "auto", _tile_context(4))
+        plan.runner(x, w, np.empty(p.out_shape, np.float32))
+        plans.append((plan, p))
+        inputs.append(x)
+    stored = package._TransformedWeights._kept
+    assert sum(size for _, size in stored.values()) <= 2 * one and len(stored) == 2
+    plan, p = plans[0]                         # the oldest: dropped, computed again
+    out = np.empty(p.out_shape, np.float32)
+    plan.runner(inputs[0], w, out)
+    exact = convcore.nn.conv2d(inputs[0].astype(np.float64), w.astype(np.float64), padding=1)
+    assert _relative_error(out, exact) <= BOUND[4]

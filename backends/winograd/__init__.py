@@ -22,6 +22,9 @@ Options (``backend_options``): ``tile`` = 2 or 4 forces F(2x2, 3x3) or F(4x4, 3x
 default the cost model picks the faster.
 """
 
+import collections
+import threading
+
 import numpy as np
 
 from convcore.plugin import Backend, native_threads, serial_blas, worth
@@ -30,8 +33,10 @@ from convcore.plugin import team_size as live_team_size
 from . import _cy, _model
 
 TILES = (4, 2)
-# The most bytes of transformed weights a plan keeps for its next call (_TransformedWeights).
+# The most bytes of transformed weights a plan keeps for its next call, and all plans
+# together (_TransformedWeights).
 CACHE_BYTES = 16 << 20
+CACHE_TOTAL_BYTES = 64 << 20
 
 
 class WinogradBackend(Backend):
@@ -125,10 +130,15 @@ class WinogradBackend(Backend):
 
 class _TransformedWeights:
     """The last call's weights and their transform, per plan: a layer called again with the
-    same weights (inference, or an evaluation between two optimizer steps) skips
-    the transform, 1.8 ms of a 16 ms C = K = 256 layer at 14^2 on one thread here. Checking
-    costs a comparison of the weights (0.1 ms at C = K = 256) and, on a change, a copy.
-    Transforms over CACHE_BYTES are not kept (C = K = 512's F(4x4) holds 37.7 MB)."""
+    same weights (inference, or an evaluation between two optimizer steps) skips the
+    transform, 0.9 ms (F(2x2)) to 3.2 ms (F(4x4)) at C = K = 256 on one thread here.
+    Checking costs a comparison of the weights (0.1 ms at C = K = 256) and, on a change, a
+    copy. A plan keeps at most CACHE_BYTES of transform (C = K = 512's F(4x4) holds 37.7 MB
+    and is not kept), and all plans together at most CACHE_TOTAL_BYTES: the least recently
+    stored are dropped first."""
+
+    _kept = collections.OrderedDict()   # id -> (instance, bytes), oldest first
+    _lock = threading.Lock()
 
     def __init__(self, words):
         self.words = words
@@ -142,8 +152,18 @@ class _TransformedWeights:
         return np.empty(self.words, np.float32), False
 
     def remember(self, w, u):
-        if u.nbytes <= CACHE_BYTES:
-            self.last = (w.copy(), u)
+        if u.nbytes > CACHE_BYTES:
+            return
+        self.last = (w.copy(), u)
+        kept = _TransformedWeights._kept
+        with _TransformedWeights._lock:
+            kept.pop(id(self), None)
+            kept[id(self)] = (self, u.nbytes + w.nbytes)
+            total = sum(size for _, size in kept.values())
+            while total > CACHE_TOTAL_BYTES and len(kept) > 1:
+                old, size = kept.popitem(last=False)[1]
+                old.last = None
+                total -= size
 
 
 def planned_team(p, ctx, tile):
