@@ -1,6 +1,7 @@
 """convcore.nn's layers beside PyTorch (and unshared/tiled beside a NumPy einsum).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE convcore bench nn [--rounds 5] [--ops ...]
+        [--threads T]
 
 Its problems and calls are also groups of the one grid (``grid.py``'s ``nn`` family and
 ``cnn-backward-resnet3x3_C64_56``): ``convcore bench`` and ``python -m pytest benchmarks``
@@ -15,6 +16,14 @@ blocks interleaved over the rounds, medians compared (``rounds.py`` says why).
 - max_pool2d 3x3, stride 2, padding 1 on N 8, C 64, 112^2: target >= 1.0.
 - unshared_conv2d and tiled_conv2d (t = 2) forward, N 8, C 16 -> K 16, 28^2, 3x3, against
   ``np.einsum`` over ``sliding_window_view`` with per-position weights: target >= 3.
+
+``--ops layers`` (or any of ``LAYERS``' names) runs the CNN layer table of the layers issue
+instead, each against torch on the same threads (``--threads``), float32, N 8: the ResNet
+3x3 layers (C = K = 64 at 56^2, 256 at 14^2; Winograd under auto), the pointwise 256 -> 64
+layer, the depthwise 3x3 layer forward and backward, conv_transpose2d 64 -> 32 (k4, stride
+2, 28^2 -> 56^2) forward and backward, and max_pool2d 3x3 s2 forward + backward. Backward
+rows time convcore's backward against torch's forward + backward (autograd), as the issue
+measured them.
 """
 
 import argparse
@@ -54,7 +63,6 @@ def contenders(name):
     """{label: zero-argument call} and a float64 reference check, for one problem."""
     import torch
 
-    torch.set_num_threads(THREADS)
     F = torch.nn.functional
     if name == "conv2d_backward":
         x, w, g = conv_backward_problem()
@@ -86,6 +94,102 @@ def contenders(name):
     return calls, reference
 
 
+# The layers issue's table: name -> (target torch/convcore, builder of (calls, reference)).
+def _layer(x_shape, w_shape, **options):
+    """A forward conv2d layer beside torch's; float64 reference from torch."""
+    import torch
+    x, w = seeded(x_shape), seeded(w_shape, seed=1) / float(np.sqrt(np.prod(w_shape[1:])))
+    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+    F = torch.nn.functional
+
+    def torch_call():
+        with torch.no_grad():
+            return F.conv2d(tx, tw, **options)
+    reference = F.conv2d(tx.double(), tw.double(), **options).numpy()
+    return {"convcore": lambda: nn.conv2d(x, w, **options), "torch": torch_call}, reference
+
+
+def _layer_backward(x_shape, w_shape, **options):
+    """conv2d_backward beside torch's forward + backward of the same layer."""
+    import torch
+    x, w = seeded(x_shape), seeded(w_shape, seed=1) / float(np.sqrt(np.prod(w_shape[1:])))
+    g = seeded(nn.conv2d(x, w, **options).shape, seed=2)
+    tx, tw, tg = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(g)
+    F = torch.nn.functional
+
+    def torch_call():
+        a, b = tx.clone().requires_grad_(), tw.clone().requires_grad_()
+        return torch.autograd.grad(F.conv2d(a, b, **options), (a, b), tg)
+    exact = [torch.tensor(v.astype(np.float64), requires_grad=True) for v in (x, w)]
+    reference = [t.numpy() for t in torch.autograd.grad(
+        F.conv2d(*exact, **options), exact, tg.double())]
+    return {"convcore": lambda: nn.conv2d_backward(g, x, w, **options)[:2],
+            "torch": torch_call}, reference
+
+
+def _transposed(backward):
+    """conv_transpose2d 64 -> 32, k4, stride 2, padding 1 (28^2 -> 56^2), or its backward
+    beside torch's forward + backward."""
+    import torch
+    x, w = seeded((8, 64, 28, 28)), seeded((64, 32, 4, 4), seed=1) / 32
+    g = seeded((8, 32, 56, 56), seed=2)
+    tx, tw, tg = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(g)
+    F = torch.nn.functional
+    options = {"stride": 2, "padding": 1}
+    if not backward:
+        def torch_call():
+            with torch.no_grad():
+                return F.conv_transpose2d(tx, tw, **options)
+        reference = F.conv_transpose2d(tx.double(), tw.double(), **options).numpy()
+        return {"convcore": lambda: nn.conv_transpose2d(x, w, **options),
+                "torch": torch_call}, reference
+
+    def torch_backward():
+        a, b = tx.clone().requires_grad_(), tw.clone().requires_grad_()
+        return torch.autograd.grad(F.conv_transpose2d(a, b, **options), (a, b), tg)
+    exact = [torch.tensor(v.astype(np.float64), requires_grad=True) for v in (x, w)]
+    reference = [t.numpy() for t in torch.autograd.grad(
+        F.conv_transpose2d(*exact, **options), exact, tg.double())]
+    return {"convcore": lambda: nn.conv_transpose2d_backward(g, x, w, **options)[:2],
+            "torch": torch_backward}, reference
+
+
+def _pool_forward_backward():
+    """max_pool2d 3x3 s2 p1 forward + backward, N 8, C 64, 112^2, beside torch's."""
+    import torch
+    x = pool_problem()
+    g = seeded(nn.max_pool2d(x, 3, 2, 1).shape, seed=2)
+    tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+    F = torch.nn.functional
+
+    def convcore_call():
+        nn.max_pool2d(x, 3, 2, 1)
+        return nn.max_pool2d_backward(g, x, 3, 2, 1)
+
+    def torch_call():
+        a = tx.clone().requires_grad_()
+        return torch.autograd.grad(F.max_pool2d(a, 3, 2, 1), a, tg)[0]
+    exact = torch.tensor(x.astype(np.float64), requires_grad=True)
+    reference = torch.autograd.grad(F.max_pool2d(exact, 3, 2, 1), exact, tg.double())[0]
+    return {"convcore": convcore_call, "torch": torch_call}, reference.numpy()
+
+
+LAYERS = {
+    "resnet3x3_C64_56": (1.3, lambda: _layer((8, 64, 56, 56), (64, 64, 3, 3), padding=1)),
+    "resnet3x3_C256_14": (1.0, lambda: _layer((8, 256, 14, 14), (256, 256, 3, 3), padding=1)),
+    "pointwise_C256_K64_56": (1.0, lambda: _layer((8, 256, 56, 56), (64, 256, 1, 1))),
+    "depthwise3x3_C64_56": (1.5, lambda: _layer((8, 64, 56, 56), (64, 1, 3, 3), padding=1,
+                                                groups=64)),
+    "conv2d_backward_resnet_C64": (1.0, lambda: _layer_backward(
+        (8, 64, 56, 56), (64, 64, 3, 3), padding=1)),
+    "depthwise_backward": (None, lambda: _layer_backward((8, 64, 56, 56), (64, 1, 3, 3),
+                                                         padding=1, groups=64)),
+    "conv_transpose2d": (1.0, lambda: _transposed(False)),
+    "conv_transpose2d_backward": (1.0, lambda: _transposed(True)),
+    "max_pool2d_fwd_bwd": (1.0, _pool_forward_backward),
+}
+
+
 def _check(result, reference):
     if isinstance(reference, (list, tuple)):
         for a, r in zip(result, reference):
@@ -94,12 +198,21 @@ def _check(result, reference):
         assert_close(np.asarray(result), reference)
 
 
+def _problems(ops):
+    """(name, target, builder) of the problems `ops` names (default: TARGETS' four)."""
+    if ops and "layers" in ops:
+        ops = [name for name in ops if name != "layers"] + list(LAYERS)
+    for name in ops or TARGETS:
+        if name in TARGETS:
+            yield name, TARGETS[name], lambda name=name: contenders(name)
+        else:
+            yield name, LAYERS[name][0], LAYERS[name][1]
+
+
 def report(rounds=5, ops=None):
     """Interleaved rounds; the ratio of medians for each problem, with the spread seen."""
-    for name, target in TARGETS.items():
-        if ops and name not in ops:
-            continue
-        calls, reference = contenders(name)
+    for name, target, build in _problems(ops):
+        calls, reference = build()
         for call in calls.values():
             _check(call(), reference)
         times = {label: [] for label in calls}
@@ -114,8 +227,9 @@ def report(rounds=5, ops=None):
         spread = {k: (min(v) / np.median(v), max(v) / np.median(v)) for k, v in times.items()}
         # Per-round ratios too: both contenders of a round met about the same machine load.
         rounds_ratio = np.array(times[other_label]) / np.array(times["convcore"])
-        print(f"{name:<18} convcore {mine * 1e3:8.2f} ms  {other_label} {other * 1e3:8.2f} ms  "
-              f"ratio {other / mine:5.2f}x (target >= {target}; rounds "
+        wanted = "none" if target is None else f">= {target}"
+        print(f"{name:<26} convcore {mine * 1e3:8.2f} ms  {other_label} {other * 1e3:8.2f} ms  "
+              f"ratio {other / mine:5.2f}x (target {wanted}; rounds "
               f"{rounds_ratio.min():.2f}-{rounds_ratio.max():.2f})  round spread "
               + ", ".join(f"{k} {lo:.2f}-{hi:.2f}" for k, (lo, hi) in spread.items()),
               flush=True)
@@ -125,8 +239,16 @@ def main(argv=None, prog=None):
     """``convcore bench nn``: print the layers' ratios against their contenders."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    parser.add_argument("--ops", nargs="+", choices=list(TARGETS), help="default: all")
+    parser.add_argument("--ops", nargs="+", choices=list(TARGETS) + ["layers"] + list(LAYERS),
+                        help="default: the first four; 'layers': the CNN layer table")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"threads for convcore and torch alike (default {THREADS})")
     args = parser.parse_args(argv)
-    print(stamp.line())
-    report(args.rounds, args.ops)
+    import convcore
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(stamp.line(), f"threads {args.threads}")
+    with convcore.threads(args.threads):
+        report(args.rounds, args.ops)
     return 0

@@ -123,6 +123,20 @@ def test_nn_prints_each_asked_ratio(capsys):
     assert "max_pool2d" not in text
 
 
+def test_nn_runs_layer_rows_on_the_asked_threads(capsys):
+    """The layers issue's table (``--ops layers`` or single rows), each row checked against
+    its float64 reference before it is timed."""
+    pytest.importorskip("torch")
+    code = main(["bench", "nn", "--rounds", "1", "--threads", "1", "--ops",
+                 "depthwise3x3_C64_56", "conv_transpose2d"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "threads 1" in text
+    assert re.search(r"depthwise3x3_C64_56\s+convcore\s+[\d.]+ ms\s+torch", text)
+    assert re.search(r"conv_transpose2d .* ratio\s+[\d.]+x \(target >= 1.0", text)
+    assert "resnet" not in text
+
+
 def test_dask_runs_a_quick_problem_on_a_local_cluster(capsys):
     pytest.importorskip("distributed")
     pytest.importorskip("dask_image")
