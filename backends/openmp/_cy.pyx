@@ -40,7 +40,7 @@ cimport numpy as cnp
 from cpython.exc cimport PyErr_CheckSignals
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from convcore._cy.checks cimport check_at_least, check_table
 from convcore._cy.fused cimport real_t
