@@ -162,7 +162,8 @@ def _transposed_chunk(x, grad_out, weight, p, out):
     for i in range(n):
         np.copyto(cols, windows[i])
         np.matmul(weights, by_group, out=out[i].reshape(groups, kg, positions))
-        grad_t += np.matmul(by_group, grad_out[i].reshape(groups, kg, positions).transpose(0, 2, 1))
+        grads = grad_out[i].reshape(groups, kg, positions)
+        grad_t += np.matmul(by_group, grads.transpose(0, 2, 1))
     return np.ascontiguousarray(grad_t.transpose(0, 2, 1)).reshape(p.K, cg, p.kh, p.kw)
 
 
