@@ -34,7 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from convcore import nn
 
-from . import stamp, timing
+from . import engine_modules, stamp, timing
 from .contenders import assert_close
 from .grid import seeded
 
@@ -106,7 +106,17 @@ def _layer(x_shape, w_shape, **options):
         with torch.no_grad():
             return F.conv2d(tx, tw, **options)
     reference = F.conv2d(tx.double(), tw.double(), **options).numpy()
+    print(f"  auto runs {_auto_choice(x, w, options)} for the next row")
     return {"convcore": lambda: nn.conv2d(x, w, **options), "torch": torch_call}, reference
+
+
+def _auto_choice(x, w, options):
+    """The backend ``auto`` plans for this forward layer (the closing note asks for it)."""
+    layer_problem = engine_modules.module("convcore.engine.layer_problem")
+    dispatch = engine_modules.module("convcore.engine.dispatch")
+    context = engine_modules.module("convcore.engine.context")
+    problem = layer_problem.build_layer_problem(x, w, **options)[2]
+    return dispatch.plan(problem, "auto", "auto", context.current_context()).backend.name
 
 
 def _layer_backward(x_shape, w_shape, **options):
