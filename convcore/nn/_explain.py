@@ -1,0 +1,66 @@
+"""Which backend runs a conv2d layer, and why: the layer twin of ``convcore.explain``."""
+
+import time
+
+import numpy as np
+
+from convcore.engine import dispatch as _dispatch
+from convcore.engine.context import current_context
+from convcore.engine.layer_problem import build_layer_problem
+
+
+def explain_conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, layout="NCHW",
+                   measure=False):
+    """Show which backend ``conv2d`` picks for this layer, and why.
+
+    Parameters
+    ----------
+    x, weight, stride, padding, dilation, groups, layout
+        As in :func:`conv2d`.
+    measure : bool, optional
+        Also time every backend that serves the layer (best of three calls after one
+        untimed call), to compare the predictions with this machine.
+
+    Returns
+    -------
+    str
+        The layer problem; one line per backend with its predicted time or the reason it
+        declines, the chosen one marked; where the cost models' constants came from (this
+        machine's calibration, or the defaults); with `measure`, the measured times.
+
+    Examples
+    --------
+    >>> import numpy as np, convcore
+    >>> x, w = np.ones((8, 64, 56, 56), np.float32), np.ones((64, 1, 3, 3), np.float32)
+    >>> print(convcore.nn.explain_conv2d(x, w, padding=1, groups=64))  # doctest: +ELLIPSIS
+    LayerProblem(forward, N=8, C=64, ...
+    chosen: openmp (cheapest predicted)
+    ...
+    """
+    x, weight, problem = build_layer_problem(x, weight, stride, padding, dilation, groups,
+                                             layout)
+    plan = _dispatch.plan(problem, "auto", "auto", current_context())
+    text = plan.explain()
+    if measure:
+        timings = _measure(x, weight, plan)
+        text += "\nmeasured: " + ", ".join(
+            f"{name} {_dispatch._format_seconds(seconds)}" for name, seconds in timings.items())
+    return text
+
+
+def _measure(x, weight, chosen, repeats=3):
+    """Best of `repeats` calls of each serving backend's runner, after one untimed call."""
+    timings = {}
+    for name, _, why in chosen.alternatives:
+        if why is not None:
+            continue
+        runner = _dispatch.plan(chosen.problem, name, "auto", chosen.ctx).runner
+        out = np.empty(chosen.problem.out_shape, chosen.problem.dtype)
+        runner(x, weight, out)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            runner(x, weight, out)
+            best = min(best, time.perf_counter() - start)
+        timings[name] = best
+    return timings
