@@ -23,11 +23,14 @@ instead, each against torch on the same threads (``--threads``), float32, N 8: t
 layer, the depthwise 3x3 layer forward and backward, conv_transpose2d 64 -> 32 (k4, stride
 2, 28^2 -> 56^2) forward and backward, and max_pool2d 3x3 s2 forward + backward. Backward
 rows time convcore's backward against torch's forward + backward (autograd), as the issue
-measured them.
+measured them. ``--busy`` times every row as a training loop on a busy machine meets it:
+each call after 1 ms of Python work, while another process holds a core.
 """
 
 import argparse
+import contextlib
 import os
+import time
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -219,18 +222,33 @@ def _problems(ops):
             yield name, LAYERS[name][0], LAYERS[name][1]
 
 
-def report(rounds=5, ops=None):
-    """Interleaved rounds; the ratio of medians for each problem, with the spread seen."""
+def _pipeline_time(call, repeats, work=1e-3):
+    """Median seconds of `repeats` calls, each after `work` seconds of pure Python work (a
+    training loop's own steps between two layers), as ``rounds_busy.py`` times its cells."""
+    times = []
+    for _ in range(repeats):
+        timing.python_work(work)
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def report(rounds=5, ops=None, busy=False):
+    """Interleaved rounds; the ratio of medians for each problem, with the spread seen.
+    `busy`: every call after 1 ms of Python work, while another process holds a core."""
     for name, target, build in _problems(ops):
         calls, reference = build()
         for call in calls.values():
             _check(call(), reference)
         times = {label: [] for label in calls}
-        for _ in range(rounds):
-            for label, call in calls.items():
-                timing.idle_gap()
-                timing.warm_up(call)
-                times[label].append(timing.median_time(call, 5))
+        with timing.competitor() if busy else contextlib.nullcontext():
+            for _ in range(rounds):
+                for label, call in calls.items():
+                    timing.idle_gap()
+                    timing.warm_up(call)
+                    times[label].append(_pipeline_time(call, 5) if busy
+                                        else timing.median_time(call, 5))
         mine = np.median(times["convcore"])
         other_label = next(k for k in calls if k != "convcore")
         other = np.median(times[other_label])
@@ -253,12 +271,15 @@ def main(argv=None, prog=None):
                         help="default: the first four; 'layers': the CNN layer table")
     parser.add_argument("--threads", type=int, default=THREADS,
                         help=f"threads for convcore and torch alike (default {THREADS})")
+    parser.add_argument("--busy", action="store_true",
+                        help="what a training loop gets on a busy machine: each call after "
+                             "1 ms of Python work, another process holding a core")
     args = parser.parse_args(argv)
     import convcore
     import torch
 
     torch.set_num_threads(args.threads)
-    print(stamp.line(), f"threads {args.threads}")
+    print(stamp.line(), f"threads {args.threads}" + (", busy" if args.busy else ""))
     with convcore.threads(args.threads):
-        report(args.rounds, args.ops)
+        report(args.rounds, args.ops, args.busy)
     return 0

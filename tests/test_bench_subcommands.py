@@ -137,6 +137,16 @@ def test_nn_runs_layer_rows_on_the_asked_threads(capsys):
     assert "resnet" not in text
 
 
+def test_nn_busy_mode_times_rows_beside_a_competitor(capsys):
+    pytest.importorskip("torch")
+    code = main(["bench", "nn", "--rounds", "1", "--threads", "1", "--busy", "--ops",
+                 "depthwise3x3_C64_56"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "threads 1, busy" in text
+    assert re.search(r"depthwise3x3_C64_56 .* ratio\s+[\d.]+x", text)
+
+
 def test_dask_runs_a_quick_problem_on_a_local_cluster(capsys):
     pytest.importorskip("distributed")
     pytest.importorskip("dask_image")
