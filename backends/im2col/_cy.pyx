@@ -17,7 +17,7 @@ overlap across threads and the two thread pools never fight over the two cores.
 """
 
 from cython.parallel cimport prange
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from convcore._cy.gemm cimport sgemm_f, dgemm_f
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 

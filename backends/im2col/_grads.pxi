@@ -19,10 +19,11 @@ cdef inline void _add_product_t(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef int ildc = <int>ldc
     cdef real_t one = 1
     if real_t is float:
-        sgemm(&t, &no, &jn, &im, &kk, &one, <float*>b, &ildb, <float*>a, &ilda, &one, c, &ildc)
+        sgemm_f(&t, &no, jn, im, kk, one, <const float*>b, ildb, <const float*>a, ilda, one, c,
+                ildc)
     else:
-        dgemm(&t, &no, &jn, &im, &kk, &one, <double*>b, &ildb, <double*>a, &ilda, &one, c,
-              &ildc)
+        dgemm_f(&t, &no, jn, im, kk, one, <const double*>b, ildb, <const double*>a, ilda, one,
+                c, ildc)
 
 
 def stride1_grads(const real_t[:, :, :, ::1] grad_out,

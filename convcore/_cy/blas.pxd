@@ -3,9 +3,12 @@
 # SciPy's cython_blas exposes the Fortran (column-major) interface. A row-major matrix is the
 # column-major transpose of itself, so C = A @ B (row-major) is computed as C^T = B^T @ A^T
 # (column-major): swap the operands and the M/N sizes, keep every leading dimension.
+# The real products go through convcore._cy.gemm (NumPy's OpenBLAS when the process has it,
+# see gemm.pyx); the complex ones through SciPy's cython_blas.
 cimport cython
-from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
+from scipy.linalg.cython_blas cimport cgemm, zgemm
 from convcore._cy.fused cimport real_or_complex
+from convcore._cy.gemm cimport sgemm_f, dgemm_f
 
 
 cdef inline void gemm_rowmajor(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -25,9 +28,11 @@ cdef inline void gemm_rowmajor(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     if m <= 0 or n <= 0:
         return
     if real_or_complex is float:
-        sgemm(&no, &no, &jn, &im, &kk, &one, <float*>b, &ildb, <float*>a, &ilda, &beta, c, &ildc)
+        sgemm_f(&no, &no, jn, im, kk, one, <const float*>b, ildb, <const float*>a, ilda, beta,
+                c, ildc)
     elif real_or_complex is double:
-        dgemm(&no, &no, &jn, &im, &kk, &one, <double*>b, &ildb, <double*>a, &ilda, &beta, c, &ildc)
+        dgemm_f(&no, &no, jn, im, kk, one, <const double*>b, ildb, <const double*>a, ilda, beta,
+                c, ildc)
     elif real_or_complex is cython.floatcomplex:
         cgemm(&no, &no, &jn, &im, &kk, &one, <float complex*>b, &ildb,
               <float complex*>a, &ilda, &beta, c, &ildc)

@@ -1,5 +1,7 @@
 """``show_config()``: what this installation was built with and can run."""
 
+import os
+
 from convcore.engine import calibration as _calibration
 from convcore.engine import registry as _registry
 from convcore.runtime import result_cache as _result_cache
@@ -18,6 +20,14 @@ def _blas_info():
                          for p in pools) or "not found"
     except Exception as err:  # pragma: no cover - diagnostics only
         return f"unknown ({err})"
+
+
+def _native_gemm():
+    """The BLAS the native loops' products call (``convcore/_cy/gemm.pyx``)."""
+    from convcore._cy.gemm import library
+
+    found = library()
+    return found if found.startswith("scipy") else f"NumPy's OpenBLAS ({os.path.basename(found)})"
 
 
 def _pyfftw_version():
@@ -58,6 +68,7 @@ def config():
         "target": _target(),
         "blocking": _blockings(),
         "blas": _blas_info(),
+        "native_gemm": _native_gemm(),
         "pyfftw": _pyfftw_version(),
         "threads": _threads.get_num_threads(),
         "cost_constants": _calibration.source(),
@@ -96,6 +107,7 @@ def show_config():
     for name, shape in c["blocking"].items():
         print(f"  {name + ':':<14} " + ", ".join(f"{k} {v}" for k, v in shape.items()))
     print(f"  BLAS:          {c['blas']}")
+    print(f"  native GEMM:   {c['native_gemm']}")
     print(f"  pyFFTW:        {c['pyfftw']}")
     print(f"  threads:       {c['threads']}")
     print(f"  cost model:    {c['cost_constants']}")
