@@ -45,13 +45,23 @@ typedef struct {
     cc_ssize n_rblocks, n_cchunks, strips_per_chunk, n_strips;
 } cc_problem;
 
+/* Keep a loaded vector in a register. With 16 registers gcc folds the signal loads of an edge
+   row into each multiply-add (`vfmadd231ps mem, ...`), loading every vector once per output
+   row it meets instead of once: 6 x 2 block on Zen 3, one thread, 1024^2 float32, k = 7
+   2.16 -> 1.75 ms, k = 15 6.84 -> 6.24 ms. Only where a vector serves two rows or more: for
+   one row the folded load is the cheaper code. An empty asm statement, so no instruction. */
+#if CC_VECTOR_EXTENSIONS && defined(__x86_64__) && CC_NREGS < 32 && !defined(CC_NO_KEEP)
+#  define CC_IN_REG(v) __asm__("" : "+x"(v))
+#else
+#  define CC_IN_REG(v) ((void)0)
+#endif
 /* Input row `row` (weights w0 as for a full row) for output rows A..B only. */
 #define CC_PART(T, VT, R, NV, A, B)                                                            \
     if (B < R) {                                                                               \
         for (cc_ssize b = 0; b < kc; b++) {                                                    \
             VT xv[NV];                                                                         \
             CC_UNROLL for (int v = 0; v < NV; v++)                                             \
-                memcpy(&xv[v], row + b + v * VL, sizeof(VT));                                  \
+                { memcpy(&xv[v], row + b + v * VL, sizeof(VT)); if (B > A) CC_IN_REG(xv[v]); } \
             CC_UNROLL for (int q = A; q <= (B < R ? B : 0); q++) {                             \
                 const T wq = w0[b - q * kc];                                                   \
                 CC_UNROLL for (int v = 0; v < NV; v++)                                         \
@@ -257,10 +267,12 @@ enum { CC_DEF_R0 = 4, CC_DEF_V0 = 4, CC_DEF_R1 = 2, CC_DEF_V1 = 8,
    its broadcast, nothing left for the compiler) ran 1.5-2x slower at k >= 7; 3 x 3 for
    results of 4-5 rows. Kernels of at most CC_SMALL_KERNEL_ROWS rows take 2 x 6 (variant 1):
    a tall block's first and last rows reach few outputs when the kernel is short, and the
-   wide strip has fewer edge tiles (1.15-1.4x faster than 6 x 2 at k = 3 and 5). */
+   wide strip has fewer edge tiles. Zen 3, one thread, 1024^2 float32, 2 x 6 / 6 x 2 (edge
+   rows kept in registers, CC_IN_REG): k = 3 0.66 / 0.74 ms, k = 4 1.02 / 0.91, k = 5
+   1.45 / 1.14. */
 enum { CC_DEF_R0 = 3, CC_DEF_V0 = 3, CC_DEF_R1 = 2, CC_DEF_V1 = 6,
        CC_DEF_R2 = 1, CC_DEF_V2 = 8, CC_DEF_R3 = 6, CC_DEF_V3 = 2,
-       CC_SMALL_KERNEL_ROWS = 5 };
+       CC_SMALL_KERNEL_ROWS = 3 };
 #endif
 #ifndef CC_R0
 #  define CC_R0 CC_DEF_R0
