@@ -93,6 +93,17 @@ static inline cc_ssize cc_strip_cols(const cc_problem* P, cc_ssize c0, cc_ssize 
     return P->ocols - c0 < jb ? P->ocols - c0 : jb;
 }
 
+/* A tile row's run: most are short (JB + kc - 1 values at most), where a call of libc's
+   memcpy cost more than the copy. Whole vectors, then single values (no reads past the run:
+   it may end the signal). */
+#define CC_COPY_RUN(T, SUF)                                                                    \
+static inline void cc_copy_run_##SUF(T* dst, const T* src, cc_ssize n) {                     \
+    enum { L = CC_VBYTES / (int)sizeof(T) };                                                   \
+    cc_ssize j = 0;                                                                            \
+    for (; j + L <= n; j += L) memcpy(dst + j, src + j, CC_VBYTES);                            \
+    for (; j < n; j++) dst[j] = src[j];                                                        \
+}
+
 /* Copy strip c0's window of every block row (tw columns through the column table, the         \
    fill value outside) into `tile`, and point `trows` at its rows. */                          \
 #define CC_TILE(T, SUF)                                                                        \
@@ -114,7 +125,7 @@ static void cc_tile_##SUF(const cc_problem* P, const T* const* rows, cc_ssize nd
             if (ci < 0) { dst[u++] = fv; continue; }                                           \
             cc_ssize n = P->col_run[e];                                                        \
             if (n > tw - u) n = tw - u;                                                        \
-            memcpy(dst + u, p + ci, (size_t)n * sizeof(T));                                    \
+            cc_copy_run_##SUF(dst + u, p + ci, n);                                             \
             u += n;                                                                            \
         }                                                                                      \
         trows[i] = dst;                                                                        \
@@ -303,6 +314,9 @@ enum { CC_DEF_R0 = 3, CC_DEF_V0 = 3, CC_DEF_R1 = 2, CC_DEF_V1 = 6,
     CC_VARIANT(T, VT, SUF, 3, CC_R3, CC_V3)
 static const int CC_ROWS[4] = {CC_R0, CC_R1, CC_R2, CC_R3};
 static const int CC_VECTORS[4] = {CC_V0, CC_V1, CC_V2, CC_V3};
+CC_COPY_RUN(float, f32)
+CC_COPY_RUN(double, f64)
+CC_COPY_RUN(uint64_t, u64)
 CC_TILE(float, f32)
 CC_TILE(double, f64)
 CC_TILE(uint64_t, u64)
