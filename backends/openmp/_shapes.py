@@ -31,8 +31,9 @@ def choose_variant(type_code, orows, ocols, kr=None):
     2 x 8 from k = 3 to 31 with two threads. Shorter results take 4 x 4, or 2 x 8 where they
     have fewer than 4 rows and the image is wide enough for its strips; 1 x 8 for single-row
     results (1-D). Targets with 16 vector registers get smaller shapes (``_kernels.h``: 6 x 2
-    vectors for tall results, 3 x 3 for 4-5 rows), and there kernels of `kr` <= 5 rows take
-    2 x 6 (``_cy.small_kernel_rows()``: 1.15-1.4x faster than 6 x 2 at k = 3 and 5).
+    vectors for tall results, 3 x 3 for 4-5 rows), and there kernels of `kr` <= 3 rows take
+    2 x 6 (``_cy.small_kernel_rows()``: 1.1x faster than 6 x 2 at k = 3, 1.1-1.3x slower at
+    k = 4 and 5 on Zen 3).
     """
     if orows == 1:
         return 2
