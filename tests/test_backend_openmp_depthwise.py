@@ -120,10 +120,12 @@ def test_depthwise_weight_gradient_refuses_arrays_that_do_not_fit():
     from convcore.backends.openmp import _cy
 
     x, g = np.ones((1, 2, 5, 5)), np.ones((1, 2, 5, 5))
-    gw, scratch = np.empty((2, 1, 3, 3)), np.empty((1, 9 * 5))
+    size = _cy.weight_grad_scratch(3, 3, 5)
+    assert size >= 9 * 5
+    gw, scratch = np.empty((2, 1, 3, 3)), np.empty((1, size))
     _cy.depthwise_weight_grad(x, g, gw, 1, 1, 1, 1, 1, 1, scratch, 1)   # the good call
     np.testing.assert_array_equal(gw[:, 0, 1, 1], [25.0, 25.0])
-    for bad in (dict(scratch=np.empty((1, 9 * 5 - 1))), dict(g=np.ones((1, 3, 5, 5))),
+    for bad in (dict(scratch=np.empty((1, size - 1))), dict(g=np.ones((1, 3, 5, 5))),
                 dict(gw=np.empty((2, 2, 3, 3))), dict(threads=2)):
         args = dict(x=x, g=g, gw=gw, scratch=scratch, threads=1) | bad
         with pytest.raises(ValueError):

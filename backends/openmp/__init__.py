@@ -372,7 +372,8 @@ def _depthwise_runner(p, planned):
         def weight_grad(x, grad_out, grad_w):
             team = team_size(planned, serial) if planned > 1 else 1
             with native_threads(team, key=p.key) as threads:
-                scratch = np.empty((threads, p.kh * p.kw * p.out_w), p.dtype)
+                scratch = np.empty((threads, _cy.weight_grad_scratch(p.kh, p.kw, p.out_w)),
+                                   p.dtype)
                 _cy.depthwise_weight_grad(x, grad_out, grad_w, p.stride[0], p.stride[1], ph,
                                           pw, p.dilation[0], p.dilation[1], scratch, threads)
         return weight_grad

@@ -20,6 +20,11 @@ cdef inline void _padded_row(const real_t* x, Py_ssize_t h, Py_ssize_t w, Py_ssi
 
 
 cdef extern from "_depthwise.h" nogil:
+    enum: CC_DW3_LANES
+    void cc_dw3_wgrad_f32(const float* r0, const float* r1, const float* r2, const float* g,
+                          Py_ssize_t n, float* lanes)
+    void cc_dw3_wgrad_f64(const double* r0, const double* r1, const double* r2,
+                          const double* g, Py_ssize_t n, double* lanes)
     void cc_dw3_row_f32(const float* r0, const float* r1, const float* r2, const float* t,
                         float* o, Py_ssize_t n)
     void cc_dw3_rows_f32(const float* r0, const float* r1, const float* r2, const float* r3,
@@ -157,6 +162,51 @@ def depthwise_forward(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] w
                                  &out[img, f, 0, 0], oh, ow, sh, sw, ph, pw, dh, dw)
 
 
+def weight_grad_scratch(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t ow):
+    """Scratch numbers per thread `depthwise_weight_grad` needs: a row of sums per tap, or
+    (3x3 stride 1) three padded input rows and nine taps' partial sums."""
+    return max(kh * kw * ow, 3 * (ow + 2) + 9 * CC_DW3_LANES)
+
+
+cdef void _weight_grad_3x3(const real_t* x, const real_t* grad_out, Py_ssize_t n,
+                           Py_ssize_t plane_stride, Py_ssize_t grad_stride, Py_ssize_t h,
+                           Py_ssize_t w, Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ph,
+                           Py_ssize_t pw, real_t* scratch, real_t* out) noexcept nogil:
+    """One filter's 3x3 stride-1 weight gradient (padding at most 1) into out[0 .. 9): per
+    output row, the products of its grad_out row with the three zero-padded input rows
+    behind it, summed in registers (`_depthwise.h`). x and grad_out point at the filter's
+    plane of image 0; the next image's planes lie `plane_stride`, `grad_stride` further."""
+    cdef Py_ssize_t img, i, t, v, width = ow + 2
+    cdef real_t* r0 = scratch
+    cdef real_t* r1 = scratch + width
+    cdef real_t* r2 = scratch + 2 * width
+    cdef real_t* lanes = scratch + 3 * width
+    cdef real_t* spare
+    cdef const real_t* plane
+    cdef real_t s
+    for t in range(9 * CC_DW3_LANES):
+        lanes[t] = 0
+    for img in range(n):
+        plane = x + img * plane_stride
+        _padded_row(plane, h, w, -ph, pw, width, r0)
+        _padded_row(plane, h, w, 1 - ph, pw, width, r1)
+        for i in range(oh):
+            _padded_row(plane, h, w, i - ph + 2, pw, width, r2)
+            if real_t is float:
+                cc_dw3_wgrad_f32(r0, r1, r2, grad_out + img * grad_stride + i * ow, ow, lanes)
+            else:
+                cc_dw3_wgrad_f64(r0, r1, r2, grad_out + img * grad_stride + i * ow, ow, lanes)
+            spare = r0
+            r0 = r1
+            r1 = r2
+            r2 = spare
+    for t in range(9):
+        s = 0
+        for v in range(CC_DW3_LANES):
+            s = s + lanes[t * CC_DW3_LANES + v]
+        out[t] = s
+
+
 def depthwise_weight_grad(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] grad_out,
                           real_t[:, :, :, ::1] grad_w, Py_ssize_t sh, Py_ssize_t sw,
                           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
@@ -188,12 +238,18 @@ def depthwise_weight_grad(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::
     if (c == 0 or grad_w.shape[1] != 1 or k % c or grad_out.shape[0] != n
             or grad_out.shape[1] != k or min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0
             or min(kh, kw) < 1 or scratch.shape[0] < threads
-            or scratch.shape[1] < kh * kw * ow):
+            or scratch.shape[1] < weight_grad_scratch(kh, kw, ow)):
         raise ValueError("depthwise_weight_grad: inconsistent shapes or geometry")
     m = k // c
+    cdef bint three = (kh == 3 and kw == 3 and sh == 1 and sw == 1 and dh == 1 and dw == 1
+                       and ph <= 1 and pw <= 1 and oh == h + 2 * ph - 2 and ow == w + 2 * pw - 2)
     with nogil:
         for f in prange(k, num_threads=threads, schedule="dynamic"):
             acc = &scratch[omp_get_thread_num(), 0]
+            if three and n > 0 and oh > 0 and ow > 0:
+                _weight_grad_3x3(&x[0, f // m, 0, 0], &grad_out[0, f, 0, 0], n, c * h * w,
+                                 k * oh * ow, h, w, oh, ow, ph, pw, acc, &grad_w[f, 0, 0, 0])
+                continue
             for j in range(kh * kw * ow):
                 acc[j] = 0
             for img in range(n):
