@@ -49,10 +49,15 @@ def explain(in1, in2, mode="full", method="auto", *, operation="convolve", backe
     chosen = _dispatch.plan(problem, backend, method, ctx)
     text = chosen.explain() + _later_calls(chosen, backend, method)
     if measure:
-        timings = _measure(x, k, chosen)
-        text += "\nmeasured: " + ", ".join(f"{n} {_dispatch._format_seconds(t)}"
-                                            for n, t in timings.items())
+        text += measured_line(time_backends(x, k, chosen))
     return text
+
+
+def measured_line(timings):
+    """The "measured:" line ``explain`` appends: each backend's time, as predictions are
+    formatted."""
+    return "\nmeasured: " + ", ".join(f"{name} {_dispatch._format_seconds(seconds)}"
+                                      for name, seconds in timings.items())
 
 
 def _later_calls(chosen, backend, method):
@@ -72,7 +77,10 @@ def _later_calls(chosen, backend, method):
             f"one-off planning; the two backends' answers may differ in the last bits)")
 
 
-def _measure(x, k, chosen, repeats=3):
+def time_backends(x, k, chosen, repeats=3):
+    """{backend: best seconds of `repeats` calls} for every backend that serves `chosen`'s
+    problem (after one untimed call); `x`, `k` are the runner's operands (a layer's: x and
+    its weight)."""
     problem, ctx = chosen.problem, chosen.ctx
     timings = {}
     for name, _, why in chosen.alternatives:
@@ -126,7 +134,7 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
             best = _dispatch.plan(problem, "auto", method, ctx)
         except (ValueError, MemoryError):
             continue
-        times[method] = _measure(x, k, best)[best.backend.name]
+        times[method] = time_backends(x, k, best)[best.backend.name]
     return min(times, key=times.get), times
 
 

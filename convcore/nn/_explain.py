@@ -1,11 +1,8 @@
 """Which backend runs a conv2d layer, and why: the layer twin of ``convcore.explain``."""
 
-import time
-
-import numpy as np
-
 from convcore.engine import dispatch as _dispatch
 from convcore.engine.context import current_context
+from convcore.engine.explain import measured_line, time_backends
 from convcore.engine.layer_problem import build_layer_problem
 
 
@@ -42,25 +39,5 @@ def explain_conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, layout=
     plan = _dispatch.plan(problem, "auto", "auto", current_context())
     text = plan.explain()
     if measure:
-        timings = _measure(x, weight, plan)
-        text += "\nmeasured: " + ", ".join(
-            f"{name} {_dispatch._format_seconds(seconds)}" for name, seconds in timings.items())
+        text += measured_line(time_backends(x, weight, plan))
     return text
-
-
-def _measure(x, weight, chosen, repeats=3):
-    """Best of `repeats` calls of each serving backend's runner, after one untimed call."""
-    timings = {}
-    for name, _, why in chosen.alternatives:
-        if why is not None:
-            continue
-        runner = _dispatch.plan(chosen.problem, name, "auto", chosen.ctx).runner
-        out = np.empty(chosen.problem.out_shape, chosen.problem.dtype)
-        runner(x, weight, out)
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            runner(x, weight, out)
-            best = min(best, time.perf_counter() - start)
-        timings[name] = best
-    return timings
