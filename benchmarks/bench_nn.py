@@ -98,19 +98,44 @@ def contenders(name):
 
 
 # The layers issue's table: name -> (target torch/convcore, builder of (calls, reference)).
-def _layer(x_shape, w_shape, **options):
-    """A forward conv2d layer beside torch's; float64 reference from torch."""
+def _forward_rows(torch_op, convcore_op, x, w, options):
+    """A forward layer beside torch's (no autograd), with torch's float64 answer."""
     import torch
-    x, w = seeded(x_shape), seeded(w_shape, seed=1) / float(np.sqrt(np.prod(w_shape[1:])))
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
-    F = torch.nn.functional
 
     def torch_call():
         with torch.no_grad():
-            return F.conv2d(tx, tw, **options)
-    reference = F.conv2d(tx.double(), tw.double(), **options).numpy()
+            return torch_op(tx, tw, **options)
+    reference = torch_op(tx.double(), tw.double(), **options).numpy()
+    return {"convcore": lambda: convcore_op(x, w, **options), "torch": torch_call}, reference
+
+
+def _backward_rows(torch_op, convcore_backward, x, w, g, options):
+    """A layer's backward (input and weight gradients) beside torch's forward + backward,
+    with torch autograd's float64 gradients."""
+    import torch
+    tx, tw, tg = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(g)
+
+    def torch_call():
+        a, b = tx.clone().requires_grad_(), tw.clone().requires_grad_()
+        return torch.autograd.grad(torch_op(a, b, **options), (a, b), tg)
+    exact = [torch.tensor(v.astype(np.float64), requires_grad=True) for v in (x, w)]
+    reference = [t.numpy() for t in torch.autograd.grad(
+        torch_op(*exact, **options), exact, tg.double())]
+    return {"convcore": lambda: convcore_backward(g, x, w, **options)[:2],
+            "torch": torch_call}, reference
+
+
+def _layer_arrays(x_shape, w_shape):
+    return seeded(x_shape), seeded(w_shape, seed=1) / float(np.sqrt(np.prod(w_shape[1:])))
+
+
+def _layer(x_shape, w_shape, **options):
+    """A forward conv2d layer beside torch's; float64 reference from torch."""
+    import torch
+    x, w = _layer_arrays(x_shape, w_shape)
     print(f"  auto runs {_auto_choice(x, w, options)} for the next row")
-    return {"convcore": lambda: nn.conv2d(x, w, **options), "torch": torch_call}, reference
+    return _forward_rows(torch.nn.functional.conv2d, nn.conv2d, x, w, options)
 
 
 def _auto_choice(x, w, options):
@@ -125,19 +150,9 @@ def _auto_choice(x, w, options):
 def _layer_backward(x_shape, w_shape, **options):
     """conv2d_backward beside torch's forward + backward of the same layer."""
     import torch
-    x, w = seeded(x_shape), seeded(w_shape, seed=1) / float(np.sqrt(np.prod(w_shape[1:])))
+    x, w = _layer_arrays(x_shape, w_shape)
     g = seeded(nn.conv2d(x, w, **options).shape, seed=2)
-    tx, tw, tg = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(g)
-    F = torch.nn.functional
-
-    def torch_call():
-        a, b = tx.clone().requires_grad_(), tw.clone().requires_grad_()
-        return torch.autograd.grad(F.conv2d(a, b, **options), (a, b), tg)
-    exact = [torch.tensor(v.astype(np.float64), requires_grad=True) for v in (x, w)]
-    reference = [t.numpy() for t in torch.autograd.grad(
-        F.conv2d(*exact, **options), exact, tg.double())]
-    return {"convcore": lambda: nn.conv2d_backward(g, x, w, **options)[:2],
-            "torch": torch_call}, reference
+    return _backward_rows(torch.nn.functional.conv2d, nn.conv2d_backward, x, w, g, options)
 
 
 def _transposed(backward):
@@ -145,26 +160,13 @@ def _transposed(backward):
     beside torch's forward + backward."""
     import torch
     x, w = seeded((8, 64, 28, 28)), seeded((64, 32, 4, 4), seed=1) / 32
-    g = seeded((8, 32, 56, 56), seed=2)
-    tx, tw, tg = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(g)
-    F = torch.nn.functional
     options = {"stride": 2, "padding": 1}
     if not backward:
-        def torch_call():
-            with torch.no_grad():
-                return F.conv_transpose2d(tx, tw, **options)
-        reference = F.conv_transpose2d(tx.double(), tw.double(), **options).numpy()
-        return {"convcore": lambda: nn.conv_transpose2d(x, w, **options),
-                "torch": torch_call}, reference
-
-    def torch_backward():
-        a, b = tx.clone().requires_grad_(), tw.clone().requires_grad_()
-        return torch.autograd.grad(F.conv_transpose2d(a, b, **options), (a, b), tg)
-    exact = [torch.tensor(v.astype(np.float64), requires_grad=True) for v in (x, w)]
-    reference = [t.numpy() for t in torch.autograd.grad(
-        F.conv_transpose2d(*exact, **options), exact, tg.double())]
-    return {"convcore": lambda: nn.conv_transpose2d_backward(g, x, w, **options)[:2],
-            "torch": torch_backward}, reference
+        return _forward_rows(torch.nn.functional.conv_transpose2d, nn.conv_transpose2d, x, w,
+                             options)
+    g = seeded((8, 32, 56, 56), seed=2)
+    return _backward_rows(torch.nn.functional.conv_transpose2d,
+                          nn.conv_transpose2d_backward, x, w, g, options)
 
 
 def _pool_forward_backward():
