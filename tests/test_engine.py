@@ -8,6 +8,7 @@ import scipy.ndimage
 import scipy.signal
 
 import convcore
+from convcore.engine import calls
 from convcore.engine import dispatch as _dispatch
 from reference import build_problem, context, cores, default_constants
 
@@ -62,6 +63,74 @@ def test_prepare_runs_once_per_signature(recording, rng):
     assert [c.first_call for c in recording.contexts[-2:]] == [True, False]
     convcore.convolve(x[:, :29], k, "same", backend="recording")  # a new signature
     assert recording.prepared == 3
+
+
+class _TimedBackend(RecordingBackend):
+    """Cheapest of all under auto on the first call or on later ones (``first``), and
+    taking ``seconds`` of a fake clock per run."""
+
+    def __init__(self, name, first, seconds, clock):
+        super().__init__()
+        self.name, self.first, self.seconds, self.clock = name, first, seconds, clock
+
+    def cost(self, p, ctx):
+        return 1e-15 if ctx.first_call == self.first else 2e-15
+
+    def prepare(self, p, ctx):
+        run = super().prepare(p, ctx)
+
+        def timed(x, k, out):
+            self.clock[0] += self.seconds
+            run(x, k, out)
+
+        return timed
+
+
+@pytest.fixture
+def first_and_steady(monkeypatch):
+    """Two backends auto prefers on first and on later calls, and the clock they advance."""
+    clock = [0.0]
+    monkeypatch.setattr(calls, "_clock", lambda: clock[0])
+    first = _TimedBackend("firstpick", True, 1.0, clock)
+    steady = _TimedBackend("steadypick", False, 1.0, clock)
+    convcore.register_backend(first)
+    convcore.register_backend(steady)
+    yield first, steady
+    convcore.unregister_backend(first.name)
+    convcore.unregister_backend(steady.name)
+
+
+@pytest.mark.parametrize("reads_values", [False, True])
+@pytest.mark.parametrize("steady_seconds, keeps", [(1.5, "firstpick"), (1.05, "steadypick"),
+                                                   (0.5, "steadypick")])
+def test_auto_tries_the_steady_backend_and_keeps_the_faster(first_and_steady, rng,
+                                                             steady_seconds, keeps,
+                                                             reads_values):
+    first, steady = first_and_steady
+    steady.seconds = steady_seconds
+    # A backend that reads the kernel's values makes the plans value-dependent: the trial
+    # is then held between the plans this kernel resolves to.
+    steady.reads_kernel_values = reads_values
+    x, k = rng.standard_normal((20, 30)), rng.standard_normal((3, 4))
+    expected = scipy.signal.convolve(x, k, "same")
+    assert "later calls: steadypick, after a trial" in convcore.explain(x, k, "same")
+    for _ in range(8):
+        np.testing.assert_allclose(convcore.convolve(x, k, "same"), expected, atol=1e-12)
+    # First call, two trial calls of the steady choice, one more of the first, then the
+    # winner (the steady one unless over 1.1x slower).
+    assert (first.calls, steady.calls) == ((1 + 1 + 4, 2) if keeps == "firstpick" else (2, 6))
+    later = convcore.explain(x, k, "same").splitlines()[-1]
+    assert later.startswith(f"later calls: {keeps} (")
+    assert ("was predicted faster" in later) == (keeps == "firstpick")
+
+
+def test_a_named_backend_is_never_put_on_trial(first_and_steady, rng):
+    first, steady = first_and_steady
+    steady.seconds = 5.0
+    x, k = rng.standard_normal(40), rng.standard_normal(5)
+    for _ in range(5):
+        convcore.convolve(x, k, backend="steadypick")
+    assert (first.calls, steady.calls) == (0, 5)
 
 
 def test_each_call_gets_its_own_settings_in_the_context(recording):

@@ -6,7 +6,17 @@ holding the problem and its plan (docs/design.md, "The fast path"). The slow pat
 problem under the call's :class:`Context`, lets the plan's prepared runner fill a freshly
 allocated result and finishes it once here (reverse a swapped correlation, crop, cast to
 SciPy's result dtype).
+
+Under ``auto`` a signature's first call is planned with its one-off costs and its later
+calls for the steady state. When the two plans name different backends, both are put on
+trial: the steady backend answers the next TRIAL_CALLS calls (the last one timed), the first
+call's backend the one after (timed, now prepared), and the steady backend keeps the
+signature unless it took over TRIAL_MARGIN times as long (docs/design.md, "The fast path": a
+cost model that is wrong for this machine and shape costs a few calls, not every call).
 """
+
+import threading
+import time
 
 import numpy as np
 
@@ -25,6 +35,12 @@ from convcore.runtime.tables import BoundedTable
 # The fast path's table: call signature -> _Call. Emptied with the dispatcher's plans (a
 # setting changed); when full, the oldest signature goes.
 _known_calls = BoundedTable(2048)
+
+# The steady backend's trial calls (its first pays for its preparation: the last is timed),
+# and how much slower than the first call's backend it may be and keep the signature.
+TRIAL_CALLS = 2
+TRIAL_MARGIN = 1.1
+_clock = time.perf_counter   # tests replace it
 
 
 def forget_calls():
@@ -65,7 +81,8 @@ class _Call:
     """What a repeated call needs: the problem, its plan, and how to hand over the arrays."""
 
     __slots__ = ("problem", "plan", "swap", "dtype", "out_shape", "auto", "pooled",
-                 "plain_finish", "runner", "settled")
+                 "plain_finish", "runner", "settled", "_first", "_steady", "_on_trial",
+                 "_steady_seconds", "_trials", "_lock")
 
     def __init__(self, problem, plan, auto):
         self.problem = problem
@@ -81,8 +98,15 @@ class _Call:
         # The first call was planned with its one-off costs (Context.first_call): a signature
         # that comes again is planned once more for the steady state.
         self.settled = not plan.ctx.first_call
+        # Auto's trial, if the steady plan names another backend (_begin_steady_state).
+        self._first = self._steady = self._on_trial = self._steady_seconds = None
+        self._trials = 0
+        self._lock = threading.Lock()
 
     def _adopt(self, plan):
+        verdict = plan.measured
+        if verdict is not None and verdict.overruled:
+            plan = verdict.first   # this signature's trial kept the first call's backend
         self.plan = plan
         # Most calls need nothing between the arrays and the runner: no kernel values to
         # look at, no finiteness check, no pool, no cast.
@@ -91,30 +115,77 @@ class _Call:
                 and not (self.auto and plan.backend.spreads_nonfinite)):
             self.runner = plan.runner
 
-    def _settle(self):
-        plan = self.plan
-        self._adopt(_dispatch.plan(self.problem, plan.requested, plan.method,
-                                   plan.ctx.replace(first_call=False)))
-        self.settled = True
-
     def __call__(self, a, b):
         if not self.settled:
-            self._settle()
-        if self.swap:
-            a, b = b, a
-        dtype = self.dtype
-        x, k = as_compute(a, dtype), as_compute(b, dtype)
+            return self._settling_call(a, b)
+        x, k = self._operands(a, b)
         runner = self.runner
         if runner is not None:
-            out = np.empty(self.out_shape, dtype)
+            out = np.empty(self.out_shape, self.dtype)
             runner(x, k, out)
             return out
         return _run(self.plan, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
+
+    def _operands(self, a, b):
+        if self.swap:
+            a, b = b, a
+        return as_compute(a, self.dtype), as_compute(b, self.dtype)
+
+    def _settling_call(self, a, b):
+        """A call before the signature settles: plan its steady state, and when auto's
+        steady plan names another backend than the first call's (for this call's kernel),
+        time both (module docstring)."""
+        x, k = self._operands(a, b)
+        with self._lock:
+            if not self.settled and self._steady is None:
+                self._begin_steady_state(k)
+            on_trial = None if self.settled else self._on_trial
+        if on_trial is None:
+            return _run(self.plan, x, k, self.problem, self.auto, self.pooled,
+                        self.plain_finish)
+        start = _clock()
+        out = _run(on_trial, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
+        seconds = _clock() - start
+        with self._lock:
+            if not self.settled:
+                self._after_trial_call(seconds)
+        return out
+
+    def _begin_steady_state(self, k):
+        first = self.plan
+        steady = _dispatch.plan(self.problem, first.requested, first.method,
+                                first.ctx.replace(first_call=False))
+        self._adopt(steady)
+        # Value-dependent plans are judged for the kernel they resolve to (the first one
+        # this signature meets: later kernels take the steady plan's choice untried).
+        first, steady = first.resolve(k), steady.resolve(k)
+        if not self.auto or steady.backend is first.backend or steady.measured is not None:
+            self.settled = True
+        else:
+            self._first, self._steady, self._on_trial = first, steady, steady
+
+    def _after_trial_call(self, seconds):
+        self._trials += 1
+        if self._trials < TRIAL_CALLS:
+            return
+        if self._trials == TRIAL_CALLS:
+            self._steady_seconds, self._on_trial = seconds, self._first
+            return
+        # The verdict stays with the steady plan: for `explain`, for the next kernels of a
+        # value-dependent plan, and for this signature's next _Call if its entry is dropped.
+        overruled = self._steady_seconds > TRIAL_MARGIN * seconds
+        self._steady.measured = _dispatch.Measured(self._first, seconds, self._steady_seconds,
+                                                   overruled)
+        self._adopt(self.plan)
+        self.settled = True
 
 
 def _run(chosen, x, k, problem, auto, pooled=True, plain_finish=False):
     if chosen.value_dependent:
         chosen = chosen.resolve(k)
+        verdict = chosen.measured
+        if verdict is not None and verdict.overruled:
+            chosen = verdict.first
     if auto and chosen.backend.spreads_nonfinite and not _all_finite(x, k):
         # docs/design.md: NaN/inf stay where they are under auto; an FFT would smear them.
         fallback = chosen.fallback()

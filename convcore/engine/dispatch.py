@@ -13,6 +13,7 @@ for their best case; only a plan they win is *value-dependent*, and :meth:`Plan.
 plans again with the kernel's values (looked up by checksum once per call).
 """
 
+import collections
 import threading
 import zlib
 
@@ -50,6 +51,11 @@ class Decline(str):
         return self
 
 
+# How a steady-state plan's trial went (engine.calls): the first call's plan, one prepared
+# call's time on each backend, and whether the first call's backend took the signature back.
+Measured = collections.namedtuple("Measured", "first first_seconds steady_seconds overruled")
+
+
 class Plan:
     """The dispatcher's decision for one problem under one context.
 
@@ -69,10 +75,14 @@ class Plan:
     value_dependent : bool
         The choice was made for the kernel's best case (see the module docstring): call
         :meth:`resolve` with the kernel before running.
+    measured : Measured or None
+        For auto's steady-state plan whose backend differs from the first call's: how its
+        trial went (``engine.calls``); None before a trial.
     """
 
     __slots__ = ("backend", "reason", "cost", "alternatives", "problem", "ctx", "method",
-                 "requested", "value_dependent", "_runner", "_fallback", "_by_kernel", "_lock")
+                 "requested", "value_dependent", "measured", "_runner", "_fallback",
+                 "_by_kernel", "_lock")
 
     def __init__(self, backend, reason, cost, alternatives, problem, ctx, method="auto",
                  requested="auto"):
@@ -87,6 +97,7 @@ class Plan:
         self.value_dependent = bool(getattr(backend, "reads_kernel_values", False)
                                     and problem.kind == "signal" and problem.kernel is None
                                     and kernel_values_matter(problem))
+        self.measured = None
         self._runner = None
         self._fallback = None
         self._by_kernel = BoundedTable(_KERNELS_PER_PLAN)

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from convcore.engine import calls as _calls
 from convcore.engine import dispatch as _dispatch
 from convcore.engine import long_double as _long_double
 from convcore.engine.context import current_context
@@ -64,17 +65,37 @@ def _later_calls(chosen, backend, method):
     """A line when the signature's later calls take another backend than its first.
 
     A first call's predictions count one-off costs (FFTW planning of new lengths); a
-    signature that comes again is planned once more for the steady state. Each named
+    signature that comes again is planned once more for the steady state, and when that
+    names another backend both run on trial: the steady backend keeps the signature unless
+    its prepared call took over 1.1 times the first backend's (engine.calls). Each named
     backend answers a repeated call with the same bits, first call included; under auto the
-    first and later calls may be answered by two backends, whose last bits can differ.
+    first calls of a signature may be answered by two backends, whose last bits can differ.
     """
     if not chosen.ctx.first_call:
         return ""
-    steady = _dispatch.plan(chosen.problem, backend, method, chosen.ctx.replace(first_call=False))
+    later = chosen.ctx.replace(first_call=False)
+    steady = _dispatch.plan(chosen.problem, backend, method, later)
     if steady.backend.name == chosen.backend.name:
         return ""
-    return (f"\nlater calls: {steady.backend.name} (this first call's predictions count "
-            f"one-off planning; the two backends' answers may differ in the last bits)")
+    name, first, verdict = steady.backend.name, chosen.backend.name, steady.measured
+    if verdict is None:
+        # Calls plan without the kernel's values unless the choice depends on them.
+        plain = _dispatch.plan(chosen.problem.without_kernel(), backend, method, later)
+        if not plain.value_dependent:
+            verdict = plain.measured
+    if verdict is None:
+        return (f"\nlater calls: {name}, after a trial (this first call's predictions count "
+                f"one-off planning; {name} answers the next {_calls.TRIAL_CALLS} calls and "
+                f"{first} one more, and {name} keeps the signature unless it was over "
+                f"{_calls.TRIAL_MARGIN:g}x slower; the two backends' answers may differ in the "
+                f"last bits)")
+    measured = (f"measured {_dispatch._format_seconds(verdict.steady_seconds)} against "
+                f"{first}'s {_dispatch._format_seconds(verdict.first_seconds)}")
+    if verdict.overruled:
+        return (f"\nlater calls: {first} ({name} was predicted faster once planned, but "
+                f"{measured} on this signature's trial)")
+    return (f"\nlater calls: {name} ({measured} on this signature's trial; the two backends' "
+            f"answers may differ in the last bits)")
 
 
 def time_backends(x, k, chosen, repeats=3):

@@ -184,6 +184,12 @@ class ConvProblem:
         return self._replace(kernel=kernel,
                              _key=self._key + (("kernel", kernel_digest(kernel, self.dtype)),))
 
+    def without_kernel(self):
+        """This problem as the fast path plans it before any kernel values are attached."""
+        if self.kernel is None:
+            return self
+        return self._replace(kernel=None, _key=self._key[:-1])
+
     def with_factors(self, factors):
         """This problem with one 1-D factor per axis (``sepconvolve``), keyed by their values."""
         factors = tuple(np.array(f, self.dtype, copy=True, order="C") for f in factors)
