@@ -327,3 +327,162 @@ def test_kept_transforms_stay_within_their_total(rng, monkeypatch):
     plan.runner(inputs[0], w, out)
     exact = convcore.nn.conv2d(inputs[0].astype(np.float64), w.astype(np.float64), padding=1)
     assert _relative_error(out, exact) <= BOUND[4]
+
+
+# ---- transposed convolutions: F(2x2, 2x2) over the stride's output phases -----------------
+
+# max |out - reference| / max |reference| against float64 (docs/winograd.md, "Transposed
+# convolutions": the transforms hold only +-1; measured up to 5.3e-7 on the layers below).
+TRANSPOSED_BOUND = 2e-6
+
+TRANSPOSED = [
+    # (N, C_in, C_out, H, W), stride, kernel, padding, output_padding
+    ((2, 3, 4, 5, 5), 2, (4, 4), 1, 0),
+    ((1, 2, 3, 7, 6), 2, (3, 3), 0, 1),       # kernel side < 2 s: zero taps in each phase
+    ((2, 5, 3, 6, 6), 3, (6, 6), 2, 0),
+    ((1, 4, 2, 9, 4), 3, (5, 4), (1, 0), 2),  # rectangular kernel, output_padding
+    ((3, 8, 6, 11, 10), 2, (4, 3), 0, 0),
+    ((1, 1, 1, 1, 1), 2, (4, 4), 1, 0),       # one input pixel: all but a few outputs cropped
+    ((2, 4, 4, 8, 8), 2, (4, 4), 3, 1),       # padding over the stride
+    ((8, 16, 8, 14, 14), 2, (4, 4), 1, 0),    # several tile rows per image, whole images
+]
+
+
+def _transposed_run(x, w, stride, padding, output_padding, backend="winograd", threads=None):
+    """conv_transpose2d through the `backend`'s plan of the layer it is the input gradient of."""
+    from convcore.nn._conv_grad import _transpose_geometry, _transposed_layer
+    x, w, _, out_shape, _, stride, pads, dilation = _transpose_geometry(
+        x, w, None, stride, padding, output_padding, 1, 1)
+    p = _transposed_layer(out_shape, w, stride, pads, dilation, 1, x.dtype).toward("input_grad")
+    settings = {} if threads is None else {"threads": threads}
+    plan = _dispatch.plan(p, backend, "auto", context(**settings))
+    out = np.empty(out_shape, x.dtype)
+    plan.runner(x, w, out)
+    return out
+
+
+def _torch_transposed(x, w, **kwargs):
+    import torch
+    return torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w),
+                                                **kwargs).numpy()
+
+
+@needs_torch
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape,stride,kernel,padding,output_padding", TRANSPOSED, ids=str)
+def test_transposed_matches_torch_float64(shape, stride, kernel, padding, output_padding,
+                                          threads, rng):
+    n, c_in, c_out, h, w_ = shape
+    x = rng.standard_normal((n, c_in, h, w_)).astype(np.float32)
+    w = rng.standard_normal((c_in, c_out) + kernel).astype(np.float32)
+    want = _torch_transposed(x.astype(np.float64), w.astype(np.float64), stride=stride,
+                             padding=padding, output_padding=output_padding)
+    got = _transposed_run(x, w, stride, padding, output_padding, threads=threads)
+    assert got.shape == want.shape
+    assert _relative_error(got, want) <= TRANSPOSED_BOUND
+
+
+@needs_torch
+def test_transposed_random_geometries_match_torch(rng):
+    for _ in range(40):
+        s = int(rng.integers(2, 5))
+        kh, kw = (int(v) for v in rng.integers(s + 1, 2 * s + 1, size=2))
+        h, w_ = (int(v) for v in rng.integers(1, 13, size=2))
+        pad = (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+        extra = (int(rng.integers(0, s)), int(rng.integers(0, s)))
+        if (h - 1) * s - 2 * pad[0] + kh + extra[0] < 1 or \
+                (w_ - 1) * s - 2 * pad[1] + kw + extra[1] < 1:
+            continue
+        x = rng.standard_normal((int(rng.integers(1, 4)), int(rng.integers(1, 6)), h, w_))
+        w = rng.standard_normal((x.shape[1], int(rng.integers(1, 6)), kh, kw))
+        want = _torch_transposed(x, w, stride=s, padding=pad, output_padding=extra)
+        got = _transposed_run(x.astype(np.float32), w.astype(np.float32), s, pad, extra,
+                              threads=int(rng.integers(1, 3)))
+        assert _relative_error(got, want) <= TRANSPOSED_BOUND, (s, kh, kw, h, w_, pad, extra)
+
+
+@pytest.mark.parametrize("kwargs,dtype,match", [
+    (dict(stride=2, kernel=(2, 2)), np.float32, "kernel sides over the stride"),
+    (dict(stride=2, kernel=(5, 4)), np.float32, "at most twice it"),
+    (dict(stride=(2, 3), kernel=(4, 4)), np.float32, "one stride of at least 2"),
+    (dict(stride=1, kernel=(3, 3)), np.float32, "one stride of at least 2"),
+    (dict(stride=2, kernel=(4, 4), groups=2), np.float32, "one group and dilation 1"),
+    (dict(stride=2, kernel=(4, 4)), np.float64, "float32 transposed convolutions only"),
+])
+def test_transposed_declines_with_a_reason_and_auto_answers(kwargs, dtype, match, rng):
+    kernel, groups = kwargs.pop("kernel"), kwargs.pop("groups", 1)
+    x = rng.standard_normal((2, 4, 5, 5)).astype(dtype)
+    w = rng.standard_normal((4, 2) + kernel).astype(dtype)
+    with pytest.raises(ValueError, match=match):
+        _transposed_run(x, w, kwargs["stride"], 0, 0) if groups == 1 else \
+            _dispatch.plan(_grouped_transposed(w, kwargs["stride"], groups), "winograd", "auto",
+                           context())
+    got = convcore.nn.conv_transpose2d(x, w, stride=kwargs["stride"], groups=groups)
+    assert got.shape[:2] == (2, 2 * groups)
+
+
+def _grouped_transposed(w, stride, groups):
+    from convcore.nn._conv_grad import _transposed_layer
+    return _transposed_layer((2, 2 * groups, 12, 12), w, (stride, stride), ((0, 0), (0, 0)),
+                             (1, 1), groups, np.float32).toward("input_grad")
+
+
+def test_auto_takes_the_upsampling_layer_to_winograd():
+    """The k4 s2 64 -> 32 layer of docs/nn.md's table: predicted faster than im2col's phase
+    split (measured 1.3-1.6x here, docs/winograd.md)."""
+    from convcore.nn._conv_grad import _transposed_layer
+    w = np.zeros((64, 32, 4, 4), np.float32)
+    p = _transposed_layer((8, 32, 56, 56), w, (2, 2), ((1, 1), (1, 1)), (1, 1), 1,
+                          np.float32).toward("input_grad")
+    assert _dispatch.plan(p, "auto", "auto", context(threads=1)).backend.name == "winograd"
+
+
+def test_transposed_weights_are_the_phases_sub_kernels_transformed(rng):
+    s, w = 2, rng.standard_normal((3, 2, 4, 3)).astype(np.float32)
+    u = np.empty((9, 2 * s * s, 3), np.float32)
+    _cy.transposed_weights(w, s, u)
+    g = np.array([[1, 0], [1, 1], [0, 1]], np.float64)
+    for k in range(3):
+        for c in range(2):
+            for ry in range(s):
+                for rx in range(s):
+                    # Tap i of phase r is w[r + (1 - i) s] (zero past the kernel).
+                    h = np.zeros((2, 2))
+                    for i in range(2):
+                        for j in range(2):
+                            a, b = ry + (1 - i) * s, rx + (1 - j) * s
+                            if a < 4 and b < 3:
+                                h[i, j] = w[k, c, a, b]
+                    want = (g @ h @ g.T).ravel()
+                    np.testing.assert_allclose(u[:, (c * s + ry) * s + rx, k], want,
+                                               rtol=1e-6, atol=1e-7)
+
+
+def test_transposed_native_entry_points_refuse_bad_arguments(rng):
+    s, n, k, c, hi = 2, 2, 3, 2, 5
+    x = rng.standard_normal((n, k, hi, hi)).astype(np.float32)
+    w = rng.standard_normal((k, c, 4, 4)).astype(np.float32)
+    out = np.empty((n, c, 10, 10), np.float32)
+    u = np.empty((9, c * s * s, k), np.float32)
+    _cy.transposed_weights(w, s, u)
+    th = tw = 3
+    scratch = np.empty((1, _cy.transposed_scratch_words(k, c, s, tw, 2)), np.float32)
+    args = dict(x=x, u=u, out=out, s=s, th=th, tw=tw, rows=2, scratch=scratch, nthreads=1)
+
+    def call(**spoiled):
+        a = dict(args, **spoiled)
+        _cy.transposed_forward(a["x"], a["u"], a["out"], a["s"], -1, -1, 1, 1, a["th"],
+                               a["tw"], a["rows"], a["scratch"], a["nthreads"])
+
+    call()   # the good call: padding 1
+    want = _torch_transposed(x.astype(np.float64), w.astype(np.float64), stride=2, padding=1)
+    assert _relative_error(out, want) <= TRANSPOSED_BOUND
+    for spoiled in [dict(u=u[:, :-1].copy()), dict(th=2), dict(tw=2),
+                    dict(scratch=scratch[:, :-1]), dict(nthreads=2), dict(rows=0),
+                    dict(s=0), dict(out=np.empty((1, c, 10, 10), np.float32)),
+                    dict(x=x.astype(np.float64))]:
+        with pytest.raises((ValueError, TypeError)):
+            call(**spoiled)
+    with pytest.raises(ValueError, match="at most 2 s"):
+        _cy.transposed_weights(np.ones((k, c, 5, 5), np.float32), s,
+                               np.empty((9, c * 4, k), np.float32))

@@ -59,8 +59,10 @@ class WinogradBackend(Backend):
         if p.kind != "layer":
             return ("winograd computes CNN layers (convcore.nn.conv2d), not signal "
                     "convolutions")
+        if p.direction == "input_grad":
+            return _transposed_verdict(p)
         if p.direction != "forward":
-            return f"winograd computes forward layers only, not {p.direction}"
+            return f"winograd computes forward layers and input_grad only, not {p.direction}"
         if p.dtype != np.float32:
             if p.dtype == np.float64:
                 return ("float64 keeps the exact paths: winograd computes float32 layers only "
@@ -78,6 +80,8 @@ class WinogradBackend(Backend):
         return True
 
     def cost(self, p, ctx):
+        if p.direction == "input_grad":
+            return _model.transposed_seconds(p, transposed_team(p, ctx))
         tile = self._tile(p, ctx)
         return _model.seconds(p, tile, planned_team(p, ctx, tile), ctx.max_memory)
 
@@ -85,6 +89,8 @@ class WinogradBackend(Backend):
         return _model.calibrate(self, ctx, timer)
 
     def workspace(self, p, ctx):
+        if p.direction == "input_grad":
+            return _model.transposed_workspace(p, transposed_team(p, ctx))
         tile = self._tile(p, ctx)
         return _model.workspace(p, tile, planned_team(p, ctx, tile), ctx.max_memory)
 
@@ -105,6 +111,9 @@ class WinogradBackend(Backend):
     def prepare(self, p, ctx):
         """The tile side and block size, decided once for the plan's team; each call sizes
         its own team from it, live (``convcore.plugin.team_size``)."""
+        if p.direction == "input_grad":
+            self.check_options(ctx.backend_options)
+            return _transposed_runner(p, ctx)
         tile = self._tile(p, ctx)
         planned = planned_team(p, ctx, tile)
         alone = _model.seconds(p, tile, 1, ctx.max_memory)
@@ -164,6 +173,58 @@ class _TransformedWeights:
                 old, size = kept.popitem(last=False)[1]
                 old.last = None
                 total -= size
+
+
+def _transposed_verdict(p):
+    """Transposed convolutions (a layer's input gradient) that F(2x2, 2x2) serves: float32,
+    one group, stride s >= 2 on both axes and kernel sides in (s, 2 s], so that each of the
+    s^2 output phases is a 2 x 2 correlation (``_transposed.h``)."""
+    if p.dtype != np.float32:
+        return f"winograd computes float32 transposed convolutions only, not {p.dtype}"
+    if p.groups != 1 or p.dilation != (1, 1):
+        return (f"winograd computes transposed convolutions of one group and dilation 1, not "
+                f"groups={p.groups} and dilation {p.dilation}")
+    s = p.stride[0]
+    if p.stride != (s, s) or s < 2:
+        return (f"winograd computes transposed convolutions with one stride of at least 2 on "
+                f"both axes, not stride {p.stride}")
+    if not (s < p.kh <= 2 * s and s < p.kw <= 2 * s):
+        return (f"winograd computes transposed convolutions with kernel sides over the stride "
+                f"and at most twice it (each output phase a 2x2 correlation), not "
+                f"{p.kh}x{p.kw} at stride {s}")
+    return True
+
+
+def _transposed_runner(p, ctx):
+    """``runner(x, w, out)`` of a transposed convolution (direction 'input_grad': x is the
+    layer's grad_out, out its grad_x) by F(2x2, 2x2) over the s^2 output phases."""
+    s = p.stride[0]
+    th, tw = _model.transposed_tiles(p)
+    planned = transposed_team(p, ctx)
+    alone = _model.transposed_seconds(p, 1)
+    rows = _model.transposed_block_rows(p, planned)
+    words = _cy.transposed_scratch_words(p.K, p.C, s, tw, rows)
+    # Window t of phase r lands on output row t * s + r - start and reads input rows from
+    # t + off: (m0, start) = divmod(padding, s), off = m0 - 1 (docs/winograd.md).
+    (m0h, start_h), (m0w, start_w) = divmod(p.padding[0][0], s), divmod(p.padding[1][0], s)
+
+    def run(x, w, out):
+        u = np.empty((9, p.C * s * s, p.K), np.float32)
+        _cy.transposed_weights(w, s, u)
+        team = live_team_size(planned, alone) if planned > 1 else 1
+        with native_threads(team, key=p.key) as threads:
+            scratch = np.empty((threads, words), np.float32)
+            with serial_blas:
+                _cy.transposed_forward(x, u, out, s, m0h - 1, m0w - 1, start_h, start_w, th,
+                                       tw, rows, scratch, threads)
+    return run
+
+
+def transposed_team(p, ctx):
+    """Threads a transposed plan counts on."""
+    if ctx.threads == 1:
+        return 1
+    return worth(ctx.threads, _model.transposed_seconds(p, 1))
 
 
 def planned_team(p, ctx, tile):

@@ -144,3 +144,119 @@ def layer_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
                 gemm_rowmajor(K, ld, C, &u[0] + xi * K * C, C, v + xi * vs, ld, False,
                               mm + xi * ms, ld)
             ccw_output(&p, <int>m, t0, T, ld, mm)
+
+
+cdef extern from "_transposed.h" nogil:
+    ctypedef struct cct_layer:
+        const float* x
+        float* out
+        Py_ssize_t N, K, Hi, Wi, C, Ho, Wo
+        Py_ssize_t s
+        Py_ssize_t off_h, off_w
+        Py_ssize_t start_h, start_w
+        Py_ssize_t th, tw
+    void cct_input(const cct_layer* p, Py_ssize_t n, Py_ssize_t ty0, Py_ssize_t rows,
+                   Py_ssize_t ld, Py_ssize_t vs, float* v, float* rowbuf)
+    void cct_output(const cct_layer* p, Py_ssize_t n, Py_ssize_t ty0, Py_ssize_t rows,
+                    Py_ssize_t ld, Py_ssize_t ms, const float* mm, float* rowbuf)
+    Py_ssize_t cct_rowbuf_words(Py_ssize_t rows, Py_ssize_t tw, Py_ssize_t s)
+    void cct_weights(const float* w, Py_ssize_t K, Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t s, float* u, Py_ssize_t k0, Py_ssize_t k1)
+
+
+def transposed_scratch_words(Py_ssize_t K, Py_ssize_t C, Py_ssize_t s, Py_ssize_t tw,
+                             Py_ssize_t block_rows):
+    """float32 words one thread needs for a block of `block_rows` tile rows of `tw` tiles:
+    its transformed tiles, their products (C * s^2 rows) and the row buffers."""
+    cdef Py_ssize_t ld = block_rows * tw
+    return 9 * ((K + C * s * s) * ld + 2 * CCW_PAD) + cct_rowbuf_words(block_rows, tw, s)
+
+
+def transposed_weights(const float[:, :, :, ::1] w, Py_ssize_t s, float[:, :, ::1] u):
+    """u[xi, (c, ry, rx), k]: the s^2 phases' 2x2 sub-kernels of w (K, C, kh, kw), kernel
+    sides at most 2 s, transformed (G h G^T; `_transposed.h`)."""
+    cdef Py_ssize_t K = w.shape[0], C = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+    check_at_least(s, 1, "s")
+    if kh > 2 * s or kw > 2 * s:
+        raise ValueError(f"w's kernel sides must be at most 2 s = {2 * s}, got {kh}x{kw}")
+    if u.shape[0] != 9 or u.shape[1] != C * s * s or u.shape[2] != K:
+        raise ValueError(f"u must have shape (9, {C * s * s}, {K}), got "
+                         f"({u.shape[0]}, {u.shape[1]}, {u.shape[2]})")
+    if K and C and kh and kw:
+        with nogil:
+            cct_weights(&w[0, 0, 0, 0], K, C, kh, kw, s, &u[0, 0, 0], 0, K)
+
+
+def transposed_forward(const float[:, :, :, ::1] x, const float[:, :, ::1] u,
+                       float[:, :, :, ::1] out, Py_ssize_t s, Py_ssize_t off_h,
+                       Py_ssize_t off_w, Py_ssize_t start_h, Py_ssize_t start_w,
+                       Py_ssize_t th, Py_ssize_t tw, Py_ssize_t block_rows,
+                       float[:, ::1] scratch, int nthreads):
+    """The stride-`s` transposed convolution of x by F(2x2, 2x2) over its s^2 phases.
+
+    Parameters
+    ----------
+    x : (N, K, Hi, Wi) float32, C-contiguous: the transposed layer's input.
+    u : (9, C * s^2, K): the phases' 2x2 sub-kernels, transformed (G h G^T), rows (c, ry, rx).
+    out : (N, C, Ho, Wo): every element is written.
+    s : the stride of both axes.
+    off_h, off_w : the windows' input P[u] = x[u + off] (zero outside x).
+    start_h, start_w : window t of phase r lands on output t * s + r - start.
+    th, tw : tiles (two windows a side) per image column and row.
+    block_rows : tile rows per block (per task).
+    scratch : (>= nthreads, >= transposed_scratch_words(K, C * s^2, tw, block_rows)).
+    nthreads : OpenMP threads.
+    """
+    cdef Py_ssize_t N = x.shape[0], K = x.shape[1], C = out.shape[1]
+    cdef Py_ssize_t rows_out = C * s * s, ld, vs, ms, per_image, ntasks, t, n, ty0, rows
+    cdef Py_ssize_t xi, tid
+    cdef float* v
+    cdef float* mm
+    cdef float* rowbuf
+    cdef cct_layer p
+    check_at_least(s, 1, "s")
+    check_at_least(block_rows, 1, "block_rows")
+    check_at_least(nthreads, 1, "nthreads")
+    check_at_least(th, 0, "th")
+    check_at_least(tw, 0, "tw")
+    if out.shape[0] != N:
+        raise ValueError(f"out must hold {N} images (x's), got {out.shape[0]}")
+    if u.shape[0] != 9 or u.shape[1] != rows_out or u.shape[2] != K:
+        raise ValueError(f"u must have shape (9, {rows_out}, {K}), got "
+                         f"({u.shape[0]}, {u.shape[1]}, {u.shape[2]})")
+    if N == 0 or C == 0 or out.shape[2] == 0 or out.shape[3] == 0:
+        return
+    if K == 0:
+        raise ValueError("x must have at least one channel")
+    # Every output row and column is some window's: th, tw must cover them.
+    if (2 * th * s - start_h < out.shape[2]) or (2 * tw * s - start_w < out.shape[3]):
+        raise ValueError("th, tw: the tiles do not cover the output")
+    ld = block_rows * tw
+    vs, ms = K * ld + CCW_PAD, rows_out * ld + CCW_PAD
+    if scratch.shape[0] < nthreads or scratch.shape[1] < transposed_scratch_words(
+            K, C, s, tw, block_rows):
+        raise ValueError(f"scratch must have shape (>= {nthreads}, >= "
+                         f"{transposed_scratch_words(K, C, s, tw, block_rows)})")
+    p.x, p.out = &x[0, 0, 0, 0], &out[0, 0, 0, 0]
+    p.N, p.K, p.Hi, p.Wi = N, K, x.shape[2], x.shape[3]
+    p.C, p.Ho, p.Wo = C, out.shape[2], out.shape[3]
+    p.s, p.off_h, p.off_w, p.start_h, p.start_w, p.th, p.tw = (s, off_h, off_w, start_h,
+                                                                start_w, th, tw)
+    per_image = (th + block_rows - 1) // block_rows
+    ntasks = N * per_image
+    with nogil, parallel(num_threads=nthreads):
+        for t in prange(ntasks, schedule="static"):
+            tid = omp_get_thread_num()
+            if tid == 0:
+                _check_signals()
+            v = &scratch[tid, 0]
+            mm = v + 9 * vs
+            rowbuf = mm + 9 * ms
+            n = t // per_image
+            ty0 = (t % per_image) * block_rows
+            rows = min(block_rows, th - ty0)
+            cct_input(&p, n, ty0, rows, ld, vs, v, rowbuf)
+            for xi in range(9):
+                gemm_rowmajor(rows_out, rows * tw, K, &u[xi, 0, 0], K, v + xi * vs, ld,
+                              False, mm + xi * ms, ld)
+            cct_output(&p, n, ty0, rows, ld, ms, mm, rowbuf)
