@@ -329,10 +329,10 @@ def test_kept_transforms_stay_within_their_total(rng, monkeypatch):
     assert _relative_error(out, exact) <= BOUND[4]
 
 
-# ---- transposed convolutions: F(2x2, 2x2) over the stride's output phases -----------------
+# ---- transposed convolutions: F(3x3, 2x2) over the stride's output phases -----------------
 
 # max |out - reference| / max |reference| against float64 (docs/winograd.md, "Transposed
-# convolutions": the transforms hold only +-1; measured up to 5.3e-7 on the layers below).
+# convolutions": the transforms hold only +-1 and +-1/2; measured up to ... on the layers below).
 TRANSPOSED_BOUND = 2e-6
 
 TRANSPOSED = [
@@ -439,9 +439,9 @@ def test_auto_takes_the_upsampling_layer_to_winograd():
 
 def test_transposed_weights_are_the_phases_sub_kernels_transformed(rng):
     s, w = 2, rng.standard_normal((3, 2, 4, 3)).astype(np.float32)
-    u = np.empty((9, 2 * s * s, 3), np.float32)
+    u = np.empty((16, 2 * s * s, 3), np.float32)
     _cy.transposed_weights(w, s, u)
-    g = np.array([[1, 0], [1, 1], [0, 1]], np.float64)
+    g = np.array([[1, 0], [0.5, 0.5], [0.5, -0.5], [0, 1]], np.float64)
     for k in range(3):
         for c in range(2):
             for ry in range(s):
@@ -463,26 +463,28 @@ def test_transposed_native_entry_points_refuse_bad_arguments(rng):
     x = rng.standard_normal((n, k, hi, hi)).astype(np.float32)
     w = rng.standard_normal((k, c, 4, 4)).astype(np.float32)
     out = np.empty((n, c, 10, 10), np.float32)
-    u = np.empty((9, c * s * s, k), np.float32)
+    u = np.empty((16, c * s * s, k), np.float32)
     _cy.transposed_weights(w, s, u)
-    th = tw = 3
+    th = tw = 2
     scratch = np.empty((1, _cy.transposed_scratch_words(k, c, s, tw, 2)), np.float32)
-    args = dict(x=x, u=u, out=out, s=s, th=th, tw=tw, rows=2, scratch=scratch, nthreads=1)
+    args = dict(x=x, w=w, u=u, out=out, s=s, th=th, tw=tw, rows=2, scratch=scratch,
+                nthreads=1)
 
     def call(**spoiled):
         a = dict(args, **spoiled)
-        _cy.transposed_forward(a["x"], a["u"], a["out"], a["s"], -1, -1, 1, 1, a["th"],
-                               a["tw"], a["rows"], a["scratch"], a["nthreads"])
+        _cy.transposed_forward(a["x"], a["w"], a["u"], a["out"], a["s"], -1, -1, 1, 1,
+                               a["th"], a["tw"], a["rows"], a["scratch"], a["nthreads"])
 
     call()   # the good call: padding 1
     want = _torch_transposed(x.astype(np.float64), w.astype(np.float64), stride=2, padding=1)
     assert _relative_error(out, want) <= TRANSPOSED_BOUND
-    for spoiled in [dict(u=u[:, :-1].copy()), dict(th=2), dict(tw=2),
+    for spoiled in [dict(u=u[:, :-1].copy()), dict(th=1), dict(tw=1),
                     dict(scratch=scratch[:, :-1]), dict(nthreads=2), dict(rows=0),
                     dict(s=0), dict(out=np.empty((1, c, 10, 10), np.float32)),
+                    dict(w=w[:, :1].copy()), dict(w=np.ones((k, c, 5, 4), np.float32)),
                     dict(x=x.astype(np.float64))]:
         with pytest.raises((ValueError, TypeError)):
             call(**spoiled)
     with pytest.raises(ValueError, match="at most 2 s"):
         _cy.transposed_weights(np.ones((k, c, 5, 5), np.float32), s,
-                               np.empty((9, c * 4, k), np.float32))
+                               np.empty((16, c * 4, k), np.float32))

@@ -176,7 +176,7 @@ class _TransformedWeights:
 
 
 def _transposed_verdict(p):
-    """Transposed convolutions (a layer's input gradient) that F(2x2, 2x2) serves: float32,
+    """Transposed convolutions (a layer's input gradient) that F(3x3, 2x2) serves: float32,
     one group, stride s >= 2 on both axes and kernel sides in (s, 2 s], so that each of the
     s^2 output phases is a 2 x 2 correlation (``_transposed.h``)."""
     if p.dtype != np.float32:
@@ -197,7 +197,7 @@ def _transposed_verdict(p):
 
 def _transposed_runner(p, ctx):
     """``runner(x, w, out)`` of a transposed convolution (direction 'input_grad': x is the
-    layer's grad_out, out its grad_x) by F(2x2, 2x2) over the s^2 output phases."""
+    layer's grad_out, out its grad_x) by F(3x3, 2x2) over the s^2 output phases."""
     s = p.stride[0]
     th, tw = _model.transposed_tiles(p)
     planned = transposed_team(p, ctx)
@@ -209,14 +209,13 @@ def _transposed_runner(p, ctx):
     (m0h, start_h), (m0w, start_w) = divmod(p.padding[0][0], s), divmod(p.padding[1][0], s)
 
     def run(x, w, out):
-        u = np.empty((9, p.C * s * s, p.K), np.float32)
-        _cy.transposed_weights(w, s, u)
+        u = np.empty((16, p.C * s * s, p.K), np.float32)
         team = live_team_size(planned, alone) if planned > 1 else 1
         with native_threads(team, key=p.key) as threads:
             scratch = np.empty((threads, words), np.float32)
             with serial_blas:
-                _cy.transposed_forward(x, u, out, s, m0h - 1, m0w - 1, start_h, start_w, th,
-                                       tw, rows, scratch, threads)
+                _cy.transposed_forward(x, w, u, out, s, m0h - 1, m0w - 1, start_h, start_w,
+                                       th, tw, rows, scratch, threads)
     return run
 
 

@@ -169,47 +169,50 @@ def transposed_scratch_words(Py_ssize_t K, Py_ssize_t C, Py_ssize_t s, Py_ssize_
     """float32 words one thread needs for a block of `block_rows` tile rows of `tw` tiles:
     its transformed tiles, their products (C * s^2 rows) and the row buffers."""
     cdef Py_ssize_t ld = block_rows * tw
-    return 9 * ((K + C * s * s) * ld + 2 * CCW_PAD) + cct_rowbuf_words(block_rows, tw, s)
+    return 16 * ((K + C * s * s) * ld + 2 * CCW_PAD) + cct_rowbuf_words(block_rows, tw, s)
 
 
 def transposed_weights(const float[:, :, :, ::1] w, Py_ssize_t s, float[:, :, ::1] u):
     """u[xi, (c, ry, rx), k]: the s^2 phases' 2x2 sub-kernels of w (K, C, kh, kw), kernel
-    sides at most 2 s, transformed (G h G^T; `_transposed.h`)."""
+    sides at most 2 s, transformed (G h G^T, 16 tile positions; `_transposed.h`)."""
     cdef Py_ssize_t K = w.shape[0], C = w.shape[1], kh = w.shape[2], kw = w.shape[3]
     check_at_least(s, 1, "s")
     if kh > 2 * s or kw > 2 * s:
         raise ValueError(f"w's kernel sides must be at most 2 s = {2 * s}, got {kh}x{kw}")
-    if u.shape[0] != 9 or u.shape[1] != C * s * s or u.shape[2] != K:
-        raise ValueError(f"u must have shape (9, {C * s * s}, {K}), got "
+    if u.shape[0] != 16 or u.shape[1] != C * s * s or u.shape[2] != K:
+        raise ValueError(f"u must have shape (16, {C * s * s}, {K}), got "
                          f"({u.shape[0]}, {u.shape[1]}, {u.shape[2]})")
     if K and C and kh and kw:
         with nogil:
             cct_weights(&w[0, 0, 0, 0], K, C, kh, kw, s, &u[0, 0, 0], 0, K)
 
 
-def transposed_forward(const float[:, :, :, ::1] x, const float[:, :, ::1] u,
-                       float[:, :, :, ::1] out, Py_ssize_t s, Py_ssize_t off_h,
-                       Py_ssize_t off_w, Py_ssize_t start_h, Py_ssize_t start_w,
-                       Py_ssize_t th, Py_ssize_t tw, Py_ssize_t block_rows,
+def transposed_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
+                       float[:, :, ::1] u, float[:, :, :, ::1] out, Py_ssize_t s,
+                       Py_ssize_t off_h, Py_ssize_t off_w, Py_ssize_t start_h,
+                       Py_ssize_t start_w, Py_ssize_t th, Py_ssize_t tw, Py_ssize_t block_rows,
                        float[:, ::1] scratch, int nthreads):
-    """The stride-`s` transposed convolution of x by F(2x2, 2x2) over its s^2 phases.
+    """The stride-`s` transposed convolution of x by F(3x3, 2x2) over its s^2 phases.
 
     Parameters
     ----------
     x : (N, K, Hi, Wi) float32, C-contiguous: the transposed layer's input.
-    u : (9, C * s^2, K): the phases' 2x2 sub-kernels, transformed (G h G^T), rows (c, ry, rx).
+    w : (K, C, kh, kw), kernel sides at most 2 s: the layer's weight.
+    u : (16, C * s^2, K): filled with the phases' 2x2 sub-kernels, transformed (G h G^T),
+        rows (c, ry, rx) (``transposed_weights``).
     out : (N, C, Ho, Wo): every element is written.
     s : the stride of both axes.
     off_h, off_w : the windows' input P[u] = x[u + off] (zero outside x).
     start_h, start_w : window t of phase r lands on output t * s + r - start.
-    th, tw : tiles (two windows a side) per image column and row.
-    block_rows : tile rows per block (per task).
+    th, tw : tiles (three windows a side) per image column and row.
+    block_rows : tile rows per block (per task), counted over the batch: a block may span
+        images.
     scratch : (>= nthreads, >= transposed_scratch_words(K, C * s^2, tw, block_rows)).
     nthreads : OpenMP threads.
     """
     cdef Py_ssize_t N = x.shape[0], K = x.shape[1], C = out.shape[1]
-    cdef Py_ssize_t rows_out = C * s * s, ld, vs, ms, per_image, ntasks, t, n, ty0, rows
-    cdef Py_ssize_t xi, tid
+    cdef Py_ssize_t rows_out = C * s * s, ld, vs, ms, total, ntasks, t, g, g0, g1, rows
+    cdef Py_ssize_t xi, tid, k
     cdef float* v
     cdef float* mm
     cdef float* rowbuf
@@ -221,15 +224,18 @@ def transposed_forward(const float[:, :, :, ::1] x, const float[:, :, ::1] u,
     check_at_least(tw, 0, "tw")
     if out.shape[0] != N:
         raise ValueError(f"out must hold {N} images (x's), got {out.shape[0]}")
-    if u.shape[0] != 9 or u.shape[1] != rows_out or u.shape[2] != K:
-        raise ValueError(f"u must have shape (9, {rows_out}, {K}), got "
+    if u.shape[0] != 16 or u.shape[1] != rows_out or u.shape[2] != K:
+        raise ValueError(f"u must have shape (16, {rows_out}, {K}), got "
                          f"({u.shape[0]}, {u.shape[1]}, {u.shape[2]})")
+    if w.shape[0] != K or w.shape[1] != C or w.shape[2] > 2 * s or w.shape[3] > 2 * s:
+        raise ValueError(f"w must have shape ({K}, {C}, kh, kw) with kh, kw <= 2 s = {2 * s}, "
+                         f"got ({w.shape[0]}, {w.shape[1]}, {w.shape[2]}, {w.shape[3]})")
     if N == 0 or C == 0 or out.shape[2] == 0 or out.shape[3] == 0:
         return
     if K == 0:
         raise ValueError("x must have at least one channel")
     # Every output row and column is some window's: th, tw must cover them.
-    if (2 * th * s - start_h < out.shape[2]) or (2 * tw * s - start_w < out.shape[3]):
+    if (3 * th * s - start_h < out.shape[2]) or (3 * tw * s - start_w < out.shape[3]):
         raise ValueError("th, tw: the tiles do not cover the output")
     ld = block_rows * tw
     vs, ms = K * ld + CCW_PAD, rows_out * ld + CCW_PAD
@@ -242,21 +248,35 @@ def transposed_forward(const float[:, :, :, ::1] x, const float[:, :, ::1] u,
     p.C, p.Ho, p.Wo = C, out.shape[2], out.shape[3]
     p.s, p.off_h, p.off_w, p.start_h, p.start_w, p.th, p.tw = (s, off_h, off_w, start_h,
                                                                 start_w, th, tw)
-    per_image = (th + block_rows - 1) // block_rows
-    ntasks = N * per_image
+    # Blocks are runs of block_rows tile rows over the whole batch: a block may span images
+    # (small images would otherwise make narrow products).
+    total = N * th
+    ntasks = (total + block_rows - 1) // block_rows
+    # One parallel region: the weights (filters split over the threads), a barrier, the blocks.
     with nogil, parallel(num_threads=nthreads):
+        # One contiguous run of filters per thread: each row of u is then written along k.
+        for k in prange(nthreads, schedule="static"):
+            cct_weights(&w[0, 0, 0, 0], K, C, w.shape[2], w.shape[3], s, &u[0, 0, 0],
+                        k * K // nthreads, (k + 1) * K // nthreads)
         for t in prange(ntasks, schedule="static"):
             tid = omp_get_thread_num()
             if tid == 0:
                 _check_signals()
             v = &scratch[tid, 0]
-            mm = v + 9 * vs
-            rowbuf = mm + 9 * ms
-            n = t // per_image
-            ty0 = (t % per_image) * block_rows
-            rows = min(block_rows, th - ty0)
-            cct_input(&p, n, ty0, rows, ld, vs, v, rowbuf)
-            for xi in range(9):
-                gemm_rowmajor(rows_out, rows * tw, K, &u[xi, 0, 0], K, v + xi * vs, ld,
+            mm = v + 16 * vs
+            rowbuf = mm + 16 * ms
+            g0 = t * block_rows
+            g1 = min(g0 + block_rows, total)
+            g = g0
+            while g < g1:
+                rows = min(th - g % th, g1 - g)
+                cct_input(&p, g // th, g % th, rows, ld, vs, v + (g - g0) * tw, rowbuf)
+                g = g + rows
+            for xi in range(16):
+                gemm_rowmajor(rows_out, (g1 - g0) * tw, K, &u[xi, 0, 0], K, v + xi * vs, ld,
                               False, mm + xi * ms, ld)
-            cct_output(&p, n, ty0, rows, ld, ms, mm, rowbuf)
+            g = g0
+            while g < g1:
+                rows = min(th - g % th, g1 - g)
+                cct_output(&p, g // th, g % th, rows, ld, ms, mm + (g - g0) * tw, rowbuf)
+                g = g + rows

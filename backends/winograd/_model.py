@@ -113,10 +113,10 @@ def seconds(p, m, threads, max_memory):
     return machine.CALL_SECONDS + (weights + transforms + gemm) / thread_speedup(threads)
 
 
-# ---- transposed convolutions: F(2x2, 2x2) over the s^2 phases (``_transposed.h``) ----------
-# Its products are (C s^2 x K) @ (K x tiles) with a whole image's tiles (225 for a 28^2 input):
-# wider than the 3x3 layers' blocks, they ran at 78 GFLOP/s where GEMM_RATE gives 66 for
-# C s^2 = 128 (k4 s2 64 -> 32, 8 x 28^2, one thread).
+# ---- transposed convolutions: F(3x3, 2x2) over the s^2 phases (``_transposed.h``) ----------
+# Its products are (C s^2 x K) @ (K x tiles) with a whole image's tiles (225 for a 28^2 input
+# by F(2x2, 2x2)): wider than the 3x3 layers' blocks, they ran at 78 GFLOP/s where GEMM_RATE
+# gives 66 for C s^2 = 128 (k4 s2 64 -> 32, 8 x 28^2, one thread).
 TRANSPOSED_GEMM_FACTOR = 1.18
 # A block's products held at most (bytes per thread), and tasks per thread wanted.
 TRANSPOSED_BLOCK_BYTES = 4 << 20
@@ -124,9 +124,9 @@ TRANSPOSED_TASKS_PER_THREAD = 2
 
 
 def transposed_tiles(p):
-    """(th, tw): tiles of 2 x 2 windows per image column and row of the phase split."""
+    """(th, tw): tiles of 3 x 3 windows per image column and row of the phase split."""
     s = p.stride[0]
-    return tuple(math.ceil(math.ceil((pad[0] % s + size) / s) / 2)
+    return tuple(math.ceil(math.ceil((pad[0] % s + size) / s) / 3)
                  for pad, size in zip(p.padding, (p.H, p.W)))
 
 
@@ -145,18 +145,18 @@ def transposed_block_rows(p, threads):
 def transposed_workspace(p, threads):
     s, (th, tw) = p.stride[0], transposed_tiles(p)
     scratch = _cy.transposed_scratch_words(p.K, p.C, s, tw, transposed_block_rows(p, threads))
-    return (9 * p.C * s * s * p.K + threads * scratch) * 4
+    return (16 * p.C * s * s * p.K + threads * scratch) * 4
 
 
 def transposed_seconds(p, threads):
     """Predicted seconds of the transposed layer on `threads` threads: the products, the
-    transforms (9 K values written per tile, 9 C s^2 read) and the weights' transform."""
+    transforms (16 K values written per tile, 16 C s^2 read) and the weights' transform."""
     s, (th, tw) = p.stride[0], transposed_tiles(p)
     tiles, rows_out = p.N * th * tw, p.C * s * s
     rate = np.interp(rows_out, *zip(*machine.GEMM_RATE)) * TRANSPOSED_GEMM_FACTOR
-    gemm = 2.0 * 9 * rows_out * p.K * tiles / rate
-    transforms = 9 * tiles * (p.K + rows_out) * machine.TRANSFORM_SECONDS
-    weights = 9 * rows_out * p.K * machine.WEIGHT_SECONDS
+    gemm = 2.0 * 16 * rows_out * p.K * tiles / rate
+    transforms = 16 * tiles * (p.K + rows_out) * machine.TRANSFORM_SECONDS
+    weights = 16 * rows_out * p.K * machine.WEIGHT_SECONDS
     return machine.CALL_SECONDS + (weights + transforms + gemm) / thread_speedup(threads)
 
 
