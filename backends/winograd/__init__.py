@@ -1,4 +1,6 @@
-"""``winograd``: stride-1 3x3 CNN layers in 2.25 (or 4) multiplies per output instead of 9.
+"""``winograd``: stride-1 3x3 CNN layers in 2.25 (or 4) multiplies per output instead of 9,
+and strided transposed convolutions (``input_grad``) by F(3x3, 2x2) over their output phases
+(``_transposed.h``; docs/winograd.md, "Transposed convolutions").
 
 Winograd's minimal filtering F(m x m, 3 x 3) computes an m x m tile of outputs from an
 (m + 2) x (m + 2) tile of inputs with (m + 2)^2 multiplies: 36 instead of 144 for m = 4,

@@ -114,13 +114,15 @@ def seconds(p, m, threads, max_memory):
 
 
 # ---- transposed convolutions: F(3x3, 2x2) over the s^2 phases (``_transposed.h``) ----------
-# Its products are (C s^2 x K) @ (K x tiles) with a whole image's tiles (225 for a 28^2 input
-# by F(2x2, 2x2)): wider than the 3x3 layers' blocks, they ran at 78 GFLOP/s where GEMM_RATE
-# gives 66 for C s^2 = 128 (k4 s2 64 -> 32, 8 x 28^2, one thread).
+# Its products are (C s^2 x K) @ (K x tiles); 128 tiles wide and more, wider than the 3x3
+# layers' blocks, they ran at 78 GFLOP/s where GEMM_RATE gives 66 for C s^2 = 128 (k4 s2
+# 64 -> 32, 8 x 28^2, one thread).
 TRANSPOSED_GEMM_FACTOR = 1.18
-# A block's products held at most (bytes per thread), and tasks per thread wanted.
-TRANSPOSED_BLOCK_BYTES = 4 << 20
-TRANSPOSED_TASKS_PER_THREAD = 2
+# Tiles per block: at least TRANSPOSED_MIN_TILES GEMM columns (a block may span images: a
+# 14^2 input's 9 tiles made products 9 columns wide, and the layer ran 3x slower than
+# predicted), and within that near TRANSPOSED_BLOCK_BYTES of transformed tiles and products.
+TRANSPOSED_MIN_TILES, TRANSPOSED_MAX_TILES = 64, 256
+TRANSPOSED_BLOCK_BYTES = 2 << 20
 
 
 def transposed_tiles(p):
@@ -131,14 +133,16 @@ def transposed_tiles(p):
 
 
 def transposed_block_rows(p, threads):
-    """Tile rows per block: a whole image's, fewer to give every thread tasks or to keep a
-    block's transforms and products within TRANSPOSED_BLOCK_BYTES."""
-    th, tw = transposed_tiles(p)
-    rows = th
-    while rows > 1 and (p.N * math.ceil(th / rows) < TRANSPOSED_TASKS_PER_THREAD * threads
-                        or _cy.transposed_scratch_words(p.K, p.C, p.stride[0], tw, rows) * 4
-                        > TRANSPOSED_BLOCK_BYTES):
-        rows = math.ceil(rows / 2)
+    """Tile rows per block, counted over the batch: TRANSPOSED_MIN_TILES to _MAX_TILES
+    tiles, near TRANSPOSED_BLOCK_BYTES, and fewer where that leaves a thread idle."""
+    s, (th, tw) = p.stride[0], transposed_tiles(p)
+    per_tile = 16 * (p.K + p.C * s * s) * 4
+    wanted = min(TRANSPOSED_MAX_TILES, max(TRANSPOSED_MIN_TILES,
+                                           TRANSPOSED_BLOCK_BYTES // per_tile))
+    total = p.N * th
+    rows = max(1, min(total, round(wanted / max(tw, 1))))
+    if threads > 1 and math.ceil(total / rows) < threads:
+        rows = math.ceil(total / threads)
     return rows
 
 
@@ -150,11 +154,20 @@ def transposed_workspace(p, threads):
 
 def transposed_seconds(p, threads):
     """Predicted seconds of the transposed layer on `threads` threads: the products, the
-    transforms (16 K values written per tile, 16 C s^2 read) and the weights' transform."""
+    transforms (16 K values written per tile, 16 C s^2 read) and the weights' transform.
+    Layers with many channels ran 1.3-2.5x slower than this predicts (C s^2 = 512 or 1024
+    rows of products per tile position, 8 MB of transformed weights): auto gave them to
+    im2col, which ran them faster (docs/winograd.md)."""
     s, (th, tw) = p.stride[0], transposed_tiles(p)
     tiles, rows_out = p.N * th * tw, p.C * s * s
-    rate = np.interp(rows_out, *zip(*machine.GEMM_RATE)) * TRANSPOSED_GEMM_FACTOR
+    rate = np.interp(rows_out, *zip(*machine.GEMM_RATE))
+    if transposed_block_rows(p, threads) * tw >= 2 * TRANSPOSED_MIN_TILES:
+        rate *= TRANSPOSED_GEMM_FACTOR
     gemm = 2.0 * 16 * rows_out * p.K * tiles / rate
+    weight_bytes = 16 * rows_out * p.K * 4
+    if weight_bytes > WEIGHT_CACHE_BYTES:
+        blocks = math.ceil(p.N * th / transposed_block_rows(p, threads))
+        gemm += blocks * weight_bytes / MEMORY_BYTES_PER_SECOND
     transforms = 16 * tiles * (p.K + rows_out) * machine.TRANSFORM_SECONDS
     weights = 16 * rows_out * p.K * machine.WEIGHT_SECONDS
     return machine.CALL_SECONDS + (weights + transforms + gemm) / thread_speedup(threads)
