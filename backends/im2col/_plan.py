@@ -38,6 +38,10 @@ LAYER_RATE = ((1, 30e9), (2, 40e9), (8, 70e9), (32, 100e9), (64, 118e9), (128, 1
 # Unfolding, seconds per patch element (float32, one thread), by output row length: short
 # rows pay the per-row bookkeeping.
 UNFOLD_SECONDS = ((7, 1.5e-9), (14, 1.2e-9), (28, 0.64e-9), (56, 0.22e-9), (112, 0.26e-9))
+# Folding an input gradient's windows back (a scatter-add), seconds per window element,
+# one thread: 1.6-1.9 ns for 3x3 stride-2 windows of 8 x 32..128 channels at 14^2-56^2 on the
+# 2-core AMD EPYC (AVX2). The strided input gradients were predicted 2.6x too fast without it.
+FOLD_SECONDS = 1.7e-9
 MEMORY_BYTES_PER_SECOND = 15e9    # streaming an input that no cache holds
 # GEMM speed relative to float32, in real flops (a complex multiply-add counts 4).
 DTYPE_SPEED = {"f4": 1.0, "f8": 0.55, "c8": 1.2, "c16": 0.6, "u8": 0.55}  # u8: in float64
@@ -129,8 +133,20 @@ def layer_cost(p, threads, max_memory):
     else:
         elements = p.N * p.C * p.kh * p.kw * p.out_h * p.out_w
         per_element = np.interp(p.out_w, *zip(*UNFOLD_SECONDS)) * p.dtype.itemsize / 4
+        if _folds(p):
+            per_element = FOLD_SECONDS * p.dtype.itemsize / 4
         seconds += elements * per_element / speed
     return seconds + 2 * blocks.shared / machine.COPY_BYTES_PER_SECOND
+
+
+def _folds(p):
+    """Whether im2col answers layer `p` by folding windows back (``_grads._data_chunk``): an
+    input gradient that the phase split does not take."""
+    from ._grads import _phases_pay   # _grads builds on this module's blocks
+    if p.direction != "input_grad":
+        return False
+    return not (p.stride != (1, 1) and p.dilation == (1, 1)
+                and _phases_pay((p.kh, p.kw), p.stride))
 
 
 # ----------------------------------------------------------------------------- signals

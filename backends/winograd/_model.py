@@ -123,6 +123,13 @@ TRANSPOSED_GEMM_FACTOR = 1.18
 # predicted), and within that near TRANSPOSED_BLOCK_BYTES of transformed tiles and products.
 TRANSPOSED_MIN_TILES, TRANSPOSED_MAX_TILES = 64, 256
 TRANSPOSED_BLOCK_BYTES = 2 << 20
+# Each block's 16 products read all of the transformed weights (16 x C s^2 x K floats) again;
+# over 1 MiB, their products of many rows and few tiles ran far below GEMM_RATE: 128 -> 256
+# channels at 7^2 (8.4 MB of weights) took 12 ms where the terms above give 6.2, 256 -> 128
+# at 14^2 (k3) 23 ms against 13.7. Fitted to those two, as weight bytes per block at this
+# rate (one thread).
+TRANSPOSED_WEIGHT_CACHE_BYTES = 1 << 20
+TRANSPOSED_WEIGHT_BYTES_PER_SECOND = 3e9
 
 
 def transposed_tiles(p):
@@ -155,9 +162,9 @@ def transposed_workspace(p, threads):
 def transposed_seconds(p, threads):
     """Predicted seconds of the transposed layer on `threads` threads: the products, the
     transforms (16 K values written per tile, 16 C s^2 read) and the weights' transform.
-    Layers with many channels ran 1.3-2.5x slower than this predicts (C s^2 = 512 or 1024
-    rows of products per tile position, 8 MB of transformed weights): auto gave them to
-    im2col, which ran them faster (docs/winograd.md)."""
+    Layers with many channels ran 1.7-2.5x slower than the products' rate and the transforms
+    predict (C s^2 = 512 or 1024 rows of products per tile position, 8 MB of transformed
+    weights): the weights' term above is fitted to them (docs/winograd.md)."""
     s, (th, tw) = p.stride[0], transposed_tiles(p)
     tiles, rows_out = p.N * th * tw, p.C * s * s
     rate = np.interp(rows_out, *zip(*machine.GEMM_RATE))
@@ -165,9 +172,9 @@ def transposed_seconds(p, threads):
         rate *= TRANSPOSED_GEMM_FACTOR
     gemm = 2.0 * 16 * rows_out * p.K * tiles / rate
     weight_bytes = 16 * rows_out * p.K * 4
-    if weight_bytes > WEIGHT_CACHE_BYTES:
+    if weight_bytes > TRANSPOSED_WEIGHT_CACHE_BYTES:
         blocks = math.ceil(p.N * th / transposed_block_rows(p, threads))
-        gemm += blocks * weight_bytes / MEMORY_BYTES_PER_SECOND
+        gemm += blocks * weight_bytes / TRANSPOSED_WEIGHT_BYTES_PER_SECOND
     transforms = 16 * tiles * (p.K + rows_out) * machine.TRANSFORM_SECONDS
     weights = 16 * rows_out * p.K * machine.WEIGHT_SECONDS
     return machine.CALL_SECONDS + (weights + transforms + gemm) / thread_speedup(threads)
