@@ -148,8 +148,11 @@ def transposed_block_rows(p, threads):
                                            TRANSPOSED_BLOCK_BYTES // per_tile))
     total = p.N * th
     rows = max(1, min(total, round(wanted / max(tw, 1))))
-    if threads > 1 and math.ceil(total / rows) < threads:
-        rows = math.ceil(total / threads)
+    if threads > 1:
+        # A static schedule waits for its slowest thread: a block count that splits evenly
+        # (5 blocks on 2 threads ran 3 against 2).
+        blocks = math.ceil(math.ceil(total / rows) / threads) * threads
+        rows = max(1, math.ceil(total / blocks))
     return rows
 
 
