@@ -287,3 +287,76 @@ def test_memo_tables_drop_their_oldest_entry_not_everything():
     assert table.get("c") is None and table.get("b") == "B2" and len(table) == 3
     with pytest.raises(ValueError, match="size"):
         BoundedTable(0)
+
+
+class _TimedLayerBackend(convcore.Backend):
+    """A forward float64 layer backend (stride 1, no padding, one group) predicted at `cost`
+    and taking `seconds` of a fake clock per run; correct (SciPy inside)."""
+
+    def __init__(self, name, cost, seconds, clock):
+        self.name, self._cost, self.seconds, self.clock = name, cost, seconds, clock
+        self.calls = 0
+
+    def supports(self, p, ctx):
+        if p.kind != "layer" or p.direction != "forward" or p.dtype != np.float64:
+            return f"{self.name} does forward float64 layers only"
+        return True
+
+    def cost(self, p, ctx):
+        return self._cost
+
+    def prepare(self, p, ctx):
+        def run(x, w, out):
+            self.calls += 1
+            self.clock[0] += self.seconds
+            for n in range(x.shape[0]):
+                for k in range(w.shape[0]):
+                    out[n, k] = sum(scipy.signal.correlate(x[n, c], w[k, c], "valid")
+                                    for c in range(x.shape[1]))
+        return run
+
+
+@pytest.fixture
+def two_layer_backends(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(calls, "_clock", lambda: clock[0])
+    backends = (_TimedLayerBackend("layerfirst", 1e-15, 1.0, clock),
+                _TimedLayerBackend("layersecond", 1.5e-15, 1.0, clock))
+    for backend in backends:
+        convcore.register_backend(backend)
+    yield backends
+    for backend in backends:
+        convcore.unregister_backend(backend.name)
+
+
+@pytest.mark.parametrize("first_seconds, runs", [(1.5, "layersecond"), (1.05, "layerfirst"),
+                                                 (0.5, "layerfirst")])
+def test_auto_tries_a_close_runner_up_on_a_layers_first_calls(two_layer_backends, rng,
+                                                              first_seconds, runs):
+    first, second = two_layer_backends
+    first.seconds = first_seconds
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 2, 3))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (2, 3), axis=(2, 3))
+    want = np.einsum("nchwij,kcij->nkhw", windows, w)
+    assert "trial: layersecond is predicted within 2x" in convcore.nn.explain_conv2d(x, w)
+    for _ in range(7):
+        np.testing.assert_allclose(convcore.nn.conv2d(x, w), want, atol=1e-12)
+    # Two calls each (the second timed), then the faster unless over 1.1x: the model's.
+    assert (first.calls, second.calls) == ((2, 5) if runs == "layersecond" else (5, 2))
+    verdict = convcore.nn.explain_conv2d(x, w).splitlines()[-1]
+    assert verdict.startswith("trial: measured on this layer's first calls")
+    assert verdict.split(": ")[-1].startswith(runs)
+
+
+def test_a_layer_is_not_tried_against_a_distant_runner_up_or_by_name(two_layer_backends, rng):
+    first, second = two_layer_backends
+    second._cost = 3e-15      # over twice auto's choice: no trial
+    x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+    for _ in range(5):
+        convcore.nn.conv2d(x, w)
+    assert (first.calls, second.calls) == (5, 0)
+    assert "trial" not in convcore.nn.explain_conv2d(x, w)
+    second._cost = 1.5e-15
+    for _ in range(5):
+        convcore.nn.conv2d(x[:, :, :4], w, backend="layerfirst")
+    assert (first.calls, second.calls) == (10, 0)

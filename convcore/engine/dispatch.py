@@ -78,10 +78,13 @@ class Plan:
     measured : Measured or None
         For auto's steady-state plan whose backend differs from the first call's: how its
         trial went (``engine.calls``); None before a trial.
+    trial : LayerTrial, False or None
+        For auto's layer plans: the trial against a close runner-up (``engine.calls``),
+        False when there is none, None before the first call.
     """
 
     __slots__ = ("backend", "reason", "cost", "alternatives", "problem", "ctx", "method",
-                 "requested", "value_dependent", "measured", "_runner", "_fallback",
+                 "requested", "value_dependent", "measured", "trial", "_runner", "_fallback",
                  "_by_kernel", "_lock")
 
     def __init__(self, backend, reason, cost, alternatives, problem, ctx, method="auto",
@@ -98,6 +101,7 @@ class Plan:
                                     and problem.kind == "signal" and problem.kernel is None
                                     and kernel_values_matter(problem))
         self.measured = None
+        self.trial = None
         self._runner = None
         self._fallback = None
         self._by_kernel = BoundedTable(_KERNELS_PER_PLAN)

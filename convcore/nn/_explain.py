@@ -1,6 +1,7 @@
 """Which backend runs a conv2d layer, and why: the layer twin of ``convcore.explain``."""
 
 from convcore.engine import dispatch as _dispatch
+from convcore.engine.calls import layer_trial
 from convcore.engine.context import current_context
 from convcore.engine.explain import measured_line, time_backends
 from convcore.engine.layer_problem import build_layer_problem
@@ -23,7 +24,9 @@ def explain_conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, layout=
     str
         The layer problem; one line per backend with its predicted time or the reason it
         declines, the chosen one marked; where the cost models' constants came from (this
-        machine's calibration, or the defaults); with `measure`, the measured times.
+        machine's calibration, or the defaults); when the runner-up is predicted close,
+        the trial between the two on the layer's first calls (planned, or how it went);
+        with `measure`, the measured times.
 
     Examples
     --------
@@ -38,6 +41,9 @@ def explain_conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, layout=
                                              layout)
     plan = _dispatch.plan(problem, "auto", "auto", current_context())
     text = plan.explain()
+    trial = layer_trial(plan)
+    if trial is not None:
+        text += "\ntrial: " + trial.describe()
     if measure:
         text += measured_line(time_backends(x, weight, plan))
     return text
