@@ -8,7 +8,7 @@ import scipy.ndimage
 import scipy.signal
 
 import convcore
-from convcore.engine import calls
+from convcore.engine import trials
 from convcore.engine import dispatch as _dispatch
 from reference import build_problem, context, cores, default_constants
 
@@ -90,7 +90,7 @@ class _TimedBackend(RecordingBackend):
 def first_and_steady(monkeypatch):
     """Two backends auto prefers on first and on later calls, and the clock they advance."""
     clock = [0.0]
-    monkeypatch.setattr(calls, "_clock", lambda: clock[0])
+    monkeypatch.setattr(trials, "_clock", lambda: clock[0])
     first = _TimedBackend("firstpick", True, 1.0, clock)
     steady = _TimedBackend("steadypick", False, 1.0, clock)
     convcore.register_backend(first)
@@ -319,7 +319,7 @@ class _TimedLayerBackend(convcore.Backend):
 @pytest.fixture
 def two_layer_backends(monkeypatch):
     clock = [0.0]
-    monkeypatch.setattr(calls, "_clock", lambda: clock[0])
+    monkeypatch.setattr(trials, "_clock", lambda: clock[0])
     backends = (_TimedLayerBackend("layerfirst", 1e-15, 1.0, clock),
                 _TimedLayerBackend("layersecond", 1.5e-15, 1.0, clock))
     for backend in backends:

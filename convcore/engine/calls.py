@@ -16,7 +16,6 @@ cost model that is wrong for this machine and shape costs a few calls, not every
 """
 
 import threading
-import time
 
 import numpy as np
 
@@ -25,7 +24,9 @@ from convcore.engine import dispatch as _dispatch
 from convcore.engine import long_double as _long_double
 from convcore.engine.context import current_context
 from convcore.engine.dispatch import ConvMemoryError
+from convcore.engine import trials as _trials
 from convcore.engine.problem import _max_abs, as_compute
+from convcore.engine.trials import TRIAL_CALLS, TRIAL_MARGIN, layer_trial
 from convcore.runtime import options as _options
 from convcore.runtime import result_cache as _result_cache
 from convcore.runtime import threads as _threads
@@ -36,11 +37,6 @@ from convcore.runtime.tables import BoundedTable
 # setting changed); when full, the oldest signature goes.
 _known_calls = BoundedTable(2048)
 
-# The steady backend's trial calls (its first pays for its preparation: the last is timed),
-# and how much slower than the first call's backend it may be and keep the signature.
-TRIAL_CALLS = 2
-TRIAL_MARGIN = 1.1
-_clock = time.perf_counter   # tests replace it
 
 
 def forget_calls():
@@ -143,9 +139,9 @@ class _Call:
         if on_trial is None:
             return _run(self.plan, x, k, self.problem, self.auto, self.pooled,
                         self.plain_finish)
-        start = _clock()
+        start = _trials.clock()
         out = _run(on_trial, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
-        seconds = _clock() - start
+        seconds = _trials.clock() - start
         with self._lock:
             if not self.settled:
                 self._after_trial_call(seconds)
@@ -236,89 +232,6 @@ def run_layer(problem, operands, ctx, backend="auto"):
     else:
         trial.run(operands, results)
     return results[0] if len(results) == 1 else results
-
-
-# A layer's runner-up predicted within this factor of auto's choice is tried against it.
-LAYER_TRIAL_RATIO = 2.0
-
-
-def layer_trial(plan):
-    """The plan's LayerTrial (running or decided), or None: no close runner-up."""
-    trial = plan.trial
-    if trial is None:
-        with _trial_lock:
-            if plan.trial is None:
-                plan.trial = _new_layer_trial(plan)
-            trial = plan.trial
-    return trial or None
-
-
-def _new_layer_trial(plan):
-    for name, cost, why in plan.alternatives:
-        if why is None and name != plan.backend.name:
-            if cost <= LAYER_TRIAL_RATIO * plan.cost:
-                return LayerTrial(plan, _dispatch.plan(plan.problem, name, "auto", plan.ctx))
-            break
-    return False
-
-
-_trial_lock = threading.Lock()
-
-
-class LayerTrial:
-    """Auto's first calls of a layer whose runner-up the cost models predict within
-    LAYER_TRIAL_RATIO of its choice: the choice answers TRIAL_CALLS calls, the runner-up
-    the next TRIAL_CALLS (the last of each timed: the first pays for preparing), and the
-    runner-up keeps the layer only if the choice took over TRIAL_MARGIN times as long
-    (docs/design.md, "The fast path"). Then ``winner`` runs every call, and ``verdict``
-    says why for ``explain_conv2d``."""
-
-    def __init__(self, chosen, runner_up):
-        self.plans = (chosen, runner_up)
-        self.seconds = [None, None]
-        self.calls = 0
-        self.verdict = None
-        self.winner = None
-        self._lock = threading.Lock()
-
-    def run(self, operands, results):
-        """Run one call on the plan its turn names; past the trial, on the winner."""
-        with self._lock:
-            call, self.calls = self.calls, self.calls + 1
-        if self.winner is not None or call >= 2 * TRIAL_CALLS:
-            # Decided (or another thread's last trial call is still timing): the choice.
-            (self.winner or self.plans[0]).runner(*operands, *results)
-            return
-        which = call // TRIAL_CALLS
-        runner = self.plans[which].runner   # prepared outside the timing
-        start = _clock()
-        runner(*operands, *results)
-        seconds = _clock() - start
-        if call % TRIAL_CALLS == TRIAL_CALLS - 1:
-            with self._lock:
-                self.seconds[which] = seconds
-                if which == 1 and self.seconds[0] is not None:
-                    self._decide()
-
-    def describe(self):
-        """A line for ``explain_conv2d``: the trial's plan, or how it went."""
-        if self.verdict is not None:
-            return self.verdict
-        chosen, other = (plan.backend.name for plan in self.plans)
-        return (f"{other} is predicted within {LAYER_TRIAL_RATIO:g}x of {chosen}; "
-                f"each runs {TRIAL_CALLS} of this layer's first calls, and {other} keeps it "
-                f"if {chosen} is over {TRIAL_MARGIN:g}x slower (the two answer in different "
-                f"last bits)")
-
-    def _decide(self):
-        chosen, other = self.seconds
-        names = [plan.backend.name for plan in self.plans]
-        switch = chosen > TRIAL_MARGIN * other
-        self.winner = self.plans[1] if switch else self.plans[0]
-        self.verdict = (f"measured on this layer's first calls: {names[0]} "
-                        f"{_dispatch._format_seconds(chosen)}, {names[1]} "
-                        f"{_dispatch._format_seconds(other)}: {self.winner.backend.name} runs "
-                        f"it" + (" (the prediction was wrong here)" if switch else ""))
 
 
 def execute(x, k, problem, backend, method, ctx):

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from convcore.engine import calls as _calls
+from convcore.engine import trials as _trials
 from convcore.engine import dispatch as _dispatch
 from convcore.engine import long_double as _long_double
 from convcore.engine.context import current_context
@@ -85,9 +85,9 @@ def _later_calls(chosen, backend, method):
             verdict = plain.measured
     if verdict is None:
         return (f"\nlater calls: {name}, after a trial (this first call's predictions count "
-                f"one-off planning; {name} answers the next {_calls.TRIAL_CALLS} calls and "
+                f"one-off planning; {name} answers the next {_trials.TRIAL_CALLS} calls and "
                 f"{first} one more, and {name} keeps the signature unless it was over "
-                f"{_calls.TRIAL_MARGIN:g}x slower; the two backends' answers may differ in the "
+                f"{_trials.TRIAL_MARGIN:g}x slower; the two backends' answers may differ in the "
                 f"last bits)")
     measured = (f"measured {_dispatch._format_seconds(verdict.steady_seconds)} against "
                 f"{first}'s {_dispatch._format_seconds(verdict.first_seconds)}")

@@ -1,7 +1,7 @@
 """Which backend runs a conv2d layer, and why: the layer twin of ``convcore.explain``."""
 
 from convcore.engine import dispatch as _dispatch
-from convcore.engine.calls import layer_trial
+from convcore.engine.trials import layer_trial
 from convcore.engine.context import current_context
 from convcore.engine.explain import measured_line, time_backends
 from convcore.engine.layer_problem import build_layer_problem
