@@ -489,3 +489,20 @@ def test_transposed_native_entry_points_refuse_bad_arguments(rng):
     with pytest.raises(ValueError, match="at most 2 s"):
         _cy.transposed_weights(np.ones((k, c, 5, 5), np.float32), s,
                                np.empty((16, c * 4, k), np.float32))
+
+
+def test_transposed_many_python_threads_share_one_runner(rng):
+    """The transposed runner keeps no scratch or weights between calls: concurrent calls
+    with different weights each get their own answer, bit for bit."""
+    weights = [rng.standard_normal((6, 4, 4, 4)).astype(np.float32) for _ in range(3)]
+    images = [rng.standard_normal((2, 6, 9, 9)).astype(np.float32) for _ in range(4)]
+    jobs = [(x, w) for x in images for w in weights]
+
+    def run(job):
+        return _transposed_run(job[0], job[1], 2, 1, 0, threads=2)
+
+    wanted = [run(job) for job in jobs]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(run, jobs * 3))
+    for result, want in zip(got, wanted * 3):
+        np.testing.assert_array_equal(result, want)
