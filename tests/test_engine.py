@@ -116,9 +116,9 @@ def test_auto_tries_the_steady_backend_and_keeps_the_faster(first_and_steady, rn
     assert "later calls: steadypick, after a trial" in convcore.explain(x, k, "same")
     for _ in range(8):
         np.testing.assert_allclose(convcore.convolve(x, k, "same"), expected, atol=1e-12)
-    # First call, two trial calls of the steady choice, one more of the first, then the
-    # winner (the steady one unless over 1.1x slower).
-    assert (first.calls, steady.calls) == ((1 + 1 + 4, 2) if keeps == "firstpick" else (2, 6))
+    # First call, three trial calls of the steady choice, three of the first, then the
+    # winner (the steady one unless over 1.1x slower): eight calls.
+    assert (first.calls, steady.calls) == ((1 + 3 + 1, 3) if keeps == "firstpick" else (4, 4))
     later = convcore.explain(x, k, "same").splitlines()[-1]
     assert later.startswith(f"later calls: {keeps} (")
     assert ("was predicted faster" in later) == (keeps == "firstpick")
@@ -341,8 +341,8 @@ def test_auto_tries_a_close_runner_up_on_a_layers_first_calls(two_layer_backends
     assert "trial: layersecond is predicted within 2x" in convcore.nn.explain_conv2d(x, w)
     for _ in range(7):
         np.testing.assert_allclose(convcore.nn.conv2d(x, w), want, atol=1e-12)
-    # Two calls each (the second timed), then the faster unless over 1.1x: the model's.
-    assert (first.calls, second.calls) == ((2, 5) if runs == "layersecond" else (5, 2))
+    # Three calls each (the last two timed), then the faster unless over 1.1x: the model's.
+    assert (first.calls, second.calls) == ((3, 4) if runs == "layersecond" else (4, 3))
     verdict = convcore.nn.explain_conv2d(x, w).splitlines()[-1]
     assert verdict.startswith("trial: measured on this layer's first calls")
     assert verdict.split(": ")[-1].startswith(runs)

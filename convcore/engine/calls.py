@@ -9,10 +9,10 @@ SciPy's result dtype).
 
 Under ``auto`` a signature's first call is planned with its one-off costs and its later
 calls for the steady state. When the two plans name different backends, both are put on
-trial: the steady backend answers the next TRIAL_CALLS calls (the last one timed), the first
-call's backend the one after (timed, now prepared), and the steady backend keeps the
-signature unless it took over TRIAL_MARGIN times as long (docs/design.md, "The fast path": a
-cost model that is wrong for this machine and shape costs a few calls, not every call).
+trial (``engine.trials.Turns``): the steady backend answers the next calls, then the first
+call's backend, each timed once prepared, and the steady backend keeps the signature unless
+it was over TRIAL_MARGIN times slower (docs/design.md, "The fast path": a cost model that is
+wrong for this machine and shape costs a few calls, not every call).
 """
 
 import threading
@@ -26,7 +26,7 @@ from convcore.engine.context import current_context
 from convcore.engine.dispatch import ConvMemoryError
 from convcore.engine import trials as _trials
 from convcore.engine.problem import _max_abs, as_compute
-from convcore.engine.trials import TRIAL_CALLS, TRIAL_MARGIN, layer_trial
+from convcore.engine.trials import layer_trial
 from convcore.runtime import options as _options
 from convcore.runtime import result_cache as _result_cache
 from convcore.runtime import threads as _threads
@@ -77,8 +77,7 @@ class _Call:
     """What a repeated call needs: the problem, its plan, and how to hand over the arrays."""
 
     __slots__ = ("problem", "plan", "swap", "dtype", "out_shape", "auto", "pooled",
-                 "plain_finish", "runner", "settled", "_first", "_steady", "_on_trial",
-                 "_steady_seconds", "_trials", "_lock")
+                 "plain_finish", "runner", "settled", "_first", "_steady", "_turns", "_lock")
 
     def __init__(self, problem, plan, auto):
         self.problem = problem
@@ -95,8 +94,8 @@ class _Call:
         # that comes again is planned once more for the steady state.
         self.settled = not plan.ctx.first_call
         # Auto's trial, if the steady plan names another backend (_begin_steady_state).
-        self._first = self._steady = self._on_trial = self._steady_seconds = None
-        self._trials = 0
+        self._first = self._steady = None
+        self._turns = _trials.Turns()
         self._lock = threading.Lock()
 
     def _adopt(self, plan):
@@ -135,16 +134,19 @@ class _Call:
         with self._lock:
             if not self.settled and self._steady is None:
                 self._begin_steady_state(k)
-            on_trial = None if self.settled else self._on_trial
-        if on_trial is None:
+            turn, timed = (None, False) if self.settled else self._turns.next()
+        if turn is None:
+            # Settled, or every trial call handed out and the last still timing.
             return _run(self.plan, x, k, self.problem, self.auto, self.pooled,
                         self.plain_finish)
+        on_trial = (self._steady, self._first)[turn]
         start = _trials.clock()
         out = _run(on_trial, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
         seconds = _trials.clock() - start
-        with self._lock:
-            if not self.settled:
-                self._after_trial_call(seconds)
+        if timed:
+            with self._lock:
+                if not self.settled and self._turns.record(turn, seconds):
+                    self._judge()
         return out
 
     def _begin_steady_state(self, k):
@@ -158,20 +160,14 @@ class _Call:
         if not self.auto or steady.backend is first.backend or steady.measured is not None:
             self.settled = True
         else:
-            self._first, self._steady, self._on_trial = first, steady, steady
+            self._first, self._steady = first, steady
 
-    def _after_trial_call(self, seconds):
-        self._trials += 1
-        if self._trials < TRIAL_CALLS:
-            return
-        if self._trials == TRIAL_CALLS:
-            self._steady_seconds, self._on_trial = seconds, self._first
-            return
-        # The verdict stays with the steady plan: for `explain`, for the next kernels of a
-        # value-dependent plan, and for this signature's next _Call if its entry is dropped.
-        overruled = self._steady_seconds > TRIAL_MARGIN * seconds
-        self._steady.measured = _dispatch.Measured(self._first, seconds, self._steady_seconds,
-                                                   overruled)
+    def _judge(self):
+        """The verdict stays with the steady plan: for `explain`, for the next kernels of a
+        value-dependent plan, and for this signature's next _Call if its entry is dropped."""
+        steady_seconds, first_seconds = self._turns.best
+        self._steady.measured = _dispatch.Measured(self._first, first_seconds, steady_seconds,
+                                                   self._turns.switch())
         self._adopt(self.plan)
         self.settled = True
 

@@ -67,7 +67,7 @@ def _later_calls(chosen, backend, method):
     A first call's predictions count one-off costs (FFTW planning of new lengths); a
     signature that comes again is planned once more for the steady state, and when that
     names another backend both run on trial: the steady backend keeps the signature unless
-    its prepared call took over 1.1 times the first backend's (engine.calls). Each named
+    its prepared calls took over 1.1 times the first backend's (engine.trials). Each named
     backend answers a repeated call with the same bits, first call included; under auto the
     first calls of a signature may be answered by two backends, whose last bits can differ.
     """
@@ -86,7 +86,8 @@ def _later_calls(chosen, backend, method):
     if verdict is None:
         return (f"\nlater calls: {name}, after a trial (this first call's predictions count "
                 f"one-off planning; {name} answers the next {_trials.TRIAL_CALLS} calls and "
-                f"{first} one more, and {name} keeps the signature unless it was over "
+                f"{first} the {_trials.TRIAL_CALLS} after, and {name} keeps the signature "
+                f"unless it was over "
                 f"{_trials.TRIAL_MARGIN:g}x slower; the two backends' answers may differ in the "
                 f"last bits)")
     measured = (f"measured {_dispatch._format_seconds(verdict.steady_seconds)} against "

@@ -3,9 +3,10 @@
 Two kinds (docs/design.md, "The fast path"): a signal signature whose steady-state plan names
 another backend than its first call's (held by ``engine.calls._Call``), and a layer whose
 runner-up is predicted within LAYER_TRIAL_RATIO of auto's choice (``LayerTrial``, held by
-``engine.calls.run_layer``). Each candidate answers TRIAL_CALLS calls, the last one timed
-(the first pays for preparing), and the model's choice keeps the problem unless it was over
-TRIAL_MARGIN times slower.
+``engine.calls.run_layer``). Each candidate answers TRIAL_CALLS calls in turn, the model's
+choice first; the first of each is not timed (it pays for preparing), and the least of the
+others counts (one burst of another process's work does not decide). The model's choice keeps
+the problem unless it was over TRIAL_MARGIN times slower.
 """
 
 import threading
@@ -13,7 +14,7 @@ import time
 
 from convcore.engine import dispatch as _dispatch
 
-TRIAL_CALLS = 2
+TRIAL_CALLS = 3
 TRIAL_MARGIN = 1.1
 
 
@@ -23,6 +24,40 @@ def clock():
 
 
 _clock = time.perf_counter
+
+
+class Turns:
+    """Whose turn each call of a trial is, and each candidate's best time.
+
+    Candidate 0 (the model's choice) answers the first TRIAL_CALLS calls, candidate 1 the
+    next TRIAL_CALLS; all calls after those are the verdict's. Not thread-safe: the trial
+    holding it takes its lock around ``next`` and ``record``.
+    """
+
+    def __init__(self):
+        self.calls = 0
+        self.recorded = 0
+        self.best = [None, None]
+
+    def next(self):
+        """(candidate, timed) for the next call, or (None, False) once every trial call has
+        been handed out."""
+        call, self.calls = self.calls, self.calls + 1
+        if call >= 2 * TRIAL_CALLS:
+            return None, False
+        turn, index = divmod(call, TRIAL_CALLS)
+        return turn, index > 0
+
+    def record(self, turn, seconds):
+        """Keep a timed call; True when it was the last one the trial waits for."""
+        best = self.best[turn]
+        self.best[turn] = seconds if best is None else min(best, seconds)
+        self.recorded += 1
+        return self.recorded == 2 * (TRIAL_CALLS - 1)
+
+    def switch(self):
+        """Whether candidate 1 wins: candidate 0 took over TRIAL_MARGIN times as long."""
+        return self.best[0] > TRIAL_MARGIN * self.best[1]
 
 # A layer's runner-up predicted within this factor of auto's choice is tried against it.
 LAYER_TRIAL_RATIO = 2.0
@@ -53,16 +88,12 @@ _trial_lock = threading.Lock()
 
 class LayerTrial:
     """Auto's first calls of a layer whose runner-up the cost models predict within
-    LAYER_TRIAL_RATIO of its choice: the choice answers TRIAL_CALLS calls, the runner-up
-    the next TRIAL_CALLS (the last of each timed: the first pays for preparing), and the
-    runner-up keeps the layer only if the choice took over TRIAL_MARGIN times as long
-    (docs/design.md, "The fast path"). Then ``winner`` runs every call, and ``verdict``
-    says why for ``explain_conv2d``."""
+    LAYER_TRIAL_RATIO of its choice, in ``Turns`` (module docstring); then ``winner`` runs
+    every call, and ``verdict`` says why for ``explain_conv2d``."""
 
     def __init__(self, chosen, runner_up):
         self.plans = (chosen, runner_up)
-        self.seconds = [None, None]
-        self.calls = 0
+        self.turns = Turns()
         self.verdict = None
         self.winner = None
         self._lock = threading.Lock()
@@ -70,20 +101,18 @@ class LayerTrial:
     def run(self, operands, results):
         """Run one call on the plan its turn names; past the trial, on the winner."""
         with self._lock:
-            call, self.calls = self.calls, self.calls + 1
-        if self.winner is not None or call >= 2 * TRIAL_CALLS:
+            turn, timed = (None, False) if self.winner is not None else self.turns.next()
+        if turn is None:
             # Decided (or another thread's last trial call is still timing): the choice.
             (self.winner or self.plans[0]).runner(*operands, *results)
             return
-        which = call // TRIAL_CALLS
-        runner = self.plans[which].runner   # prepared outside the timing
+        runner = self.plans[turn].runner   # prepared outside the timing
         start = clock()
         runner(*operands, *results)
         seconds = clock() - start
-        if call % TRIAL_CALLS == TRIAL_CALLS - 1:
+        if timed:
             with self._lock:
-                self.seconds[which] = seconds
-                if which == 1 and self.seconds[0] is not None:
+                if self.turns.record(turn, seconds):
                     self._decide()
 
     def describe(self):
@@ -97,9 +126,9 @@ class LayerTrial:
                 f"last bits)")
 
     def _decide(self):
-        chosen, other = self.seconds
+        chosen, other = self.turns.best
         names = [plan.backend.name for plan in self.plans]
-        switch = chosen > TRIAL_MARGIN * other
+        switch = self.turns.switch()
         self.winner = self.plans[1] if switch else self.plans[0]
         self.verdict = (f"measured on this layer's first calls: {names[0]} "
                         f"{_dispatch._format_seconds(chosen)}, {names[1]} "
