@@ -11,6 +11,8 @@ import numpy as np
 
 from convcore.plugin import calibrated_constants, cpu_budget
 
+from ._grads import _phases_pay
+
 # Per-thread workspace budget. A block of this size stays in this machine's 2 MiB L2 cache
 # between the unfolding and the GEMM that reads it. resnet3x3_C64_56 on one thread took
 # 16.0 / 16.9 / 18.3 / 19.7 ms with 0.5 / 1 / 2 / 4 MiB (medians of 3 rounds, busy machine).
@@ -142,7 +144,6 @@ def layer_cost(p, threads, max_memory):
 def _folds(p):
     """Whether im2col answers layer `p` by folding windows back (``_grads._data_chunk``): an
     input gradient that the phase split does not take."""
-    from ._grads import _phases_pay   # _grads builds on this module's blocks
     if p.direction != "input_grad":
         return False
     return not (p.stride != (1, 1) and p.dilation == (1, 1)

@@ -170,14 +170,14 @@ def transposed_seconds(p, threads):
     weights): the weights' term above is fitted to them (docs/winograd.md)."""
     s, (th, tw) = p.stride[0], transposed_tiles(p)
     tiles, rows_out = p.N * th * tw, p.C * s * s
+    block_rows = transposed_block_rows(p, threads)
     rate = np.interp(rows_out, *zip(*machine.GEMM_RATE))
-    if transposed_block_rows(p, threads) * tw >= 2 * TRANSPOSED_MIN_TILES:
+    if block_rows * tw >= 2 * TRANSPOSED_MIN_TILES:
         rate *= TRANSPOSED_GEMM_FACTOR
     gemm = 2.0 * 16 * rows_out * p.K * tiles / rate
     weight_bytes = 16 * rows_out * p.K * 4
     if weight_bytes > TRANSPOSED_WEIGHT_CACHE_BYTES:
-        blocks = math.ceil(p.N * th / transposed_block_rows(p, threads))
-        gemm += blocks * weight_bytes / TRANSPOSED_WEIGHT_BYTES_PER_SECOND
+        gemm += math.ceil(p.N * th / block_rows) * weight_bytes / TRANSPOSED_WEIGHT_BYTES_PER_SECOND
     transforms = 16 * tiles * (p.K + rows_out) * machine.TRANSFORM_SECONDS
     weights = 16 * rows_out * p.K * machine.WEIGHT_SECONDS
     return machine.CALL_SECONDS + (weights + transforms + gemm) / thread_speedup(threads)
