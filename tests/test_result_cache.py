@@ -111,6 +111,61 @@ def test_many_threads_share_the_cache(cache):
     assert convcore.result_cache_info()["idle_bytes"] <= 64 << 20
 
 
+def _page_distance(a, b):
+    return (a.ctypes.data - b.ctypes.data) % 4096
+
+
+@pytest.mark.parametrize("offset", [0, 16, 112, 1000, 2048, 4032, 4080])
+def test_large_results_start_half_a_page_from_their_input(cache, offset):
+    # Wherever the input starts in its page, a result of PLACE_MIN bytes and more starts
+    # 2 KiB away (within the 64-byte alignment step), and stays 64-byte aligned.
+    buf = np.empty(1024 * 1024 + 2048, np.float32)
+    start = (-buf.ctypes.data % 4096 + offset) // 4
+    x = buf[start:start + 1024 * 1024].reshape(1024, 1024)
+    x[...] = np.random.default_rng(offset).standard_normal(x.shape)
+    w = np.ones((3, 3), np.float32)
+    for backend in ("openmp", "naive"):
+        out = convcore.convolve(x, w, "same", backend=backend)
+        assert abs(_page_distance(out, x) - 2048) < 64
+        assert out.ctypes.data % 64 == 0 and out.flags.owndata and out.flags.c_contiguous
+        expected = scipy.signal.convolve(x.astype(np.float64), w.astype(np.float64), "same")
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_a_reused_block_is_placed_again_for_the_new_input(cache):
+    x, w = _inputs(5)
+    other = np.empty(x.size + 512, np.float32)[256:256 + x.size].reshape(x.shape)
+    other[...] = x
+    first = convcore.convolve(x, w, "same", backend="openmp")
+    assert abs(_page_distance(first, x) - 2048) < 64
+    del first
+    before = convcore.result_cache_info()["reused"]
+    second = convcore.convolve(other, w, "same", backend="openmp")
+    assert convcore.result_cache_info()["reused"] == before + 1
+    assert abs(_page_distance(second, other) - 2048) < 64
+
+
+def test_layer_results_are_placed_too(cache):
+    x = np.random.default_rng(6).standard_normal((2, 8, 128, 128)).astype(np.float32)
+    w = np.random.default_rng(7).standard_normal((8, 1, 3, 3)).astype(np.float32)
+    out = convcore.nn.conv2d(x, w, padding=1, groups=8)
+    assert out.nbytes >= result_pool.PLACE_MIN
+    assert abs(_page_distance(out, x) - 2048) < 64
+
+
+def test_placed_arrays_resize_and_free_like_numpy_arrays(cache):
+    near = np.empty(1000, np.float32)
+    a = result_pool.empty((512, 512), np.float32, near)
+    a[...] = np.arange(a.size, dtype=np.float32).reshape(a.shape)
+    a.resize((1024, 512), refcheck=False)   # grows into a new block: contents copied
+    assert (a[:512].ravel() == np.arange(512 * 512)).all()
+    a.resize((3,), refcheck=False)
+    assert a.tolist() == [0.0, 1.0, 2.0]
+    b = result_pool.empty((256, 1024), np.float64)   # no input: 2 KiB + 16 into its page
+    assert abs(b.ctypes.data % 4096 - 2064) < 64
+    del a, b
+
+
 @pytest.mark.parametrize("value, error", [(-1, ValueError), (1.5, TypeError), (True, TypeError)])
 def test_bad_limits_are_refused(value, error):
     with pytest.raises(error, match="max_bytes"):

@@ -11,6 +11,8 @@ from convcore._cy import result_pool
 from convcore.runtime.options import _parse_bytes, _physical_memory, check_bytes
 
 MIN_BLOCK = 4 << 20
+# Results of this size and more come from the pool, placed in their page (result_pool.pyx).
+PLACE_MIN = result_pool.PLACE_MIN
 
 empty = result_pool.empty
 
