@@ -360,3 +360,31 @@ def test_a_layer_is_not_tried_against_a_distant_runner_up_or_by_name(two_layer_b
     for _ in range(5):
         convcore.nn.conv2d(x[:, :, :4], w, backend="layerfirst")
     assert (first.calls, second.calls) == (10, 0)
+
+
+def test_repeated_layer_geometry_is_the_same_problem_and_lists_still_work():
+    from convcore.engine.layer_problem import layer_geometry
+    f32 = np.dtype(np.float32)
+    first = layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, 1, 1, 1, 4, "NCHW")
+    assert layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, 1, 1, 1, 4, "NCHW") is first
+    other = layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, 2, 1, 1, 4, "NCHW")
+    assert other is not first and other.out_h == 5 and first.out_h == 9
+    listed = layer_geometry([2, 4, 9, 9], [4, 1, 3, 3], f32, [1, 1], [1, 1], [1, 1], 4, "NCHW")
+    assert listed.key == first.key
+    with pytest.raises(ValueError, match="groups"):   # errors are raised every time, not kept
+        layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, 1, 1, 1, 3, "NCHW")
+    with pytest.raises(ValueError, match="groups"):
+        layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, 1, 1, 1, 3, "NCHW")
+
+
+def test_the_context_follows_the_settings_of_each_call():
+    from convcore.engine.context import current_context
+    with convcore.threads(1):
+        one = current_context()
+        assert current_context() is one and one.threads == 1
+        with_options = current_context(backend_options={"rank": 1})
+        assert with_options.backend_options["rank"] == 1 and with_options != one
+    with convcore.threads(2):
+        assert current_context().threads == 2
+    with convcore.threads(1):
+        assert current_context() is one

@@ -15,6 +15,7 @@ it was over TRIAL_MARGIN times slower (docs/design.md, "The fast path": a cost m
 wrong for this machine and shape costs a few calls, not every call).
 """
 
+import math
 import threading
 
 import numpy as np
@@ -195,7 +196,7 @@ def new_result(shape, dtype, near):
     from `near` in its page, when it is ``PLACE_MIN`` bytes or more (``result_pool.pyx``:
     a loop over rows of 4 KiB runs 15-25% slower when the two start at nearly the same place
     in their pages); from NumPy otherwise."""
-    if int(np.prod(shape)) * np.dtype(dtype).itemsize >= _result_cache.PLACE_MIN:
+    if math.prod(shape) * np.dtype(dtype).itemsize >= _result_cache.PLACE_MIN:
         return _result_cache.empty(shape, dtype, near)
     return np.empty(shape, dtype)
 

@@ -93,4 +93,18 @@ def current_context(backend_options=None, plan=None, max_memory=None):
     """The context of a call made now, in this Python thread (settings read once here):
     the one place a Context is built from convcore's settings."""
     max_memory, plan = _options.current(max_memory, plan)
-    return Context(_threads.get_num_threads(), max_memory, plan, backend_options)
+    threads = _threads.get_num_threads()
+    if backend_options:
+        return Context(threads, max_memory, plan, backend_options)
+    # Contexts are immutable: the settings of the last calls give the same Context back
+    # (building one, with its key and hash, took about 7 us of every call).
+    key = (threads, max_memory, plan)
+    ctx = _recent.get(key)
+    if ctx is None:
+        if len(_recent) >= 16:
+            _recent.clear()
+        ctx = _recent[key] = Context(threads, max_memory, plan)
+    return ctx
+
+
+_recent = {}
