@@ -151,16 +151,41 @@ static void cc_tile_##SUF(const cc_problem* P, const T* const* rows, cc_ssize nd
 #else
 #  define CC_FIXED_5x5 0
 #endif
-#define CC_FIXED_5x5_f32 CC_FIXED_5x5
-#define CC_FIXED_5x5_f64 CC_FIXED_5x5
-#define CC_FIXED_5x5_u64 0
+/* Where it applies, each float type's micro-kernel body is an always-inlined function that
+   cc_micro_* calls twice (CC_FIXED_WRAPPER); elsewhere the body is cc_micro_* itself, the code
+   every other target compiled before. */
+#define CC_FIXED_WRAPPER(T, SUF, ID)                                                           \
+static void cc_micro_##SUF##_##ID(                                                             \
+        const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                          \
+        const T* wp, cc_ssize kc, cc_ssize wplane,                                             \
+        T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                                \
+{                                                                                              \
+    if (kr == 5 && kc == 5) {                                                                  \
+        cc_body_##SUF##_##ID(rows, nd, 5, off, wp, 5, wplane, out, ostride, nrow, ncol);      \
+        return;                                                                                \
+    }                                                                                          \
+    cc_body_##SUF##_##ID(rows, nd, kr, off, wp, kc, wplane, out, ostride, nrow, ncol);        \
+}
+#if CC_FIXED_5x5
+#  define CC_BODY_f32(ID) static CC_ALWAYS_INLINE void cc_body_f32_##ID
+#  define CC_BODY_f64(ID) static CC_ALWAYS_INLINE void cc_body_f64_##ID
+#  define CC_WRAP_f32(ID) CC_FIXED_WRAPPER(float, f32, ID)
+#  define CC_WRAP_f64(ID) CC_FIXED_WRAPPER(double, f64, ID)
+#else
+#  define CC_BODY_f32(ID) static void cc_micro_f32_##ID
+#  define CC_BODY_f64(ID) static void cc_micro_f64_##ID
+#  define CC_WRAP_f32(ID)
+#  define CC_WRAP_f64(ID)
+#endif
+#define CC_BODY_u64(ID) static void cc_micro_u64_##ID
+#define CC_WRAP_u64(ID)
 
 /* The micro-kernel and the work item (one row block x a run of strips) for one type and
    one block shape R x NV. Generated per (type, R, NV) because the accumulator array must
    have compile-time bounds to live in registers. */
 #define CC_VARIANT(T, VT, SUF, ID, R, NV)                                                      \
 CC_STATIC_ASSERT((R) >= 1 && (R) <= CC_MAX_ROWS, cc_block_height_fits_##SUF##_##ID);         \
-static CC_ALWAYS_INLINE void cc_body_##SUF##_##ID(                                             \
+CC_BODY_##SUF(ID)(                                                                             \
         const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                          \
         const T* wp, cc_ssize kc, cc_ssize wplane,                                             \
         T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                                \
@@ -216,17 +241,7 @@ static CC_ALWAYS_INLINE void cc_body_##SUF##_##ID(                              
             memcpy(out + q * ostride, buf[q], (size_t)ncol * sizeof(T));                       \
     }                                                                                          \
 }                                                                                              \
-static void cc_micro_##SUF##_##ID(                                                             \
-        const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                          \
-        const T* wp, cc_ssize kc, cc_ssize wplane,                                             \
-        T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                                \
-{                                                                                              \
-    if (CC_FIXED_5x5_##SUF && kr == 5 && kc == 5) {                                            \
-        cc_body_##SUF##_##ID(rows, nd, 5, off, wp, 5, wplane, out, ostride, nrow, ncol);      \
-        return;                                                                                \
-    }                                                                                          \
-    cc_body_##SUF##_##ID(rows, nd, kr, off, wp, kc, wplane, out, ostride, nrow, ncol);        \
-}                                                                                              \
+CC_WRAP_##SUF(ID)                                                                              \
 static void cc_item_##SUF##_##ID(const cc_problem* P, cc_ssize item,                           \
                                        void* scratch_rows, void* scratch_tile)                 \
 {                                                                                              \
