@@ -375,6 +375,13 @@ def test_repeated_layer_geometry_is_the_same_problem_and_lists_still_work():
         layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, 1, 1, 1, 3, "NCHW")
     with pytest.raises(ValueError, match="groups"):
         layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, 1, 1, 1, 3, "NCHW")
+    # A bool equals its int and hashes like it, but it is not a stride, a dilation or a
+    # group count: the problem built for 1 must not answer for True.
+    for bad in ({"stride": True}, {"stride": (1, True)}, {"dilation": True},
+                {"groups": True}):
+        arguments = {"stride": 1, "padding": 1, "dilation": 1, "groups": 4, **bad}
+        with pytest.raises((TypeError, ValueError)):
+            layer_geometry((2, 4, 9, 9), (4, 1, 3, 3), f32, layout="NCHW", **arguments)
 
 
 def test_the_context_follows_the_settings_of_each_call():
