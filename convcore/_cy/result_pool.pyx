@@ -47,7 +47,8 @@ cdef extern from *:
     #define CC_PLACE_MIN ((size_t)256 << 10)
 
     /* Where in its page the next placed block's data should start (set by empty(), which
-       holds the GIL while NumPy calls cc_malloc). */
+       holds the GIL while NumPy calls cc_malloc; another thread's empty() slipping in between
+       can only misplace a result, never corrupt one). */
     static uintptr_t cc_target = CC_PAGE / 2 + 16;
 
     static void* cc_slots[CC_SLOTS];        /* idle blocks (header pointers), oldest first */
