@@ -202,7 +202,6 @@ cdef extern from *:
     object cc_handler_capsule()
     void cc_place_near(size_t address)
     enum: CC_PLACE_MIN
-    enum: CC_PAGE
     void cc_set_limits(size_t cap, size_t min_block)
     void cc_trim()
     size_t cc_idle_bytes

@@ -86,8 +86,8 @@ class _Call:
         self.dtype = problem.dtype
         self.out_shape = problem.out_shape
         self.auto = auto
-        # Small results come from NumPy directly; larger ones from the result pool, which
-        # keeps freed blocks and places each result in its page (``new_result``).
+        # Results of PLACE_MIN bytes and more come from the result pool (``new_result``),
+        # so only smaller ones may take the direct runner below with ``np.empty``.
         self.pooled = problem.out_bytes >= _result_cache.PLACE_MIN
         self.plain_finish = (not (problem.swapped and problem.operation == "correlate")
                              and problem.crop is None and problem.dtype == problem.out_dtype)
@@ -121,7 +121,7 @@ class _Call:
             out = np.empty(self.out_shape, self.dtype)
             runner(x, k, out)
             return out
-        return _run(self.plan, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
+        return _run(self.plan, x, k, self.problem, self.auto, self.plain_finish)
 
     def _operands(self, a, b):
         if self.swap:
@@ -139,11 +139,10 @@ class _Call:
             turn, timed = (None, False) if self.settled else self._turns.next()
         if turn is None:
             # Settled, or every trial call handed out and the last still timing.
-            return _run(self.plan, x, k, self.problem, self.auto, self.pooled,
-                        self.plain_finish)
+            return _run(self.plan, x, k, self.problem, self.auto, self.plain_finish)
         on_trial = (self._steady, self._first)[turn]
         start = _trials.clock()
-        out = _run(on_trial, x, k, self.problem, self.auto, self.pooled, self.plain_finish)
+        out = _run(on_trial, x, k, self.problem, self.auto, self.plain_finish)
         seconds = _trials.clock() - start
         if timed:
             with self._lock:
@@ -174,7 +173,7 @@ class _Call:
         self.settled = True
 
 
-def _run(chosen, x, k, problem, auto, pooled=True, plain_finish=False):
+def _run(chosen, x, k, problem, auto, plain_finish=False):
     if chosen.value_dependent:
         chosen = chosen.resolve(k)
         verdict = chosen.measured
@@ -186,7 +185,7 @@ def _run(chosen, x, k, problem, auto, pooled=True, plain_finish=False):
         if fallback is not None:
             chosen = fallback.resolve(k)
     p = chosen.problem
-    out = _result_cache.empty(p.out_shape, p.dtype, x) if pooled else np.empty(p.out_shape, p.dtype)
+    out = new_result(p.out_shape, p.dtype, x)
     chosen.runner(x, k, out)
     return out if plain_finish else _finish(out, problem)
 
@@ -254,7 +253,7 @@ def execute(x, k, problem, backend, method, ctx):
         return None, _finish(_long_double.convolve(x, k, problem, backend), problem)
     chosen = _dispatch.plan(problem, backend, method, ctx)
     call = _Call(problem, chosen, backend == "auto")
-    return call, _run(chosen, x, k, problem, call.auto, call.pooled, call.plain_finish)
+    return call, _run(chosen, x, k, problem, call.auto, call.plain_finish)
 
 
 def finite(array):
