@@ -28,6 +28,7 @@ def fresh(monkeypatch):
                                                    last_end=-math.inf, warm_from=-math.inf,
                                                    peak=(0.0, -math.inf)))
     monkeypatch.setattr(_contention, "_best", BoundedTable(1024))
+    monkeypatch.setattr(_contention, "_lately", BoundedTable(1024))
     return monkeypatch
 
 
@@ -239,6 +240,82 @@ def test_slow_calls_right_after_an_idle_gap_are_not_stalls(fresh):
     call(6e-3)
     call(6e-3)                                # slow twice in a row once warm: contended
     assert _contention.team_size(2, serial_seconds=1.0) == 1
+
+
+# --- the team against one thread, per work key ---------------------------------------------
+
+class Pipeline:
+    """A fake clock and a key's calls: each call asks ``team_for`` for its team, "runs" for
+    the time the test says a team or one thread takes now, and reports it to ``observe``."""
+
+    def __init__(self, fresh, key=("depthwise",)):
+        self.now, self.key, self.teams = 20.0, key, []
+        fresh.setattr(_contention, "_signal", None)
+        fresh.setattr(_contention, "_now", lambda: self.now)
+        fresh.setitem(_contention._state, "last_end", self.now)
+
+    def calls(self, count, team_seconds, solo_seconds, gap=1e-3):
+        for _ in range(count):
+            team = _contention.team_for(self.key, 2)
+            seconds = team_seconds if team > 1 else solo_seconds
+            self.now += gap + seconds
+            _contention.observe(self.key, team, seconds)
+            self.teams.append(team)
+        return self
+
+
+def test_a_quiet_team_never_probes_one_thread(fresh):
+    # Noise up to 1.2x the best: no call is sent to one thread to see.
+    run = Pipeline(fresh)
+    for seconds in (1.0e-3, 1.2e-3, 1.1e-3, 1.0e-3) * 100:
+        run.calls(1, seconds, solo_seconds=1.6e-3)
+    assert set(run.teams) == {2}
+
+
+def test_one_thread_takes_over_while_the_team_is_held_up(fresh):
+    run = Pipeline(fresh).calls(20, 0.75e-3, 0.85e-3)
+    assert set(run.teams) == {2}
+    # A tenant holds one of the CPUs: the team waits for it, one thread would not.
+    run.calls(600, 1.3e-3, 0.9e-3)                  # about a second
+    late = run.teams[-590:]
+    assert late.count(1) > 0.9 * len(late)
+    # ... and the team is measured again now and then, not dropped for good:
+    assert 2 in late
+    # The tenant leaves: the next team call is fast again and the team is back.
+    run.calls(400, 0.75e-3, 0.9e-3)
+    assert run.teams[-100:] == [2] * 100
+
+
+def test_a_probe_that_loses_leaves_the_team(fresh):
+    # Two threads slower than their best, but one thread slower still: one probe per
+    # LATELY_SECONDS at most, the rest on the team.
+    run = Pipeline(fresh).calls(20, 1.0e-3, 2.0e-3)
+    start = run.now
+    run.calls(300, 1.5e-3, 2.0e-3)
+    probes = run.teams[20:].count(1)
+    elapsed = run.now - start
+    assert 1 <= probes <= 1 + elapsed / _contention.LATELY_SECONDS
+
+
+def test_team_for_keeps_the_team_when_not_adaptive_or_unnamed(fresh):
+    run = Pipeline(fresh).calls(20, 0.75e-3, 0.85e-3).calls(50, 1.3e-3, 0.9e-3)
+    assert _contention.team_for(run.key, 2) == 1
+    assert _contention.team_for(None, 2) == 2
+    assert _contention.team_for(("other work",), 2) == 2
+    assert _contention.team_for(run.key, 1) == 1
+    _contention.set_adaptive(False)
+    try:
+        assert _contention.team_for(run.key, 2) == 2
+    finally:
+        _contention.set_adaptive(True)
+
+
+def test_native_threads_follows_team_for(fresh):
+    run = Pipeline(fresh).calls(20, 0.75e-3, 0.85e-3).calls(50, 1.3e-3, 0.9e-3)
+    with _threads.native_threads(2, key=run.key) as threads:
+        assert threads == 1
+    with _threads.native_threads(2, key=("other work",)) as threads:
+        assert threads == min(2, _threads._budget._size)
 
 
 def test_stall_rule_is_off_when_not_adaptive(fresh):

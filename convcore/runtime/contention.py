@@ -38,7 +38,22 @@ Three limits, applied by :func:`team_size` to the thread count a backend was giv
      least ``STALL_OTHERS`` of a core: on a quiet VM, a hiccup of the host slowed two calls
      in a row and held the next second on one thread (1.7x slower) with nobody to yield to.
 
-``CONVCORE_ADAPTIVE_THREADS=0`` (or ``set_adaptive(False)``) turns the third limit off: the
+4. **Whether the team beats one thread for this work, lately** (:func:`team_for`, applied
+   by ``runtime.threads.native_threads`` to calls that name their work). On a VM the other
+   tenants leave no trace in ``/proc/stat``: when one of them holds the CPU under a team
+   thread, the call waits for it, and two threads can run slower than one (the depthwise
+   layer, 2 CPUs: 1.2-1.3 ms on two threads against 0.8-1.1 ms on one in the same minutes)
+   without the CPU signal or the stall rule noticing (the calls were not 2x and 1.5 ms slower
+   than their best). So the engine keeps, per work key, the times of the last
+   ``LATELY_SAMPLES`` calls on a team and on one thread. When the team's calls of the last
+   ``LATELY_SECONDS`` average ``LATELY_DEGRADED`` times its best, one call runs on one thread
+   to see (a probe); while one thread's recent mean beats the team's by ``LATELY_MARGIN``
+   (a one-thread time of 0.95x the team's is noise, not worth flapping over), the work runs
+   on one thread, with a team call again once the team's samples are older than
+   ``LATELY_SECONDS``. On a quiet machine the team stays near its best and no probe is run;
+   under contention one call of each kind per ``LATELY_SECONDS`` is the price.
+
+``CONVCORE_ADAPTIVE_THREADS=0`` (or ``set_adaptive(False)``) turns limits 3 and 4 off: the
 team is then what the thread setting says whenever the work pays for it.
 """
 
@@ -61,6 +76,10 @@ COLD_GAP_SECONDS = 0.1
 WARM_SECONDS = 0.05
 HOLD_SECONDS = 1.0
 CALM_SECONDS = 1.0
+LATELY_SECONDS = 0.5
+LATELY_SAMPLES = 8
+LATELY_DEGRADED = 1.3
+LATELY_MARGIN = 1.1
 # Before the measurement (and where it cannot run), and the least it may find: what a second
 # thread costs a call after a millisecond of other work. An empty region times only the
 # team's wake-up (1 us on the 2-core AVX2 VM, quiet: its second thread then looked worth it
@@ -76,6 +95,8 @@ _state = {"budget": None, "dispatch": None, "dispatch_retry": 0.0, "adaptive": N
           "peak": (0.0, -math.inf)}
 _now = time.monotonic
 _best = BoundedTable(1024)
+_lately = BoundedTable(1024)
+_lately_lock = threading.Lock()
 
 
 # --- 1. the machine's share ---------------------------------------------------------------
@@ -389,7 +410,10 @@ def observe(key, threads, seconds):
     if now - seconds - _state["last_end"] > COLD_GAP_SECONDS:
         _state["warm_from"] = now + WARM_SECONDS  # the first calls after an idle gap
     _state["last_end"] = now
-    if threads <= 1 or key is None or now < _state["warm_from"]:
+    if key is None or now < _state["warm_from"]:
+        return
+    _remember(key, threads, seconds, now)
+    if threads <= 1:
         return
     slot = (key, threads)
     best = _best.get(slot)
@@ -404,6 +428,71 @@ def observe(key, threads, seconds):
             _state["stalled_until"] = _now() + HOLD_SECONDS
     else:
         _state["strikes"] = 0
+
+
+class _Lately:
+    """The recent calls of one work key: (end time, seconds) on a team and on one thread,
+    and the team's best time."""
+
+    __slots__ = ("team", "solo", "best")
+
+    def __init__(self):
+        self.team = collections.deque(maxlen=LATELY_SAMPLES)
+        self.solo = collections.deque(maxlen=LATELY_SAMPLES)
+        self.best = math.inf
+
+
+def _remember(key, threads, seconds, now):
+    lately = _lately.get(key)
+    if lately is None:
+        lately = _Lately()
+        _lately.put(key, lately)
+    with _lately_lock:
+        if threads > 1:
+            lately.team.append((now, seconds))
+            lately.best = min(lately.best, seconds)
+        else:
+            lately.solo.append((now, seconds))
+
+
+def _recent_mean(samples, now):
+    """(mean seconds, count) of the samples of the last ``LATELY_SECONDS``, or None."""
+    total, count = 0.0, 0
+    for when, seconds in samples:
+        if now - when <= LATELY_SECONDS:
+            total += seconds
+            count += 1
+    return (total / count, count) if count else None
+
+
+def team_for(key, wanted):
+    """Threads for work `key` now: `wanted`, or 1 while one thread has lately been faster.
+
+    See limit 4 of the module docstring. Work seen for the first time, or not lately, gets
+    `wanted`; so does everything when the contention limits are off.
+
+    Examples
+    --------
+    >>> from convcore.runtime import contention as _contention
+    >>> _contention.team_for(("never seen",), 2)
+    2
+    """
+    if wanted <= 1 or key is None or not adaptive():
+        return wanted
+    lately = _lately.get(key)
+    if lately is None:
+        return wanted
+    now = _now()
+    with _lately_lock:
+        team = _recent_mean(lately.team, now)
+        solo = _recent_mean(lately.solo, now)
+        if team is None:
+            return wanted  # measure the team again
+        if solo is None:
+            # A probe, once the team's recent calls (two at least) run well above its best.
+            degraded = team[1] >= 2 and team[0] > LATELY_DEGRADED * lately.best
+            return 1 if degraded else wanted
+        return 1 if LATELY_MARGIN * solo[0] < team[0] else wanted
 
 
 def _others_present():
@@ -430,4 +519,5 @@ def reset():
         _state.update(budget=None, dispatch=None, dispatch_retry=0.0, adaptive=None,
                       stalled_until=0.0, peak=(0.0, -math.inf))
         _best.clear()
+        _lately.clear()
         _signal = _make_signal()

@@ -147,9 +147,13 @@ def native_threads(wanted, key=None):
     share the machine's cores instead of multiplying the thread count. With a `key` naming
     the work (same key, same work), the call's time feeds the stall rule of
     ``_contention.observe``: a parallel call far slower than its best marks the machine
-    contended.
+    contended, and the team runs on one thread while one thread has lately been faster for
+    this work (``_contention.team_for``).
     """
-    taken = _budget.acquire(max(1, wanted))
+    wanted = max(1, wanted)
+    if key is not None and wanted > 1:
+        wanted = _contention.team_for(key, wanted)
+    taken = _budget.acquire(wanted)
     start = time.perf_counter()
     try:
         yield taken
