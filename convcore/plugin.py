@@ -31,6 +31,8 @@ batch_chunks, batch_team, images_per_chunk, over_batch
     each thread with a single-threaded BLAS.
 native_threads, serial_blas, BlasLimit
     The one thread setting, as native code and BLAS should see it.
+thread_rows
+    Per-thread scratch rows, each on its own cache lines (no false sharing).
 cpu_budget, worth, team_size
     How many cores this process may use, whether a second thread pays for itself, and the
     team a call should start with right now (other processes' load included).
@@ -63,6 +65,7 @@ from convcore.engine.registry import Backend, register_backend
 from convcore.runtime.batch import chunks as batch_chunks
 from convcore.runtime.batch import images_per_chunk, over_batch
 from convcore.runtime.batch import team as batch_team
+from convcore.runtime.scratch import thread_rows
 from convcore.runtime.tables import BoundedTable, shared_executor
 from convcore.runtime.threads import BlasLimit, native_threads, serial_blas
 from convcore.runtime.user_cache import cache_dir
@@ -72,5 +75,5 @@ __all__ = [
     "batch_chunks", "batch_team", "cache_dir", "calibrated_constants", "cpu_budget",
     "extension_table", "extension_tables", "fold", "images_per_chunk", "kernel_values_matter",
     "native_threads", "over_batch", "register_backend", "run_batched", "serial_blas",
-    "shared_executor", "team_size", "transposed_padding", "unfold", "worth",
+    "shared_executor", "team_size", "thread_rows", "transposed_padding", "unfold", "worth",
 ]

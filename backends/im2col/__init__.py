@@ -26,7 +26,7 @@ import numpy as np
 
 from convcore.plugin import (
     Backend, extension_tables, native_threads, over_batch, serial_blas, transposed_padding,
-    worth, team_size as live_team_size,
+    thread_rows, worth, team_size as live_team_size,
 )
 
 from . import _cy, _plan
@@ -155,7 +155,7 @@ def _run_layer(x, w, p, out, blocks, planned, alone):
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         nchw_out = np.empty((p.N, p.K, p.out_h, p.out_w), p.dtype)
     with native_threads(_live_team(planned, alone), key=p.key) as threads:
-        scratch = np.empty((threads, blocks.per_thread // p.dtype.itemsize), p.dtype)
+        scratch = thread_rows(threads, blocks.per_thread // p.dtype.itemsize, p.dtype)
         with serial_blas:
             _cy.layer_forward(x, w, nchw_out, p.groups, p.stride[0], p.stride[1],
                               p.padding[0][0], p.padding[1][0], p.dilation[0], p.dilation[1],
@@ -244,8 +244,8 @@ class _SignalRun:
     def _pass(self, x, taps, out, fill, threads):
         """One pass on `threads` threads; False if the banded form met NaN or inf."""
         blocks = self.blocks
-        rows_scratch = np.empty((threads, blocks.rows_len), taps.dtype)
-        out_scratch = np.empty((threads, blocks.out_len), taps.dtype)
+        rows_scratch = thread_rows(threads, blocks.rows_len, taps.dtype)
+        out_scratch = thread_rows(threads, blocks.out_len, taps.dtype)
         args = (x.reshape(-1), blocks.xs, blocks.ks, blocks.os)
         tail = (out.reshape(-1), self.tables, blocks.starts[-1], fill, blocks.rows, blocks.seg)
         with serial_blas:

@@ -39,7 +39,7 @@ import numpy as np
 
 from convcore.plugin import (
     batch_chunks, batch_team, fold, images_per_chunk, native_threads, over_batch, serial_blas,
-    transposed_padding, unfold,
+    thread_rows, transposed_padding, unfold,
 )
 
 from . import _cy
@@ -113,7 +113,7 @@ def _both(grad_out, x, weight, grad_x, grad_w, grad_b, groups, padding, dilation
             serial_blas:
         acc = np.zeros((threads, groups, taps, cg), x.dtype)
         bias = np.zeros((threads, k), x.dtype)
-        scratch = np.empty((threads, taps * rows * w), x.dtype)
+        scratch = thread_rows(threads, taps * rows * w, x.dtype)
         _cy.stride1_grads(grad_out, x, flipped, grad_x, acc, bias, padding[0], padding[1],
                           dilation[0], dilation[1], kh, kw, rows, scratch, threads)
     acc = acc.sum(0).reshape(groups, kg, kh, kw, cg)[:, :, ::-1, ::-1]

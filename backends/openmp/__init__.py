@@ -23,7 +23,8 @@ import collections
 import numpy as np
 
 from convcore.plugin import (
-    Backend, cpu_budget, extension_tables, native_threads, run_batched, team_size, worth,
+    Backend, cpu_budget, extension_tables, native_threads, run_batched, team_size,
+    thread_rows, worth,
 )
 
 from . import _cy, _model
@@ -322,8 +323,8 @@ def _run_planes(lay, x, w, fillrows, fill_is_zero, out, team, key, xcols=None):
         n_cchunks, strips_per_chunk = _column_chunks(lay, threads)
         nt = R + kr - 1
         # Per thread: the block's row pointers and three edge tiles with their row pointers.
-        rows_scratch = np.empty((threads, 4 * nd * nt), np.intp)
-        tile_scratch = np.empty((threads, 3 * nd * nt * (JB + kc - 1)), x.dtype)
+        rows_scratch = thread_rows(threads, 4 * nd * nt, np.intp)
+        tile_scratch = thread_rows(threads, 3 * nd * nt * (JB + kc - 1), x.dtype)
         _cy.correlate(
             lay.type_code, lay.variant, x, x.shape[-2] if x.ndim > 1 else 1,
             x.shape[-1] if xcols is None else xcols, lay.plane_src,
@@ -372,8 +373,8 @@ def _depthwise_runner(p, planned):
         def weight_grad(x, grad_out, grad_w):
             team = team_size(planned, serial) if planned > 1 else 1
             with native_threads(team, key=p.key) as threads:
-                scratch = np.empty((threads, _cy.weight_grad_scratch(p.kh, p.kw, p.out_w)),
-                                   p.dtype)
+                scratch = thread_rows(threads, _cy.weight_grad_scratch(p.kh, p.kw, p.out_w),
+                                      p.dtype)
                 _cy.depthwise_weight_grad(x, grad_out, grad_w, p.stride[0], p.stride[1], ph,
                                           pw, p.dilation[0], p.dilation[1], scratch, threads)
         return weight_grad

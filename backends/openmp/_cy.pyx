@@ -36,6 +36,8 @@ wrap modulo 2**64, which is what the engine needs for exact integer results.
 
 import numpy as np
 
+from convcore.plugin import thread_rows
+
 cimport numpy as cnp
 from cpython.exc cimport PyErr_CheckSignals
 from cython.parallel cimport prange
@@ -45,6 +47,9 @@ from libc.string cimport memcpy, memset
 from convcore._cy.checks cimport check_at_least, check_table
 from convcore._cy.fused cimport real_t
 from convcore._cy.openmp cimport CONVCORE_HAVE_OPENMP, omp_get_thread_num
+
+cdef enum:
+    _LINE = 64  # bytes in a cache line
 
 cnp.import_array()
 
@@ -411,16 +416,20 @@ cdef class PlaneLoop:
         cdef Py_ssize_t R = self.R, nd = self.nd, kr = self.kr, kc = self.kc
         cdef Py_ssize_t item = self.itemsize, padded_rows = kr + 2 * (R - 1)
         cdef Py_ssize_t nt = R + kr - 1
-        cdef Py_ssize_t rows_stride = 4 * nd * nt * sizeof(Py_ssize_t)
-        cdef Py_ssize_t tile_stride = 3 * nd * nt * self.tile_width * item
+        # Each thread's scratch on cache lines of its own (convcore.runtime.scratch: no
+        # false sharing between the threads' row pointers and edge tiles).
+        cdef Py_ssize_t rows_stride = _own_lines(4 * nd * nt * sizeof(Py_ssize_t))
+        cdef Py_ssize_t tile_stride = _own_lines(3 * nd * nt * self.tile_width * item)
         cdef char* wp = <char*>malloc(nd * padded_rows * kc * item)
-        cdef char* rows = <char*>malloc(threads * rows_stride)
-        cdef char* tiles = <char*>malloc(threads * tile_stride)
-        if wp == NULL or rows == NULL or tiles == NULL:
+        cdef char* rows_block = <char*>malloc(threads * rows_stride + _LINE)
+        cdef char* tiles_block = <char*>malloc(threads * tile_stride + _LINE)
+        if wp == NULL or rows_block == NULL or tiles_block == NULL:
             free(wp)
-            free(rows)
-            free(tiles)
+            free(rows_block)
+            free(tiles_block)
             raise MemoryError("openmp: no memory for the padded taps and scratch")
+        cdef char* rows = _line_start(rows_block)
+        cdef char* tiles = _line_start(tiles_block)
         cdef cc_problem P = self.template
         try:
             _pad_taps(w, wp, nd, kr, kc, R, item)
@@ -431,8 +440,19 @@ cdef class PlaneLoop:
                        rows, rows_stride, tiles, tile_stride)
         finally:
             free(wp)
-            free(rows)
-            free(tiles)
+            free(rows_block)
+            free(tiles_block)
+
+
+cdef inline Py_ssize_t _own_lines(Py_ssize_t nbytes) noexcept nogil:
+    """Bytes from one thread's scratch to the next: whole lines, one spare between."""
+    return ((nbytes + _LINE - 1) // _LINE + 1) * _LINE
+
+
+cdef inline char* _line_start(char* block) noexcept nogil:
+    """The first 64-byte boundary at or after `block` (blocks are allocated a line long
+    more)."""
+    return block + (-<size_t>block) % _LINE
 
 
 cdef void _pad_taps(cnp.ndarray w, char* wp, Py_ssize_t nd, Py_ssize_t kr, Py_ssize_t kc,

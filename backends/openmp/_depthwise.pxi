@@ -146,8 +146,8 @@ def depthwise_forward(const real_t[:, :, :, ::1] x, const real_t[:, :, :, ::1] w
     cdef bint three = (kh == 3 and kw == 3 and sh == 1 and sw == 1 and dh == 1 and dw == 1
                        and ph <= 1 and pw <= 1)
     # Per thread: the four padded input rows of the 3x3 loop.
-    row_scratch = np.empty((threads, 4 * (ow + 2)),
-                           dtype=np.float32 if real_t is float else np.float64)
+    row_scratch = thread_rows(threads, 4 * (ow + 2),
+                              np.float32 if real_t is float else np.float64)
     cdef real_t[:, ::1] rows = row_scratch
     with nogil:
         for plane in prange(n * k, num_threads=threads, schedule="dynamic", chunksize=4):

@@ -29,7 +29,7 @@ import threading
 
 import numpy as np
 
-from convcore.plugin import Backend, native_threads, serial_blas, worth
+from convcore.plugin import Backend, native_threads, serial_blas, thread_rows, worth
 from convcore.plugin import team_size as live_team_size
 
 from . import _cy, _model
@@ -130,7 +130,7 @@ class WinogradBackend(Backend):
             team = live_team_size(planned, alone) if planned > 1 else 1
             u, ready = weights.lookup(w)
             with native_threads(team, key=p.key) as threads:
-                scratch = np.empty((threads, scratch_words), np.float32)
+                scratch = thread_rows(threads, scratch_words, np.float32)
                 with serial_blas:
                     _cy.layer_forward(x, w, out, tile, pad_top, pad_left, block, u, scratch,
                                       threads, weights_ready=ready)
@@ -214,7 +214,7 @@ def _transposed_runner(p, ctx):
         u = np.empty((16, p.C * s * s, p.K), np.float32)
         team = live_team_size(planned, alone) if planned > 1 else 1
         with native_threads(team, key=p.key) as threads:
-            scratch = np.empty((threads, words), np.float32)
+            scratch = thread_rows(threads, words, np.float32)
             with serial_blas:
                 _cy.transposed_forward(x, w, u, out, s, m0h - 1, m0w - 1, start_h, start_w,
                                        th, tw, rows, scratch, threads)

@@ -24,6 +24,8 @@ from libc.string cimport memset
 
 import numpy as np
 
+from convcore.runtime.scratch import thread_rows
+
 from convcore._cy.fused cimport real_t
 from convcore._cy.openmp cimport omp_get_thread_num
 
@@ -198,7 +200,7 @@ def max_pool2d_planes(const real_t[:, :, ::1] x, real_t[:, :, ::1] out, kernel, 
         return
     cdef real_t[:, ::1] rows
     if dh == 1 and dw == 1:
-        rows = np.empty((threads, w), np.float32 if real_t is float else np.float64)
+        rows = thread_rows(threads, w, np.float32 if real_t is float else np.float64)
         with nogil:
             for p in prange(planes, num_threads=threads, schedule="dynamic"):
                 _max_plane_rows(&x[p, 0, 0], &out[p, 0, 0], &rows[omp_get_thread_num(), 0],
@@ -260,8 +262,8 @@ def max_pool2d_backward_planes(const real_t[:, :, ::1] x, const real_t[:, :, ::1
     cdef real_t[:, ::1] rows, maxima
     if dh == 1 and dw == 1:
         dtype = np.float32 if real_t is float else np.float64
-        rows = np.empty((threads, w), dtype)
-        maxima = np.empty((threads, ho * wo), dtype)
+        rows = thread_rows(threads, w, dtype)
+        maxima = thread_rows(threads, ho * wo, dtype)
         with nogil:
             for p in prange(planes, num_threads=threads, schedule="dynamic"):
                 _grad_plane_rows(&x[p, 0, 0], &grad_out[p, 0, 0], &grad_x[p, 0, 0],
