@@ -83,7 +83,7 @@ class WinogradBackend(Backend):
 
     def cost(self, p, ctx):
         if p.direction == "input_grad":
-            return _model.transposed_seconds(p, transposed_team(p, ctx))
+            return _model.transposed_seconds(p, planned_team(p, ctx))
         tile = self._tile(p, ctx)
         return _model.seconds(p, tile, planned_team(p, ctx, tile), ctx.max_memory)
 
@@ -92,7 +92,7 @@ class WinogradBackend(Backend):
 
     def workspace(self, p, ctx):
         if p.direction == "input_grad":
-            return _model.transposed_workspace(p, transposed_team(p, ctx))
+            return _model.transposed_workspace(p, planned_team(p, ctx))
         tile = self._tile(p, ctx)
         return _model.workspace(p, tile, planned_team(p, ctx, tile), ctx.max_memory)
 
@@ -202,7 +202,7 @@ def _transposed_runner(p, ctx):
     layer's grad_out, out its grad_x) by F(3x3, 2x2) over the s^2 output phases."""
     s = p.stride[0]
     th, tw = _model.transposed_tiles(p)
-    planned = transposed_team(p, ctx)
+    planned = planned_team(p, ctx)
     alone = _model.transposed_seconds(p, 1)
     rows = _model.transposed_block_rows(p, planned)
     words = _cy.transposed_scratch_words(p.K, p.C, s, tw, rows)
@@ -221,17 +221,13 @@ def _transposed_runner(p, ctx):
     return run
 
 
-def transposed_team(p, ctx):
-    """Threads a transposed plan counts on."""
+def planned_team(p, ctx, tile=None):
+    """Threads a plan counts on: the call's, or fewer where another would not pay.
+    `tile` names the forward plan's tile; None, the transposed (input-gradient) plan."""
     if ctx.threads == 1:
         return 1
-    return worth(ctx.threads, _model.transposed_seconds(p, 1))
-
-
-def planned_team(p, ctx, tile):
-    """Threads a plan counts on: the call's, or fewer where another would not pay."""
-    if ctx.threads == 1:
-        return 1
+    if tile is None:
+        return worth(ctx.threads, _model.transposed_seconds(p, 1))
     return worth(ctx.threads, _model.seconds(p, tile, 1, ctx.max_memory))
 
 
