@@ -316,6 +316,10 @@ def test_native_threads_follows_team_for(fresh):
         assert threads == 1
     with _threads.native_threads(2, key=("other work",)) as threads:
         assert threads == min(2, _threads._budget._size)
+    # A plan whose bits depend on its thread count (fft's one-transform layouts) runs its
+    # team whatever: the rule must not cut it.
+    with _threads.native_threads(2, key=run.key, follow_load=False) as threads:
+        assert threads == min(2, _threads._budget._size)
 
 
 def test_stall_rule_is_off_when_not_adaptive(fresh):

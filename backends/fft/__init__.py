@@ -162,7 +162,7 @@ class FFTBackend(Backend):
             # Threads for FFTW and the chunk pipeline: fewer while other processes hold the
             # cores (``convcore.plugin.team_size``), with the layout made for that many.
             team = team_size(ctx.threads) if team_follows_load else ctx.threads
-            with native_threads(team, key=p.key) as threads:
+            with native_threads(team, key=p.key, follow_load=team_follows_load) as threads:
                 if not team_follows_load:
                     threads = ctx.threads  # ... even when other Python threads hold the rest
                 lay = layouts.get(threads)

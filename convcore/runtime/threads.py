@@ -140,7 +140,7 @@ _budget = _NativeThreadBudget(_contention.cpu_budget())
 
 
 @contextlib.contextmanager
-def native_threads(wanted, key=None):
+def native_threads(wanted, key=None, follow_load=True):
     """Reserve up to `wanted` native threads for one parallel loop; yields how many to use.
 
     Every OpenMP region of the engine runs inside this, so Python threads calling at once
@@ -148,10 +148,12 @@ def native_threads(wanted, key=None):
     the work (same key, same work), the call's time feeds the stall rule of
     ``_contention.observe``: a parallel call far slower than its best marks the machine
     contended, and the team runs on one thread while one thread has lately been faster for
-    this work (``_contention.team_for``).
+    this work (``_contention.team_for``). ``follow_load=False``: the caller runs `wanted`
+    threads whatever it is given (a plan whose bits depend on its thread count), so that
+    rule must not cut the team.
     """
     wanted = max(1, wanted)
-    if key is not None and wanted > 1:
+    if key is not None and wanted > 1 and follow_load:
         wanted = _contention.team_for(key, wanted)
     taken = _budget.acquire(wanted)
     start = time.perf_counter()
