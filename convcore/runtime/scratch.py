@@ -5,7 +5,8 @@ one thread's row and the start of the next in the same 64-byte line whenever ``n
 are not a whole number of lines; every write there makes the other core reload the line
 (false sharing). The depthwise 3x3 loop writes four padded rows of 58 float32 (928 bytes,
 14.5 lines) per output row pair: with its scratch rows side by side, two threads ran 8 x 64
-planes of 56^2 in 0.76 ms against 0.82 ms on one (see docs/design.md, "Threads").
+planes of 56^2 in a median 0.63-0.68 ms, with rows of their own 0.47-0.49 ms (see
+docs/design.md, "Threads").
 """
 
 import numpy as np
