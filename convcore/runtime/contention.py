@@ -1,6 +1,7 @@
 """How many native threads one parallel call should start, decided the same way everywhere.
 
-Three limits, applied by :func:`team_size` to the thread count a backend was given:
+Three limits, applied by :func:`team_size` to the thread count a backend was given, and a
+fourth per work key, applied by ``runtime.threads.native_threads`` (:func:`team_for`):
 
 1. **The machine's share**: the CPUs this process may run on (``os.sched_getaffinity``) and
    a container's CPU quota (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), see
@@ -38,8 +39,8 @@ Three limits, applied by :func:`team_size` to the thread count a backend was giv
      least ``STALL_OTHERS`` of a core: on a quiet VM, a hiccup of the host slowed two calls
      in a row and held the next second on one thread (1.7x slower) with nobody to yield to.
 
-4. **Whether the team beats one thread for this work, lately** (:func:`team_for`, applied
-   by ``runtime.threads.native_threads`` to calls that name their work). On a VM the other
+4. **Whether the team beats one thread for this work, lately**, for calls that name their
+   work. On a VM the other
    tenants leave no trace in ``/proc/stat``: when one of them holds the CPU under a team
    thread, the call waits for it, and two threads can run slower than one (the depthwise
    layer, 2 CPUs: 1.2-1.3 ms on two threads against 0.8-1.1 ms on one in the same minutes)
