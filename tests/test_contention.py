@@ -15,6 +15,7 @@ import scipy.signal
 
 import convcore
 from convcore.runtime import contention as _contention
+from convcore.runtime import team_history as _history
 from convcore.runtime.tables import BoundedTable
 from convcore.runtime import threads as _threads
 
@@ -28,7 +29,7 @@ def fresh(monkeypatch):
                                                    last_end=-math.inf, warm_from=-math.inf,
                                                    peak=(0.0, -math.inf)))
     monkeypatch.setattr(_contention, "_best", BoundedTable(1024))
-    monkeypatch.setattr(_contention, "_lately", BoundedTable(1024))
+    monkeypatch.setattr(_history, "_lately", BoundedTable(1024))
     return monkeypatch
 
 
@@ -246,7 +247,8 @@ def test_slow_calls_right_after_an_idle_gap_are_not_stalls(fresh):
 
 class Pipeline:
     """A fake clock and a key's calls: each call asks ``team_for`` for its team, "runs" for
-    the time the test says a team or one thread takes now, and reports it to ``observe``."""
+    the time the test says a team or one thread takes now, and reports it as
+    ``native_threads`` does."""
 
     def __init__(self, fresh, key=("depthwise",)):
         self.now, self.key, self.teams = 20.0, key, []
@@ -256,10 +258,11 @@ class Pipeline:
 
     def calls(self, count, team_seconds, solo_seconds, gap=1e-3):
         for _ in range(count):
-            team = _contention.team_for(self.key, 2)
+            team = _history.team_for(self.key, 2)
             seconds = team_seconds if team > 1 else solo_seconds
             self.now += gap + seconds
-            _contention.observe(self.key, team, seconds)
+            if _contention.observe(self.key, team, seconds):
+                _history.record(self.key, team, seconds)
             self.teams.append(team)
         return self
 
@@ -294,18 +297,18 @@ def test_a_probe_that_loses_leaves_the_team(fresh):
     run.calls(300, 1.5e-3, 2.0e-3)
     probes = run.teams[20:].count(1)
     elapsed = run.now - start
-    assert 1 <= probes <= 1 + elapsed / _contention.LATELY_SECONDS
+    assert 1 <= probes <= 1 + elapsed / _history.LATELY_SECONDS
 
 
 def test_team_for_keeps_the_team_when_not_adaptive_or_unnamed(fresh):
     run = Pipeline(fresh).calls(20, 0.75e-3, 0.85e-3).calls(50, 1.3e-3, 0.9e-3)
-    assert _contention.team_for(run.key, 2) == 1
-    assert _contention.team_for(None, 2) == 2
-    assert _contention.team_for(("other work",), 2) == 2
-    assert _contention.team_for(run.key, 1) == 1
+    assert _history.team_for(run.key, 2) == 1
+    assert _history.team_for(None, 2) == 2
+    assert _history.team_for(("other work",), 2) == 2
+    assert _history.team_for(run.key, 1) == 1
     _contention.set_adaptive(False)
     try:
-        assert _contention.team_for(run.key, 2) == 2
+        assert _history.team_for(run.key, 2) == 2
     finally:
         _contention.set_adaptive(True)
 

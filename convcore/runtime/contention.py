@@ -1,7 +1,7 @@
 """How many native threads one parallel call should start, decided the same way everywhere.
 
-Three limits, applied by :func:`team_size` to the thread count a backend was given, and a
-fourth per work key, applied by ``runtime.threads.native_threads`` (:func:`team_for`):
+Three limits, applied by :func:`team_size` to the thread count a backend was given (a
+fourth, per work key, is ``runtime.team_history``):
 
 1. **The machine's share**: the CPUs this process may run on (``os.sched_getaffinity``) and
    a container's CPU quota (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), see
@@ -39,22 +39,8 @@ fourth per work key, applied by ``runtime.threads.native_threads`` (:func:`team_
      least ``STALL_OTHERS`` of a core: on a quiet VM, a hiccup of the host slowed two calls
      in a row and held the next second on one thread (1.7x slower) with nobody to yield to.
 
-4. **Whether the team beats one thread for this work, lately**, for calls that name their
-   work. On a VM the other
-   tenants leave no trace in ``/proc/stat``: when one of them holds the CPU under a team
-   thread, the call waits for it, and two threads can run slower than one (the depthwise
-   layer, 2 CPUs: 1.2-1.3 ms on two threads against 0.8-1.1 ms on one in the same minutes)
-   without the CPU signal or the stall rule noticing (the calls were not 2x and 1.5 ms slower
-   than their best). So the engine keeps, per work key, the times of the last
-   ``LATELY_SAMPLES`` calls on a team and on one thread. When the team's calls of the last
-   ``LATELY_SECONDS`` average ``LATELY_DEGRADED`` times its best, one call runs on one thread
-   to see (a probe); while one thread's recent mean beats the team's by ``LATELY_MARGIN``
-   (a one-thread time of 0.95x the team's is noise, not worth flapping over), the work runs
-   on one thread, with a team call again once the team's samples are older than
-   ``LATELY_SECONDS``. On a quiet machine the team stays near its best and no probe is run;
-   under contention one call of each kind per ``LATELY_SECONDS`` is the price.
-
-``CONVCORE_ADAPTIVE_THREADS=0`` (or ``set_adaptive(False)``) turns limits 3 and 4 off: the
+``CONVCORE_ADAPTIVE_THREADS=0`` (or ``set_adaptive(False)``) turns the third limit (and
+``runtime.team_history``) off: the
 team is then what the thread setting says whenever the work pays for it.
 """
 
@@ -77,10 +63,6 @@ COLD_GAP_SECONDS = 0.1
 WARM_SECONDS = 0.05
 HOLD_SECONDS = 1.0
 CALM_SECONDS = 1.0
-LATELY_SECONDS = 0.5
-LATELY_SAMPLES = 8
-LATELY_DEGRADED = 1.3
-LATELY_MARGIN = 1.1
 # Before the measurement (and where it cannot run), and the least it may find: what a second
 # thread costs a call after a millisecond of other work. An empty region times only the
 # team's wake-up (1 us on the 2-core AVX2 VM, quiet: its second thread then looked worth it
@@ -96,8 +78,6 @@ _state = {"budget": None, "dispatch": None, "dispatch_retry": 0.0, "adaptive": N
           "peak": (0.0, -math.inf)}
 _now = time.monotonic
 _best = BoundedTable(1024)
-_lately = BoundedTable(1024)
-_lately_lock = threading.Lock()
 
 
 # --- 1. the machine's share ---------------------------------------------------------------
@@ -406,21 +386,26 @@ def observe(key, threads, seconds):
 
     The best time per (key, threads) is kept; ``STALL_STRIKES`` calls in a row far slower
     than theirs mark the machine contended for ``HOLD_SECONDS``.
+
+    Returns
+    -------
+    bool
+        Whether the call's time describes its work: named, and not among the first calls
+        after an idle gap (``runtime.team_history`` keeps only those).
     """
     now = _now()
     if now - seconds - _state["last_end"] > COLD_GAP_SECONDS:
         _state["warm_from"] = now + WARM_SECONDS  # the first calls after an idle gap
     _state["last_end"] = now
     if key is None or now < _state["warm_from"]:
-        return
-    _remember(key, threads, seconds, now)
+        return False
     if threads <= 1:
-        return
+        return True
     slot = (key, threads)
     best = _best.get(slot)
     if best is None or seconds < best:
         _best.put(slot, seconds)
-        return
+        return True
     if seconds > STALL_RATIO * best and seconds - best > STALL_SECONDS and adaptive() \
             and _others_present():
         _state["strikes"] += 1
@@ -429,71 +414,7 @@ def observe(key, threads, seconds):
             _state["stalled_until"] = _now() + HOLD_SECONDS
     else:
         _state["strikes"] = 0
-
-
-class _Lately:
-    """The recent calls of one work key: (end time, seconds) on a team and on one thread,
-    and the team's best time."""
-
-    __slots__ = ("team", "solo", "best")
-
-    def __init__(self):
-        self.team = collections.deque(maxlen=LATELY_SAMPLES)
-        self.solo = collections.deque(maxlen=LATELY_SAMPLES)
-        self.best = math.inf
-
-
-def _remember(key, threads, seconds, now):
-    lately = _lately.get(key)
-    if lately is None:
-        lately = _Lately()
-        _lately.put(key, lately)
-    with _lately_lock:
-        if threads > 1:
-            lately.team.append((now, seconds))
-            lately.best = min(lately.best, seconds)
-        else:
-            lately.solo.append((now, seconds))
-
-
-def _recent_mean(samples, now):
-    """(mean seconds, count) of the samples of the last ``LATELY_SECONDS``, or None."""
-    total, count = 0.0, 0
-    for when, seconds in samples:
-        if now - when <= LATELY_SECONDS:
-            total += seconds
-            count += 1
-    return (total / count, count) if count else None
-
-
-def team_for(key, wanted):
-    """Threads for work `key` now: `wanted`, or 1 while one thread has lately been faster.
-
-    See limit 4 of the module docstring. Work seen for the first time, or not lately, gets
-    `wanted`; so does everything when the contention limits are off.
-
-    Examples
-    --------
-    >>> from convcore.runtime import contention as _contention
-    >>> _contention.team_for(("never seen",), 2)
-    2
-    """
-    if wanted <= 1 or key is None or not adaptive():
-        return wanted
-    lately = _lately.get(key)
-    if lately is None:
-        return wanted
-    now = _now()
-    with _lately_lock:
-        team = _recent_mean(lately.team, now)
-        solo = _recent_mean(lately.solo, now)
-        if team is None:
-            return wanted  # measure the team again
-        if solo is None:
-            # A probe, once the team's recent calls (two at least) run well above its best.
-            degraded = team[1] >= 2 and team[0] > LATELY_DEGRADED * lately.best
-            return 1 if degraded else wanted
-        return 1 if LATELY_MARGIN * solo[0] < team[0] else wanted
+    return True
 
 
 def _others_present():
@@ -520,5 +441,4 @@ def reset():
         _state.update(budget=None, dispatch=None, dispatch_retry=0.0, adaptive=None,
                       stalled_until=0.0, peak=(0.0, -math.inf))
         _best.clear()
-        _lately.clear()
         _signal = _make_signal()

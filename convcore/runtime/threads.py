@@ -18,6 +18,7 @@ import threading
 import time
 
 from convcore.runtime import contention as _contention
+from convcore.runtime import team_history as _history
 from convcore.runtime.invalidation import settings_changed
 
 _local = threading.local()
@@ -148,13 +149,13 @@ def native_threads(wanted, key=None, follow_load=True):
     the work (same key, same work), the call's time feeds the stall rule of
     ``_contention.observe``: a parallel call far slower than its best marks the machine
     contended, and the team runs on one thread while one thread has lately been faster for
-    this work (``_contention.team_for``). ``follow_load=False``: the caller runs `wanted`
+    this work (``runtime.team_history``). ``follow_load=False``: the caller runs `wanted`
     threads whatever it is given (a plan whose bits depend on its thread count), so that
     rule must not cut the team.
     """
     wanted = max(1, wanted)
     if key is not None and wanted > 1 and follow_load:
-        wanted = _contention.team_for(key, wanted)
+        wanted = _history.team_for(key, wanted)
     taken = _budget.acquire(wanted)
     start = time.perf_counter()
     try:
@@ -162,7 +163,9 @@ def native_threads(wanted, key=None, follow_load=True):
     finally:
         _budget.release(taken)
     if key is not None:
-        _contention.observe(key, taken, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        if _contention.observe(key, taken, seconds):
+            _history.record(key, taken, seconds)
 
 
 class BlasLimit:
