@@ -40,8 +40,8 @@ fourth, per work key, is ``runtime.team_history``):
      in a row and held the next second on one thread (1.7x slower) with nobody to yield to.
 
 ``CONVCORE_ADAPTIVE_THREADS=0`` (or ``set_adaptive(False)``) turns the third limit (and
-``runtime.team_history``) off: the
-team is then what the thread setting says whenever the work pays for it.
+``runtime.team_history``) off: the team is then what the thread setting says whenever the
+work pays for it.
 """
 
 import collections
