@@ -88,6 +88,99 @@ typedef struct {
     CC_C(T, VT, R, NV, 3, 4) CC_C(T, VT, R, NV, 3, 5) CC_C(T, VT, R, NV, 4, 4) CC_C(T, VT, R, NV, 4, 5) \
     CC_C(T, VT, R, NV, 5, 5) default: break;
 
+/* The body of a loop over input rows: input row TT of the block for every output row it
+   reaches (all R when it is a full row, else rows qlo..qhi through the partial cases); a
+   missing row (outside the signal, zero fill) is skipped with `continue`. */
+#define CC_ROW(T, VT, R, NV, TT)                                                               \
+    const cc_ssize t_ = (TT);                                                                  \
+    const T* row = rows[d * nt + t_];                                                          \
+    if (!row) continue;                                                                        \
+    row += off;                                                                                \
+    const T* w0 = wp + d * wplane + (t_ + R - 1) * kc;                                         \
+    if (t_ >= R - 1 && t_ < kr) {                                                              \
+        /* Every output row of the block meets this input row: one load, R uses. */            \
+        for (cc_ssize b = 0; b < kc; b++) {                                                    \
+            VT xv[NV];                                                                         \
+            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
+                memcpy(&xv[v], row + b + v * VL, sizeof(VT));                                  \
+            CC_UNROLL for (int q = 0; q < R; q++) {                                            \
+                const T wq = w0[b - q * kc];                                                   \
+                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
+                    acc[q][v] += xv[v] * wq;                                                   \
+            }                                                                                  \
+        }                                                                                      \
+        continue;                                                                              \
+    }                                                                                          \
+    /* The first and last R - 1 input rows reach only output rows qlo..qhi: a copy of the      \
+       loop for each range, so no multiply-add meets a zero padding row (docs/openmp.md,       \
+       block shapes) and each load still serves every row it can. */                          \
+    const int qlo = t_ - kr + 1 > 0 ? (int)(t_ - kr + 1) : 0;                                  \
+    const int qhi = t_ < R - 1 ? (int)t_ : R - 1;                                              \
+    switch (qlo * 8 + qhi) { CC_PARTIAL_CASES(T, VT, R, NV) }
+/* The phase loop (docs/openmp.md, "Phases") on 16-register targets, where it was measured;
+   AVX-512 and NEON keep the row-by-row loop until measured there. -DCC_PHASES=0|1 overrides
+   it for a tuning build. */
+#ifndef CC_PHASES
+#  if CC_NREGS < 32
+#    define CC_PHASES 1
+#  else
+#    define CC_PHASES 0
+#  endif
+#endif
+/* Phase S - 1 (S = 1 .. R - 1): input row `top` feeds output rows 0..S-1 and `bot` rows
+   S..R-1, with their own taps; one step's R x NV multiply-adds are independent. The vectors
+   of both rows share registers: `top`'s are dead before `bot`'s load. */
+#define CC_PHASE(T, VT, R, NV, S)                                                              \
+    case S: if (S < R) {                                                                       \
+        for (cc_ssize b = 0; b < kc; b++) {                                                    \
+            VT xv[NV];                                                                         \
+            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
+                { memcpy(&xv[v], top + b + v * VL, sizeof(VT)); if (S > 1) CC_IN_REG(xv[v]); } \
+            CC_UNROLL for (int q = 0; q < (S < R ? S : 0); q++) {                              \
+                const T wq = wtop[b - q * kc];                                                 \
+                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
+                    acc[q][v] += xv[v] * wq;                                                   \
+            }                                                                                  \
+            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
+                { memcpy(&xv[v], bot + b + v * VL, sizeof(VT)); if (R - S > 1) CC_IN_REG(xv[v]); } \
+            CC_UNROLL for (int q = S; q < R; q++) {                                            \
+                const T wq = wbot[b - q * kc];                                                 \
+                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
+                    acc[q][v] += xv[v] * wq;                                                   \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+    break;
+#define CC_PHASE_CASES(T, VT, R, NV)                                                           \
+    CC_PHASE(T, VT, R, NV, 1) CC_PHASE(T, VT, R, NV, 2) CC_PHASE(T, VT, R, NV, 3)             \
+    CC_PHASE(T, VT, R, NV, 4) CC_PHASE(T, VT, R, NV, 5) default: break;
+
+#if CC_PHASES
+#define CC_PHASE_LOOP(T, VT, R, NV)                                                            \
+    if (R >= 3 && kr >= R - 1 && !(CC_FIXED_5x5 && kr == 5 && kc == 5)) {                      \
+        /* Phases (docs/openmp.md, "Phases"): phase t pairs input row t (output rows           \
+           0..t) with input row t + kr (rows t+1..R-1), so each step feeds all R x NV          \
+           accumulators and none waits on its own last multiply-add. Not in the 5 x 5          \
+           copy: straight-line, gcc keeps its rows' chains apart, and its phases spilled. */   \
+        for (cc_ssize t = 0; t < kr; t++) {                                                    \
+            const T* top = rows[d * nt + t];                                                   \
+            const T* bot = t < R - 1 ? rows[d * nt + t + kr] : NULL;                           \
+            if (top && bot) {                                                                  \
+                top += off; bot += off;                                                        \
+                const T* wtop = wp + d * wplane + (t + R - 1) * kc;                            \
+                const T* wbot = wp + d * wplane + (t + kr + R - 1) * kc;                       \
+                switch (t + 1) { CC_PHASE_CASES(T, VT, R, NV) }                                \
+                continue;                                                                      \
+            }                                                                                  \
+            /* Full rows (t >= R - 1), and phases with a row outside the signal: by rows. */   \
+            for (cc_ssize u = t; u < nt; u += kr) { CC_ROW(T, VT, R, NV, u) }                  \
+        }                                                                                      \
+        continue;                                                                              \
+    }
+#else
+#define CC_PHASE_LOOP(T, VT, R, NV)
+#endif
+
 /* Output columns of the strip starting at column c0 (the last strip may be narrower). */
 static inline cc_ssize cc_strip_cols(const cc_problem* P, cc_ssize c0, cc_ssize jb) {
     return P->ocols - c0 < jb ? P->ocols - c0 : jb;
@@ -199,32 +292,8 @@ CC_BODY_##SUF(ID)(                                                              
         CC_UNROLL for (int v = 0; v < NV; v++)                                                 \
             acc[q][v] = zero;                                                                  \
     for (cc_ssize d = 0; d < nd; d++) {                                                        \
-        for (cc_ssize t = 0; t < nt; t++) {                                                    \
-            const T* row = rows[d * nt + t];                                                   \
-            if (!row) continue;                                                                \
-            row += off;                                                                        \
-            const T* w0 = wp + d * wplane + (t + R - 1) * kc;                                  \
-            if (t >= R - 1 && t < kr) {                                                        \
-                /* Every output row of the block meets this input row: one load, R uses. */    \
-                for (cc_ssize b = 0; b < kc; b++) {                                            \
-                    VT xv[NV];                                                                 \
-                    CC_UNROLL for (int v = 0; v < NV; v++)                                     \
-                        memcpy(&xv[v], row + b + v * VL, sizeof(VT));                          \
-                    CC_UNROLL for (int q = 0; q < R; q++) {                                    \
-                        const T wq = w0[b - q * kc];                                           \
-                        CC_UNROLL for (int v = 0; v < NV; v++)                                 \
-                            acc[q][v] += xv[v] * wq;                                           \
-                    }                                                                          \
-                }                                                                              \
-                continue;                                                                      \
-            }                                                                                  \
-            /* The first and last R - 1 input rows reach only output rows qlo..qhi: a          \
-               copy of the loop for each range, so no multiply-add meets a zero padding        \
-               row (docs/openmp.md, block shapes) and each load still serves every row it can. */         \
-            const int qlo = t - kr + 1 > 0 ? (int)(t - kr + 1) : 0;                            \
-            const int qhi = t < R - 1 ? (int)t : R - 1;                                        \
-            switch (qlo * 8 + qhi) { CC_PARTIAL_CASES(T, VT, R, NV) }                          \
-        }                                                                                      \
+        CC_PHASE_LOOP(T, VT, R, NV)                                                            \
+        for (cc_ssize t = 0; t < nt; t++) { CC_ROW(T, VT, R, NV, t) }                          \
     }                                                                                          \
     /* One vector store per accumulator, straight from its register (a whole-array             \
        copy would make the compiler stage the block on the stack first). */                    \
