@@ -55,6 +55,38 @@ def test_large_random_problems_every_boundary(k, mode):
                            np.dtype("float64"))
 
 
+def test_config_names_how_edge_rows_run():
+    # Phases on 16-register targets only (_kernels.h): AVX-512 and NEON keep the row loop.
+    from convcore._cy.target import describe
+
+    expected = "paired in phases" if describe()["registers"] < 32 else "one by one"
+    assert openmp.OpenMPBackend().build_config()["edge rows"] == expected
+
+
+@pytest.mark.parametrize("kernel_rows", [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_kernel_height_around_the_block_height(kernel_rows, dtype):
+    # The phase loop (docs/openmp.md, "Phases") pairs a block's rows t and t + kr when the
+    # kernel has at least R - 1 rows (R = 6 or 3 here), and falls back to single rows where
+    # one of the pair lies outside the signal: kernel heights on both sides of R - 1, result
+    # heights that leave a short last block, and rows outside filled with zero (skipped),
+    # with a value (read), wrapped or mirrored.
+    rng = np.random.default_rng(kernel_rows)
+    for rows in (1, 4, 5, 7, 13, 20):
+        x = make_array(rng, (rows, 70), dtype)
+        w = make_array(rng, (kernel_rows, 3 + kernel_rows % 4), dtype)  # 5 x 5 has its own copy
+        for mode in ("full", "same", "valid"):
+            if mode == "valid" and rows < kernel_rows:
+                continue
+            for boundary, fill in (("fill", 0), ("fill", 1.5), ("wrap", 0), ("symm", 0)):
+                if mode == "valid" and (boundary, fill) != ("fill", 0):
+                    continue
+                got = convcore.correlate(x, w, mode, backend="openmp", boundary=boundary,
+                                         fillvalue=fill)
+                expected = reference("correlate", x, w, mode, boundary, fill)
+                assert_matches(got, expected, x, w, np.dtype(dtype))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
 @pytest.mark.parametrize("mode", ["full", "same"])
 def test_kernels_wider_than_two_strips_every_boundary(dtype, mode):

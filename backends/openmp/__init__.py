@@ -43,10 +43,12 @@ class OpenMPBackend(Backend):
     kind = "direct"
 
     def build_config(self):
-        """The register block shapes (rows x float32 columns) this build uses (``_kernels.h``)."""
+        """The register block shapes (rows x float32 columns) this build uses and how it runs a
+        block's edge rows (``_kernels.h``; docs/openmp.md, "Phases")."""
         names = ("medium results", "short results or kernels", "1-D", "tall results")
         shapes = [_cy.geometry(0, variant) for variant in range(len(names))]
-        return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes))}
+        return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes)),
+                "edge rows": "paired in phases" if _cy.phase_loop() else "one by one"}
 
     def supports(self, problem, ctx):
         if problem.kind == "layer":

@@ -76,6 +76,7 @@ cdef extern from "_kernels.h":
     const int* CC_ROWS
     const int* CC_VECTORS
     enum: CC_SMALL_KERNEL_ROWS
+    enum: CC_PHASES
     int cc_lanes(int type) nogil
     void cc_item(const cc_problem* P, int type, int variant, Py_ssize_t item,
                  void* rows, void* tile) nogil
@@ -90,6 +91,11 @@ TYPE_CODES = {"float32": 0, "float64": 1, "uint64": 2}
 def small_kernel_rows():
     """Kernels of at most this many rows take the short, wide block (variant 1); 0: never."""
     return CC_SMALL_KERNEL_ROWS
+
+
+def phase_loop():
+    """Whether this build pairs a block's edge rows in phases (docs/openmp.md, "Phases")."""
+    return bool(CC_PHASES)
 
 
 def geometry(int type_code, int variant):
