@@ -55,19 +55,24 @@ typedef struct {
 #else
 #  define CC_IN_REG(v) ((void)0)
 #endif
+/* One step (tap column b) of input row SRC for output rows QA..QB-1, with taps
+   W[b - q kc]: its NV vectors loaded once, and KEEP them in registers (CC_IN_REG) where
+   they serve two rows or more. */
+#define CC_STEP(T, VT, NV, SRC, W, QA, QB, KEEP) {                                             \
+    VT xv[NV];                                                                                 \
+    CC_UNROLL for (int v = 0; v < NV; v++)                                                     \
+        { memcpy(&xv[v], SRC + b + v * VL, sizeof(VT)); if (KEEP) CC_IN_REG(xv[v]); }         \
+    CC_UNROLL for (int q = QA; q < QB; q++) {                                                  \
+        const T wq = W[b - q * kc];                                                            \
+        CC_UNROLL for (int v = 0; v < NV; v++)                                                 \
+            acc[q][v] += xv[v] * wq;                                                           \
+    }                                                                                          \
+}
 /* Input row `row` (weights w0 as for a full row) for output rows A..B only. */
 #define CC_PART(T, VT, R, NV, A, B)                                                            \
     if (B < R) {                                                                               \
-        for (cc_ssize b = 0; b < kc; b++) {                                                    \
-            VT xv[NV];                                                                         \
-            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
-                { memcpy(&xv[v], row + b + v * VL, sizeof(VT)); if (B > A) CC_IN_REG(xv[v]); } \
-            CC_UNROLL for (int q = A; q <= (B < R ? B : 0); q++) {                             \
-                const T wq = w0[b - q * kc];                                                   \
-                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
-                    acc[q][v] += xv[v] * wq;                                                   \
-            }                                                                                  \
-        }                                                                                      \
+        for (cc_ssize b = 0; b < kc; b++)                                                      \
+            CC_STEP(T, VT, NV, row, w0, A, (B < R ? B + 1 : 0), B > A)                         \
     }                                                                                          \
     break;
 /* The cases below cover output rows 0..5 of a block: a block shape of more than
@@ -99,16 +104,8 @@ typedef struct {
     const T* w0 = wp + d * wplane + (t_ + R - 1) * kc;                                         \
     if (t_ >= R - 1 && t_ < kr) {                                                              \
         /* Every output row of the block meets this input row: one load, R uses. */            \
-        for (cc_ssize b = 0; b < kc; b++) {                                                    \
-            VT xv[NV];                                                                         \
-            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
-                memcpy(&xv[v], row + b + v * VL, sizeof(VT));                                  \
-            CC_UNROLL for (int q = 0; q < R; q++) {                                            \
-                const T wq = w0[b - q * kc];                                                   \
-                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
-                    acc[q][v] += xv[v] * wq;                                                   \
-            }                                                                                  \
-        }                                                                                      \
+        for (cc_ssize b = 0; b < kc; b++)                                                      \
+            CC_STEP(T, VT, NV, row, w0, 0, R, 0)                                               \
         continue;                                                                              \
     }                                                                                          \
     /* The first and last R - 1 input rows reach only output rows qlo..qhi: a copy of the      \
@@ -133,21 +130,8 @@ typedef struct {
 #define CC_PHASE(T, VT, R, NV, S)                                                              \
     case S: if (S < R) {                                                                       \
         for (cc_ssize b = 0; b < kc; b++) {                                                    \
-            VT xv[NV];                                                                         \
-            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
-                { memcpy(&xv[v], top + b + v * VL, sizeof(VT)); if (S > 1) CC_IN_REG(xv[v]); } \
-            CC_UNROLL for (int q = 0; q < (S < R ? S : 0); q++) {                              \
-                const T wq = wtop[b - q * kc];                                                 \
-                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
-                    acc[q][v] += xv[v] * wq;                                                   \
-            }                                                                                  \
-            CC_UNROLL for (int v = 0; v < NV; v++)                                             \
-                { memcpy(&xv[v], bot + b + v * VL, sizeof(VT)); if (R - S > 1) CC_IN_REG(xv[v]); } \
-            CC_UNROLL for (int q = S; q < R; q++) {                                            \
-                const T wq = wbot[b - q * kc];                                                 \
-                CC_UNROLL for (int v = 0; v < NV; v++)                                         \
-                    acc[q][v] += xv[v] * wq;                                                   \
-            }                                                                                  \
+            CC_STEP(T, VT, NV, top, wtop, 0, (S < R ? S : 0), S > 1)                           \
+            CC_STEP(T, VT, NV, bot, wbot, S, R, R - S > 1)                                     \
         }                                                                                      \
     }                                                                                          \
     break;
