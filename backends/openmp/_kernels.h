@@ -145,7 +145,7 @@ typedef struct {
         /* Phases (docs/openmp.md, "Phases"): phase t pairs input row t (output rows           \
            0..t) with input row t + kr (rows t+1..R-1), so each step feeds all R x NV          \
            accumulators and none waits on its own last multiply-add. Not in the 5 x 5          \
-           copy: straight-line, gcc keeps its rows' chains apart, and its phases spilled. */   \
+           copy: unrolled there, the phases spilled and measured no faster. */                \
         for (cc_ssize t = 0; t < kr; t++) {                                                    \
             const T* top = rows[d * nt + t];                                                   \
             const T* bot = t < R - 1 ? rows[d * nt + t + kr] : NULL;                           \
