@@ -127,7 +127,8 @@ typedef struct {
 /* A phase's steps stay a loop, also in the 5 x 5 copy where kc is known: unrolled, gcc
    hoisted the steps' loads and spilled accumulators (objdump of cc_micro_f32_3: 20-65
    multiply-adds reading the stack against 13), and float64 5 x 5 ran 1.15-1.20x slower
-   than the row loop; rolled, float32 5 x 5 ran 0.88-0.93x and float64 0.91-0.97x its time. */
+   than the row loop; rolled, 5 x 5 takes about 0.93x the row loop's time in float32 and
+   0.92-0.98x in float64 (docs/openmp.md, "Phases"). */
 #if CC_VECTOR_EXTENSIONS
 #  define CC_ROLLED _Pragma("GCC unroll 1")
 #else
