@@ -64,7 +64,17 @@ def test_config_names_how_edge_rows_run():
     assert openmp.OpenMPBackend().build_config()["edge rows"] == expected
 
 
-@pytest.mark.parametrize("kernel_rows", [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13])
+def test_config_names_the_fixed_kernel_sizes():
+    # The fixed-size copies are built on 16-register FMA targets only (_kernels.h).
+    from convcore._cy.target import describe
+
+    target = describe()
+    fixed = target["registers"] < 32 and target["fma"]
+    config = openmp.OpenMPBackend().build_config()["fixed kernels"]
+    assert (config != "none") == fixed
+
+
+@pytest.mark.parametrize("kernel_rows", [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_kernel_height_around_the_block_height(kernel_rows, dtype):
     # The phase loop (docs/openmp.md, "Phases") pairs a block's rows t and t + kr when the
@@ -73,8 +83,10 @@ def test_every_kernel_height_around_the_block_height(kernel_rows, dtype):
     # heights that leave a short last block, and rows outside filled with zero (skipped),
     # with a value (read), wrapped or mirrored.
     rng = np.random.default_rng(kernel_rows)
-    for rows, cols in itertools.product((1, 4, 5, 7, 13, 20), (3 + kernel_rows % 4, 5)):
-        # (A 5 x 5 kernel runs its own compiled copy of the loop.)
+    widths = sorted({3 + kernel_rows % 4, 5, kernel_rows})
+    for rows, cols in itertools.product((1, 4, 5, 7, 13, 20), widths):
+        # (Square kernels of 5 and 7-15 rows run their own compiled copies of the loop:
+        # _kernels.h, "Fixed sizes".)
         x = make_array(rng, (rows, 70), dtype)
         w = make_array(rng, (kernel_rows, cols), dtype)
         for mode in ("full", "same", "valid"):

@@ -43,12 +43,15 @@ class OpenMPBackend(Backend):
     kind = "direct"
 
     def build_config(self):
-        """The register block shapes (rows x float32 columns) this build uses and how it runs a
-        block's edge rows (``_kernels.h``; docs/openmp.md, "Phases")."""
+        """The register block shapes (rows x float32 columns) this build uses, how it runs a
+        block's edge rows and which kernel sizes have their own compiled loop (``_kernels.h``;
+        docs/openmp.md, "Phases" and "Fixed sizes")."""
         names = ("medium results", "short results or kernels", "1-D", "tall results")
         shapes = [_cy.geometry(0, variant) for variant in range(len(names))]
         return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes)),
-                "edge rows": "paired in phases" if _cy.phase_loop() else "one by one"}
+                "edge rows": "paired in phases" if _cy.phase_loop() else "one by one",
+                "fixed kernels": ("5x5 and 7x7 to 15x15 (odd), float types" if _cy.fixed_sizes()
+                                  else "none")}
 
     def supports(self, problem, ctx):
         if problem.kind == "layer":

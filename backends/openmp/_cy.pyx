@@ -77,6 +77,7 @@ cdef extern from "_kernels.h":
     const int* CC_VECTORS
     enum: CC_SMALL_KERNEL_ROWS
     enum: CC_PHASES
+    enum: CC_FIXED_SIZES
     int cc_lanes(int type) nogil
     void cc_item(const cc_problem* P, int type, int variant, Py_ssize_t item,
                  void* rows, void* tile) nogil
@@ -96,6 +97,12 @@ def small_kernel_rows():
 def phase_loop():
     """Whether this build pairs a block's edge rows in phases (docs/openmp.md, "Phases")."""
     return bool(CC_PHASES)
+
+
+def fixed_sizes():
+    """Whether this build has the float loop's copies for fixed square kernels (docs/openmp.md,
+    "Fixed sizes")."""
+    return bool(CC_FIXED_SIZES)
 
 
 def geometry(int type_code, int variant):

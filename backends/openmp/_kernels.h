@@ -124,11 +124,11 @@ typedef struct {
 #    define CC_PHASES 0
 #  endif
 #endif
-/* A phase's steps stay a loop, also in the 5 x 5 copy where kc is known: unrolled, gcc
-   hoisted the steps' loads and spilled accumulators (objdump of cc_micro_f32_3: 20-65
-   multiply-adds reading the stack against 13), and float64 5 x 5 ran 1.15-1.20x slower
-   than the row loop; rolled, 5 x 5 takes about 0.93x the row loop's time in float32 and
-   0.92-0.98x in float64 (docs/openmp.md, "Phases"). */
+/* A phase's steps stay a loop, also in the fixed-size copies where kc is known (below).
+   Unrolled in the 5 x 5 copy, gcc hoisted the steps' loads and spilled accumulators (objdump
+   of cc_micro_f32_3: 20-65 multiply-adds reading the stack against 13), and float64 5 x 5
+   ran 1.15-1.20x slower than the row loop; rolled, 5 x 5 takes about 0.93x the row loop's
+   time in float32 and 0.92-0.98x in float64 (docs/openmp.md, "Phases"). */
 #if CC_VECTOR_EXTENSIONS
 #  define CC_ROLLED _Pragma("GCC unroll 1")
 #else
@@ -218,41 +218,49 @@ static void cc_tile_##SUF(const cc_problem* P, const T* const* rows, cc_ssize nd
     }                                                                                          \
 }
 
-/* A 5 x 5 kernel (the commonest after 3 x 3) runs its own copy of the micro-kernel with kr
-   and kc known to the compiler: every tap loop unrolls and each input row's case of the
-   partial-row switch is resolved at compile time, so the block is straight-line code. On
-   AVX2 + FMA (Zen 3), 1024^2 'same', min of 60 calls over 3 processes, one thread: float32
-   1.00-1.01 -> 0.92 ms, float64 1.88-2.00 -> 1.78-1.81 ms. The SSE build (no FMA: a
-   multiply and an add, each needing a register) ran it 1.2x slower that way, a 3 x 3 copy
-   (the 2 x 6 block) 12% slower, a 7 x 7 copy float32 within noise and float64 1.2x slower;
-   AVX-512 is not measured. So only 5 x 5, only the float types, and only on 16-register FMA targets
-   (docs/openmp.md, "Block shapes per instruction set"). */
+/* Fixed sizes: square kernels of 5 x 5 (every block shape) and 7 x 7 to 15 x 15 (the 6 x 2
+   block) run their own copies of the micro-kernel with kr and kc known to the compiler; gcc
+   then resolves each phase's and edge row's case and unrolls the full rows. Zen 3, one
+   thread, 1024^2 'same', the loop of both builds in one process, B / A = fixed / general:
+   float32 k = 5 0.92x (0.92 vs 1.00 ms), 7 0.82-0.83x, 9 0.85x, 11 0.87x, 13 0.89x,
+   15 0.89x; float64 k = 7-15 0.88-0.90x. Larger kernels gain less (21: 0.93-0.95x, 31:
+   0.98x: the general loop's cost per kernel row is spread over more taps), so the list
+   stops at 15. Tried and left out: a 3 x 3 copy (the 2 x 6 block: 1.16x slower), and the
+   SSE build (no FMA: a multiply and an add, each needing a register; 5 x 5 ran 1.2x
+   slower). AVX-512 is not measured, so it keeps the general loop. Only the float types, only
+   on 16-register FMA targets (docs/openmp.md, "Fixed sizes"). */
 #if defined(__GNUC__) || defined(__clang__)
 #  define CC_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #  define CC_ALWAYS_INLINE __forceinline
 #endif
 #if CC_FMA && CC_NREGS < 32
-#  define CC_FIXED_5x5 1
+#  define CC_FIXED_SIZES 1
 #else
-#  define CC_FIXED_5x5 0
+#  define CC_FIXED_SIZES 0
 #endif
 /* Where it applies, each float type's micro-kernel body is an always-inlined function that
-   cc_micro_* calls twice (CC_FIXED_WRAPPER); elsewhere the body is cc_micro_* itself, the code
-   every other target compiled before. */
+   cc_micro_* calls once per fixed size and once for the rest (CC_FIXED_WRAPPER); elsewhere
+   the body is cc_micro_* itself. */
+#define CC_FIXED_SIZE(SUF, ID, N)                                                              \
+    if (kr == N && kc == N) {                                                                  \
+        cc_body_##SUF##_##ID(rows, nd, N, off, wp, N, wplane, out, ostride, nrow, ncol);      \
+        return;                                                                                \
+    }
 #define CC_FIXED_WRAPPER(T, SUF, ID)                                                           \
 static void cc_micro_##SUF##_##ID(                                                             \
         const T* const* rows, cc_ssize nd, cc_ssize kr, cc_ssize off,                          \
         const T* wp, cc_ssize kc, cc_ssize wplane,                                             \
         T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                                \
 {                                                                                              \
-    if (kr == 5 && kc == 5) {                                                                  \
-        cc_body_##SUF##_##ID(rows, nd, 5, off, wp, 5, wplane, out, ostride, nrow, ncol);      \
-        return;                                                                                \
+    CC_FIXED_SIZE(SUF, ID, 5)                                                                  \
+    if (ID == 3) {  /* the 6 x 2 block */                                                      \
+        CC_FIXED_SIZE(SUF, ID, 7) CC_FIXED_SIZE(SUF, ID, 9) CC_FIXED_SIZE(SUF, ID, 11)        \
+        CC_FIXED_SIZE(SUF, ID, 13) CC_FIXED_SIZE(SUF, ID, 15)                                 \
     }                                                                                          \
     cc_body_##SUF##_##ID(rows, nd, kr, off, wp, kc, wplane, out, ostride, nrow, ncol);        \
 }
-#if CC_FIXED_5x5
+#if CC_FIXED_SIZES
 #  define CC_BODY_f32(ID) static CC_ALWAYS_INLINE void cc_body_f32_##ID
 #  define CC_BODY_f64(ID) static CC_ALWAYS_INLINE void cc_body_f64_##ID
 #  define CC_WRAP_f32(ID) CC_FIXED_WRAPPER(float, f32, ID)
