@@ -81,6 +81,8 @@ def make_call(problem, row):
     """A zero-argument callable for `row` on `problem` (raises Unavailable)."""
     name, _, threads = row.partition("@")
     threads = int(threads) if threads else None  # None: the default thread setting
+    if problem.family == "sgemm" and name not in CONTENDERS["sgemm"]:
+        raise Unavailable(f"not a row of {problem.group} (a matrix product, not a convolution)")
     if problem.family == "nn":
         if name not in NN_ROWS[problem.p["op"]]:
             raise Unavailable(f"not a row of {problem.group}")

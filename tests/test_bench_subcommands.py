@@ -74,6 +74,17 @@ def test_rounds_text_mode_names_rows_that_cannot_run(capsys):
     assert re.search(r"separable\s+declines", text)
 
 
+def test_rounds_names_convolution_rows_unavailable_on_the_sgemm_group(capsys):
+    # Rows named for the signal groups of the same run do not apply to the matrix product:
+    # reported, not run (and not a crash).
+    code = main(["bench", "rounds", "sgemm", "--rounds", "1", "--rows",
+                 "openmp,cv2.filter2D@1"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert re.search(r"openmp\s+not a row of sgemm-4096-float32", text)
+    assert re.search(r"cv2.filter2D@1\s+not a row of sgemm-4096-float32", text)
+
+
 def test_busy_writes_its_summary_and_shows_it_again(tmp_path, capsys, monkeypatch):
     pytest.importorskip("cv2")
     monkeypatch.setattr(rounds_busy, "IDLE_SECONDS", 0.01)
