@@ -261,6 +261,25 @@ def test_workspace_and_cost_are_positive_and_grow():
     assert 0 < openmp.backend.cost(small, context()) < openmp.backend.cost(large, context())
 
 
+def test_cost_model_counts_the_fixed_size_copies_where_the_build_runs_them(monkeypatch):
+    # A 7 x 7 kernel runs a fixed-size copy on 16-register FMA targets (_kernels.h), an
+    # 8 x 8 or a 7 x 5 one never: only the first changes with the model's factor for them.
+    from convcore._cy.target import describe
+    from convcore.backends.openmp import _model
+
+    target = describe()
+    builds_fixed = target["registers"] < 32 and target["fma"]
+    x = np.ones((512, 512), np.float32)
+    for shape, fixed in (((7, 7), builds_fixed), ((8, 8), False), ((7, 5), False)):
+        problem = _problem(x, np.ones(shape, np.float32), "same")
+        assert _model.work_shape(problem).fixed == fixed
+        costs = []
+        for factor in (1.0, 0.5):
+            monkeypatch.setattr(_model, "FIXED_KERNEL_SPEEDUP", factor)
+            costs.append(_model.predict_seconds(problem, 1))
+        assert (costs[1] < costs[0]) == fixed and costs[1] <= costs[0]
+
+
 def test_auto_prefers_openmp_over_naive_on_real_images():
     x = np.ones((512, 512), np.float32)
     for k in (3, 7, 21):

@@ -260,6 +260,12 @@ static void cc_micro_##SUF##_##ID(                                              
     }                                                                                          \
     cc_body_##SUF##_##ID(rows, nd, kr, off, wp, kc, wplane, out, ostride, nrow, ncol);        \
 }
+/* Whether a float type's cc_micro_* runs a fixed-size copy for this kernel: the rule of
+   CC_FIXED_WRAPPER above, for the cost model (`_cy.fixed_kernel`). */
+static int cc_fixed_kernel(int variant, cc_ssize kr, cc_ssize kc) {
+    if (!CC_FIXED_SIZES || kr != kc) return 0;
+    return kr == 5 || (variant == 3 && kr >= 7 && kr <= 15 && kr % 2 == 1);
+}
 #if CC_FIXED_SIZES
 #  define CC_BODY_f32(ID) static CC_ALWAYS_INLINE void cc_body_f32_##ID
 #  define CC_BODY_f64(ID) static CC_ALWAYS_INLINE void cc_body_f64_##ID

@@ -33,6 +33,11 @@ SECONDS_PER_LANE_MAC = {0: 9.8e-12, 1: 1.9e-11, 2: 6.0e-11}
 # the short, wide block also serves short kernels (16-register targets), it ran 1.15x /
 # 1.47x the count's prediction at k = 3 / 5 (1024^2 float32, one thread, AVX2).
 VARIANT_SLOWDOWN = {0: 1.0, 1: 1.3 if _cy.small_kernel_rows() else 1.0, 2: 2.0, 3: 1.0}
+# Square kernels with their own compiled copy of the loop (16-register FMA targets: 5 x 5,
+# and 7 x 7 to 15 x 15 in the tall block; ``_cy.fixed_kernel``) ran 0.82-0.92x the general
+# loop's time on Zen 3 (docs/openmp.md, "Fixed sizes"). The rate above is the general
+# loop's: calibrating on k = 15, a fixed size, fits it through this factor.
+FIXED_KERNEL_SPEEDUP = 0.87
 # Edge strips copied into the per-thread tile (memcpy runs plus table lookups).
 SECONDS_PER_TILE_ELEMENT = 1.5e-10
 # Signal read + result written, per thread (up to 2): from cache-sized data, and from memory
@@ -64,7 +69,7 @@ machine = calibrated_constants(
 
 WorkShape = collections.namedtuple(
     "WorkShape", "type_code variant rows strip n_oplanes n_rblocks n_strips nd nt kc tw "
-                 "passes pointers tile padded_taps")
+                 "passes pointers tile padded_taps fixed")
 
 
 def _compute_dtype(problem):
@@ -106,7 +111,8 @@ def work_shape(problem):
                      batch * int(np.prod(o_shape[:-2], dtype=np.int64)),
                      -(-orows // rows), -(-ocols // strip), nd, nt, kc, tw,
                      2 if passes == 4 else 1, 4 * nd * nt, 3 * nd * nt * tw,
-                     nd * (kr + 2 * (rows - 1)) * kc)
+                     nd * (kr + 2 * (rows - 1)) * kc,
+                     _cy.fixed_kernel(type_code, variant, kr, kc))
 
 
 def predict_seconds(problem, threads):
@@ -116,8 +122,9 @@ def predict_seconds(problem, threads):
     lane_macs = blocks * s.n_strips * s.nd * s.nt * s.kc * s.rows * s.strip * s.passes
     tile_elements = blocks * min(s.n_strips, 2) * s.nd * s.nt * s.tw * s.passes
     busy = min(threads, max(1, blocks * s.n_strips))
+    fixed = FIXED_KERNEL_SPEEDUP if s.fixed else 1.0
     compute = (lane_macs * machine.SECONDS_PER_LANE_MAC[s.type_code]
-               * machine.VARIANT_SLOWDOWN[s.variant] * _WIDTH_SCALE
+               * machine.VARIANT_SLOWDOWN[s.variant] * _WIDTH_SCALE * fixed
                + tile_elements * SECONDS_PER_TILE_ELEMENT) \
         / (1 + machine.PARALLEL_EFFICIENCY * (busy - 1))
     moved = (int(np.prod(problem.x_shape, dtype=np.int64)) + problem.out_size) \
