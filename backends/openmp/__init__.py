@@ -48,10 +48,13 @@ class OpenMPBackend(Backend):
         docs/openmp.md, "Phases" and "Fixed sizes")."""
         names = ("medium results", "short results or kernels", "1-D", "tall results")
         shapes = [_cy.geometry(0, variant) for variant in range(len(names))]
+        fixed = {name: ", ".join(f"{k}x{k}" for k in range(1, 64)
+                                 if _cy.fixed_kernel(0, variant, k, k))
+                 for variant, name in enumerate(names)}
         return {"blocks": ", ".join(f"{name} {r}x{jb}" for name, (r, jb) in zip(names, shapes)),
                 "edge rows": "paired in phases" if _cy.phase_loop() else "one by one",
-                "fixed kernels": ("5x5 and 7x7 to 15x15 (odd), float types" if _cy.fixed_sizes()
-                                  else "none")}
+                "fixed kernels": "; ".join(f"{name} {sizes}" for name, sizes in fixed.items()
+                                           if sizes) or "none"}
 
     def supports(self, problem, ctx):
         if problem.kind == "layer":

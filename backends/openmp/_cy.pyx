@@ -77,7 +77,6 @@ cdef extern from "_kernels.h":
     const int* CC_VECTORS
     enum: CC_SMALL_KERNEL_ROWS
     enum: CC_PHASES
-    enum: CC_FIXED_SIZES
     int cc_fixed_kernel(int variant, Py_ssize_t kr, Py_ssize_t kc) nogil
     int cc_lanes(int type) nogil
     void cc_item(const cc_problem* P, int type, int variant, Py_ssize_t item,
@@ -100,15 +99,8 @@ def phase_loop():
     return bool(CC_PHASES)
 
 
-def fixed_sizes():
-    """Whether this build has the float loop's copies for fixed square kernels (docs/openmp.md,
-    "Fixed sizes")."""
-    return bool(CC_FIXED_SIZES)
-
-
 def fixed_kernel(int type_code, int variant, Py_ssize_t kr, Py_ssize_t kc):
-    """Whether a kernel of kr x kc runs one of the fixed-size copies of the loop with block
-    shape `variant` (float types only; docs/openmp.md, "Fixed sizes")."""
+    """Whether a kr x kc kernel runs a fixed-size copy of block shape `variant`'s loop."""
     return type_code in (0, 1) and bool(cc_fixed_kernel(variant, kr, kc))
 
 

@@ -223,7 +223,7 @@ static void cc_tile_##SUF(const cc_problem* P, const T* const* rows, cc_ssize nd
    then resolves each phase's and edge row's case and unrolls the full rows. Zen 3, one
    thread, 1024^2 'same', the loop of both builds in one process, B / A = fixed / general:
    float32 k = 5 0.92x (0.92 vs 1.00 ms), 7 0.82-0.83x, 9 0.85x, 11 0.87x, 13 0.89x,
-   15 0.89x; float64 k = 7-15 0.88-0.90x. Larger kernels gain less (21: 0.93-0.95x, 31:
+   15 0.89x; float64 k = 7-15 0.88-0.92x. Larger kernels gain less (21: 0.93-0.95x, 31:
    0.98x: the general loop's cost per kernel row is spread over more taps), so the list
    stops at 15. Tried and left out: a 3 x 3 copy (the 2 x 6 block: 1.16x slower), and the
    SSE build (no FMA: a multiply and an add, each needing a register; 5 x 5 ran 1.2x
