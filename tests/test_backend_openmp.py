@@ -64,14 +64,17 @@ def test_config_names_how_edge_rows_run():
     assert openmp.OpenMPBackend().build_config()["edge rows"] == expected
 
 
-def test_config_names_the_fixed_kernel_sizes():
+def _builds_fixed_size_copies():
     # The fixed-size copies are built on 16-register FMA targets only (_kernels.h).
     from convcore._cy.target import describe
 
     target = describe()
-    fixed = target["registers"] < 32 and target["fma"]
+    return target["registers"] < 32 and target["fma"]
+
+
+def test_config_names_the_fixed_kernel_sizes():
     config = openmp.OpenMPBackend().build_config()["fixed kernels"]
-    assert (config != "none") == fixed
+    assert (config != "none") == _builds_fixed_size_copies()
 
 
 @pytest.mark.parametrize("kernel_rows", [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15])
@@ -262,15 +265,13 @@ def test_workspace_and_cost_are_positive_and_grow():
 
 
 def test_cost_model_counts_the_fixed_size_copies_where_the_build_runs_them(monkeypatch):
-    # A 7 x 7 kernel runs a fixed-size copy on 16-register FMA targets (_kernels.h), an
-    # 8 x 8 or a 7 x 5 one never: only the first changes with the model's factor for them.
-    from convcore._cy.target import describe
+    # A 7 x 7 kernel runs a fixed-size copy where the build has them, an 8 x 8 or a 7 x 5
+    # one never: only the first changes with the model's factor for them.
     from convcore.backends.openmp import _model
 
-    target = describe()
-    builds_fixed = target["registers"] < 32 and target["fma"]
     x = np.ones((512, 512), np.float32)
-    for shape, fixed in (((7, 7), builds_fixed), ((8, 8), False), ((7, 5), False)):
+    for shape, fixed in (((7, 7), _builds_fixed_size_copies()), ((8, 8), False),
+                         ((7, 5), False)):
         problem = _problem(x, np.ones(shape, np.float32), "same")
         assert _model.work_shape(problem).fixed == fixed
         costs = []

@@ -242,6 +242,12 @@ static void cc_tile_##SUF(const cc_problem* P, const T* const* rows, cc_ssize nd
 /* Where it applies, each float type's micro-kernel body is an always-inlined function that
    cc_micro_* calls once per fixed size and once for the rest (CC_FIXED_WRAPPER); elsewhere
    the body is cc_micro_* itself. */
+/* The one list of fixed sizes, read by the wrapper (a copy per size) and by cc_fixed_kernel
+   (the rule the cost model asks for): X(A, B, N) for each N, in every block shape and in
+   the 6 x 2 block only. */
+#define CC_FIXED_SIZES_EVERY_BLOCK(X, A, B) X(A, B, 5)
+#define CC_FIXED_SIZES_TALL_BLOCK(X, A, B)                                                     \
+    X(A, B, 7) X(A, B, 9) X(A, B, 11) X(A, B, 13) X(A, B, 15)
 #define CC_FIXED_SIZE(SUF, ID, N)                                                              \
     if (kr == N && kc == N) {                                                                  \
         cc_body_##SUF##_##ID(rows, nd, N, off, wp, N, wplane, out, ostride, nrow, ncol);      \
@@ -253,18 +259,17 @@ static void cc_micro_##SUF##_##ID(                                              
         const T* wp, cc_ssize kc, cc_ssize wplane,                                             \
         T* out, cc_ssize ostride, cc_ssize nrow, cc_ssize ncol)                                \
 {                                                                                              \
-    CC_FIXED_SIZE(SUF, ID, 5)                                                                  \
-    if (ID == 3) {  /* the 6 x 2 block */                                                      \
-        CC_FIXED_SIZE(SUF, ID, 7) CC_FIXED_SIZE(SUF, ID, 9) CC_FIXED_SIZE(SUF, ID, 11)        \
-        CC_FIXED_SIZE(SUF, ID, 13) CC_FIXED_SIZE(SUF, ID, 15)                                 \
-    }                                                                                          \
+    CC_FIXED_SIZES_EVERY_BLOCK(CC_FIXED_SIZE, SUF, ID)                                        \
+    if (ID == 3) { CC_FIXED_SIZES_TALL_BLOCK(CC_FIXED_SIZE, SUF, ID) }  /* the 6 x 2 block */  \
     cc_body_##SUF##_##ID(rows, nd, kr, off, wp, kc, wplane, out, ostride, nrow, ncol);        \
 }
-/* Whether a float type's cc_micro_* runs a fixed-size copy for this kernel: the rule of
-   CC_FIXED_WRAPPER above, for the cost model (`_cy.fixed_kernel`). */
+/* Whether a float type's cc_micro_* runs a fixed-size copy for this kernel (the wrapper's
+   lists above), for the cost model (`_cy.fixed_kernel`). */
+#define CC_IS_FIXED_SIZE(A, B, N) || kr == N
 static int cc_fixed_kernel(int variant, cc_ssize kr, cc_ssize kc) {
     if (!CC_FIXED_SIZES || kr != kc) return 0;
-    return kr == 5 || (variant == 3 && kr >= 7 && kr <= 15 && kr % 2 == 1);
+    return (0 CC_FIXED_SIZES_EVERY_BLOCK(CC_IS_FIXED_SIZE, _, _))
+        || (variant == 3 && (0 CC_FIXED_SIZES_TALL_BLOCK(CC_IS_FIXED_SIZE, _, _)));
 }
 #if CC_FIXED_SIZES
 #  define CC_BODY_f32(ID) static CC_ALWAYS_INLINE void cc_body_f32_##ID
