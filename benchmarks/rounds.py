@@ -92,7 +92,7 @@ def main(argv=None, prog=None):
     clock = None
     if args.cpu_time:
         clock = timing.CPU_TIME
-        _one_thread_libraries()
+        one_thread_libraries()
     print(stamp.line() + (" Times: CPU time of the calling thread." if args.cpu_time else ""),
           flush=True)
     results, missing = {}, {}
@@ -118,7 +118,7 @@ def main(argv=None, prog=None):
     return 0
 
 
-def _one_thread_libraries():
+def one_thread_libraries():
     """Keep BLAS and torch on the calling thread, so its CPU time is the whole call's."""
     from threadpoolctl import threadpool_limits
 

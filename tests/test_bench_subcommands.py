@@ -8,7 +8,7 @@ import re
 import pytest
 
 from convcore.__main__ import main
-from convcore.benchmarks import rounds_busy
+from convcore.benchmarks import regret, rounds_busy
 from convcore.cli.bench import subcommands
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -83,6 +83,40 @@ def test_rounds_names_convolution_rows_unavailable_on_the_sgemm_group(capsys):
     text = capsys.readouterr().out
     assert re.search(r"openmp\s+not a row of sgemm-4096-float32", text)
     assert re.search(r"cv2.filter2D@1\s+not a row of sgemm-4096-float32", text)
+
+
+def test_regret_times_auto_and_every_backend_and_writes_each_cell(tmp_path, capsys):
+    out = tmp_path / "regret.json"
+    code = main(["bench", "regret", "--profile", "quick", "256x256-k3x3", "--rounds", "2",
+                 "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "Times: CPU time of the calling thread, one thread." in text
+    assert re.search(r"^regret-256x256-k3x3-float32-same +\d+\.\d{3} \(rounds .*auto: \w+",
+                     text, re.M)
+    assert re.search(r"^grid: 1 cells, median \d\.\d{3}, max \d\.\d{3}$", text, re.M)
+    cell = json.loads(out.read_text())["regret-256x256-k3x3-float32-same"]
+    assert len(cell["rounds"]) == 2 and cell["regret"] > 0
+    assert "auto@1" in cell["least"] and "openmp@1" in cell["least"]
+    assert all(len(v) == 2 and min(v) > 0 for v in cell["least"].values())
+    # separable declines a random 3 x 3 kernel (rank 3): named with its reason, not timed
+    assert "separable@1" in cell["notes"] and "separable@1" not in cell["least"]
+
+
+def test_regret_compares_each_round_with_its_own_fastest_backend():
+    least = {"auto@1": [2.0, 3.0, 5.0], "openmp@1": [2.0, 2.0, 4.0],
+             "fft@1": [1.0, 3.0, 5.0]}
+    value, per_round, fastest = regret.regret(least)
+    assert per_round == [2.0, 1.5, 1.25]  # round 1's best is fft, rounds 2 and 3 openmp's
+    assert value == 1.5
+    assert fastest == "openmp@1"  # by the median over rounds: 2.0 against fft's 3.0
+
+
+def test_regret_refuses_a_cell_that_is_not_in_the_profile(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "regret", "--profile", "quick", "untuned"])
+    assert exit_.value.code == 2
+    assert "no regret cell of the quick profile" in capsys.readouterr().err
 
 
 def test_busy_writes_its_summary_and_shows_it_again(tmp_path, capsys, monkeypatch):

@@ -10,6 +10,8 @@ import importlib
 # name -> (module of convcore.benchmarks, one line for ``convcore bench --help``)
 SUBCOMMANDS = {
     "rounds": ("rounds", "interleaved rounds on groups of the grid: the ratios the docs quote"),
+    "regret": ("regret", "auto's time over the fastest backend's on each regret cell, one "
+                         "thread, CPU time"),
     "busy": ("rounds_busy", "per-call time of a pipeline beside a CPU-bound competitor, and "
                             "quiet"),
     "first-calls": ("first_calls", "first calls at new shapes in fresh processes, against "
