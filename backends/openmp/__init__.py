@@ -225,6 +225,9 @@ class _Polyphase:
         # The interior is one slice of x; only the ends go through the boundary table.
         lo, hi = min(max(-start, 0), self.count), max(min(n - start, self.count), 0)
         self.lo, self.hi = min(lo, hi), hi
+        # Ends that only read the zero fill are already zeros in the extended signal.
+        self.ends = [part for part in (slice(0, self.lo), slice(self.hi, self.count))
+                     if not (fill == 0 and (self.table[part] < 0).all())]
         self.lay = _polyphase_layout(type_code, variant, self.n_rows, self.n_taps_rows)
         self.fillrows = np.zeros((1, P), dtype)
 
@@ -233,7 +236,7 @@ class _Polyphase:
         extended = np.zeros((self.n_rows + self.n_taps_rows) * P + P, self.dtype)
         extended[lo:hi] = x[lo + self.start:hi + self.start]
         table = self.table
-        for part in (slice(0, lo), slice(hi, count)):
+        for part in self.ends:
             extended[part] = np.where(table[part] >= 0, x[np.maximum(table[part], 0)],
                                       self.fill)
         taps = np.zeros(self.n_taps_rows * P, self.dtype)
@@ -242,8 +245,10 @@ class _Polyphase:
         _run_planes(self.lay, extended, taps.reshape(1, self.n_taps_rows, P), self.fillrows,
                     True, out[:done].reshape(self.n_rows, P), team, key, xcols=P)
         if done < self.length:
-            windows = np.lib.stride_tricks.sliding_window_view(extended[done:count], m)
-            out[done:] = windows @ w
+            # np.correlate, not a sliding window view times w: the view's construction and a
+            # product over overlapping strides cost 25-30 us a call at 1e4 samples (a fifth
+            # of a 1e4 x 256 call). Real dtypes only here, so no conjugate is taken.
+            out[done:] = np.correlate(extended[done:count], w)
 
 
 def _polyphase_layout(type_code, variant, n_rows, n_taps_rows):
