@@ -124,6 +124,64 @@ def test_auto_tries_the_steady_backend_and_keeps_the_faster(first_and_steady, rn
     assert ("was predicted faster" in later) == (keeps == "firstpick")
 
 
+class _PricedBackend(_TimedBackend):
+    """Predicted at ``price`` seconds on every call, first or later."""
+
+    def __init__(self, name, price, seconds, clock):
+        super().__init__(name, True, seconds, clock)
+        self.price = price
+
+    def cost(self, p, ctx):
+        return self.price
+
+
+@pytest.fixture
+def near_tie(monkeypatch):
+    """Two backends auto ranks alike on every call (the second 1.4x the first's prediction,
+    within trials.SIGNAL_TRIAL_RATIO), and the clock they advance."""
+    clock = [0.0]
+    monkeypatch.setattr(trials, "_clock", lambda: clock[0])
+    backends = (_PricedBackend("modelpick", 1e-15, 1.0, clock),
+                _PricedBackend("runnerup", 1.4e-15, 1.0, clock))
+    for backend in backends:
+        convcore.register_backend(backend)
+    yield backends
+    for backend in backends:
+        convcore.unregister_backend(backend.name)
+
+
+@pytest.mark.parametrize("model_seconds, keeps, shown", [(1.5, "runnerup", "1.5 s"),
+                                                         (1.05, "modelpick", "1.05 s"),
+                                                         (0.5, "modelpick", "500 ms")])
+def test_auto_tries_a_runner_up_predicted_close_to_its_choice(near_tie, rng, model_seconds,
+                                                              keeps, shown):
+    chosen, runner_up = near_tie
+    chosen.seconds = model_seconds
+    x, k = rng.standard_normal((20, 30)), rng.standard_normal((3, 4))
+    expected = scipy.signal.convolve(x, k, "same")
+    assert "later calls: a trial (runnerup is predicted within 1.5x of modelpick" in \
+        convcore.explain(x, k, "same")
+    for _ in range(8):
+        np.testing.assert_allclose(convcore.convolve(x, k, "same"), expected, atol=1e-12)
+    # The first call, three trial calls of the model's choice, three of the runner-up, then
+    # the winner (the model's choice unless it was over 1.1x slower).
+    assert (chosen.calls, runner_up.calls) == ((4, 4) if keeps == "runnerup" else (1 + 3 + 1, 3))
+    later = convcore.explain(x, k, "same").splitlines()[-1]
+    assert later.startswith(f"later calls: {keeps} (")
+    assert f"modelpick measured {shown} against runnerup's 1 s on this signature's trial" in later
+
+
+def test_a_runner_up_predicted_far_from_auto_s_choice_is_not_tried(near_tie, rng):
+    chosen, runner_up = near_tie
+    runner_up.price = 1.6e-15   # over trials.SIGNAL_TRIAL_RATIO times the choice
+    chosen.seconds = 5.0        # slower in fact: without a trial, nobody finds out
+    x, k = rng.standard_normal(40), rng.standard_normal(5)
+    for _ in range(8):
+        convcore.convolve(x, k)
+    assert (chosen.calls, runner_up.calls) == (8, 0)
+    assert "later calls" not in convcore.explain(x, k)
+
+
 def test_a_named_backend_is_never_put_on_trial(first_and_steady, rng):
     first, steady = first_and_steady
     steady.seconds = 5.0

@@ -145,6 +145,22 @@ class Plan:
                 runner = self._runner
         return runner
 
+    def runner_up(self, within):
+        """The plan of the next cheapest supported backend when it is predicted within
+        `within` times this plan's cost, else None (auto's near-tie trial, ``engine.trials``).
+        Backends that read the kernel's values are not offered: their plans are made per
+        kernel."""
+        for name, cost, why in self.alternatives:
+            if why is not None or name == self.backend.name:
+                continue
+            backend = _registry.get_backend(name)
+            if cost is None or cost > within * self.cost or getattr(
+                    backend, "reads_kernel_values", False):
+                return None
+            return Plan(backend, f"predicted within {within:g}x of {self.backend.name}", cost,
+                        self.alternatives, self.problem, self.ctx, self.method, name)
+        return None
+
     def fallback(self):
         """The plan of the cheapest supported alternative that keeps NaN/inf local, or None."""
         if self._fallback is None:

@@ -67,16 +67,18 @@ def _later_calls(chosen, backend, method):
     A first call's predictions count one-off costs (FFTW planning of new lengths); a
     signature that comes again is planned once more for the steady state, and when that
     names another backend both run on trial: the steady backend keeps the signature unless
-    its prepared calls took over 1.1 times the first backend's (engine.trials). Each named
-    backend answers a repeated call with the same bits, first call included; under auto the
-    first calls of a signature may be answered by two backends, whose last bits can differ.
+    its prepared calls took over 1.1 times the first backend's (engine.trials). So do the
+    steady choice and a runner-up predicted within SIGNAL_TRIAL_RATIO of it (a near tie).
+    Each named backend answers a repeated call with the same bits, first call included; under
+    auto the first calls of a signature may be answered by two backends, whose last bits can
+    differ.
     """
     if not chosen.ctx.first_call:
         return ""
     later = chosen.ctx.replace(first_call=False)
     steady = _dispatch.plan(chosen.problem, backend, method, later)
     if steady.backend.name == chosen.backend.name:
-        return ""
+        return _near_tie(steady, backend, method) if backend == "auto" else ""
     name, first, verdict = steady.backend.name, chosen.backend.name, steady.measured
     if verdict is None:
         # Calls plan without the kernel's values unless the choice depends on them.
@@ -97,6 +99,34 @@ def _later_calls(chosen, backend, method):
                 f"{measured} on this signature's trial)")
     return (f"\nlater calls: {name} ({measured} on this signature's trial; the two backends' "
             f"answers may differ in the last bits)")
+
+
+def _near_tie(steady, backend, method):
+    """The line for a steady plan whose runner-up is predicted within SIGNAL_TRIAL_RATIO of
+    it: the trial to come, or how it went."""
+    if steady.value_dependent:
+        return ""
+    # Calls plan without the kernel's values (the trial's verdict is kept on that plan).
+    plain = _dispatch.plan(steady.problem.without_kernel(), backend, method, steady.ctx)
+    if plain.value_dependent:
+        return ""
+    name, verdict, ratio = plain.backend.name, plain.measured, _trials.SIGNAL_TRIAL_RATIO
+    if verdict is None:
+        runner_up = plain.runner_up(ratio)
+        if runner_up is None:
+            return ""
+        other = runner_up.backend.name
+        return (f"\nlater calls: a trial ({other} is predicted within {ratio:g}x of {name}; "
+                f"each answers {_trials.TRIAL_CALLS} of the next calls, and {name} keeps the "
+                f"signature unless it was over {_trials.TRIAL_MARGIN:g}x slower; the two "
+                f"backends' answers may differ in the last bits)")
+    other = verdict.first.backend.name
+    measured = (f"{name} measured {_dispatch._format_seconds(verdict.steady_seconds)} "
+                f"against {other}'s {_dispatch._format_seconds(verdict.first_seconds)} on this "
+                f"signature's trial")
+    if verdict.overruled:
+        return f"\nlater calls: {other} (predicted within {ratio:g}x of {name}; {measured})"
+    return f"\nlater calls: {name} ({other} was predicted within {ratio:g}x; {measured})"
 
 
 def time_backends(x, k, chosen, repeats=3):
