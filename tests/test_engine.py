@@ -11,6 +11,7 @@ import convcore
 from convcore.engine import trials
 from convcore.engine import dispatch as _dispatch
 from reference import build_problem, context, cores, default_constants
+from convcore.runtime.invalidation import settings_changed
 
 
 class RecordingBackend(convcore.Backend):
@@ -180,6 +181,30 @@ def test_a_runner_up_predicted_far_from_auto_s_choice_is_not_tried(near_tie, rng
         convcore.convolve(x, k)
     assert (chosen.calls, runner_up.calls) == (8, 0)
     assert "later calls" not in convcore.explain(x, k)
+
+
+def test_a_runner_up_reading_kernel_values_is_tried_per_kernel_only(near_tie, rng):
+    chosen, runner_up = near_tie
+    runner_up.reads_kernel_values = True
+    chosen.seconds = 1.5  # over 1.1x the runner-up's: it would win a trial
+    x = rng.standard_normal((20, 30))  # a 2-D kernel: its values may matter (its rank)
+    k, other_k = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    # A plan for every kernel predicted the runner-up at its best case: not tried.
+    for _ in range(8):
+        convcore.convolve(x, k)
+    assert runner_up.calls == 0
+    # A plan made per kernel (the choice reads the values too) tries it for that kernel, and
+    # the verdict stays with it: another kernel of the signature runs the model's choice.
+    chosen.reads_kernel_values = True
+    settings_changed()  # plans forgotten: the signature is planned afresh
+    for _ in range(8):
+        np.testing.assert_allclose(convcore.convolve(x, k), scipy.signal.convolve(x, k),
+                                   atol=1e-12)
+    assert runner_up.calls == 4  # three trial calls, then the eighth call
+    before = chosen.calls
+    np.testing.assert_allclose(convcore.convolve(x, other_k),
+                               scipy.signal.convolve(x, other_k), atol=1e-12)
+    assert chosen.calls == before + 1 and runner_up.calls == 4
 
 
 def test_a_named_backend_is_never_put_on_trial(first_and_steady, rng):

@@ -158,9 +158,10 @@ class _Call:
         # Value-dependent plans are judged for the kernel they resolve to (the first one
         # this signature meets: later kernels take the steady plan's choice untried).
         first, steady = first.resolve(k), steady.resolve(k)
-        if steady.backend is first.backend and self.auto and not steady.value_dependent:
+        if steady.backend is first.backend and self.auto:
             # The same backend both times: a runner-up the models put within
-            # SIGNAL_TRIAL_RATIO is tried in the first call's place.
+            # SIGNAL_TRIAL_RATIO is tried in the first call's place (for a value-dependent
+            # plan, among the plans of this kernel, where the verdict is kept).
             first = steady.runner_up(_trials.SIGNAL_TRIAL_RATIO) or first
         if not self.auto or steady.backend is first.backend or steady.measured is not None:
             self.settled = True

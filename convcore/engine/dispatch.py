@@ -148,14 +148,16 @@ class Plan:
     def runner_up(self, within):
         """The plan of the next cheapest supported backend when it is predicted within
         `within` times this plan's cost, else None (auto's near-tie trial, ``engine.trials``).
-        Backends that read the kernel's values are not offered: their plans are made per
-        kernel."""
+        A backend that reads the kernel's values is offered only by a plan made for one
+        kernel's values (``resolve``): a plan for every kernel predicted it at its best case,
+        and adopted it would run every later kernel."""
         for name, cost, why in self.alternatives:
             if why is not None or name == self.backend.name:
                 continue
             backend = _registry.get_backend(name)
-            if cost is None or cost > within * self.cost or getattr(
-                    backend, "reads_kernel_values", False):
+            reads_values = getattr(backend, "reads_kernel_values", False)
+            if cost is None or cost > within * self.cost or (
+                    reads_values and getattr(self.problem, "kernel", None) is None):
                 return None
             return Plan(backend, f"predicted within {within:g}x of {self.backend.name}", cost,
                         self.alternatives, self.problem, self.ctx, self.method, name)

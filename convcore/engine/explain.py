@@ -104,15 +104,14 @@ def _later_calls(chosen, backend, method):
 def _near_tie(steady, backend, method):
     """The line for a steady plan whose runner-up is predicted within SIGNAL_TRIAL_RATIO of
     it: the trial to come, or how it went."""
-    if steady.value_dependent:
-        return ""
-    # Calls plan without the kernel's values (the trial's verdict is kept on that plan).
+    # Calls plan without the kernel's values unless the choice reads them: the trial and its
+    # verdict belong to that plan, or to this kernel's.
     plain = _dispatch.plan(steady.problem.without_kernel(), backend, method, steady.ctx)
-    if plain.value_dependent:
-        return ""
-    name, verdict, ratio = plain.backend.name, plain.measured, _trials.SIGNAL_TRIAL_RATIO
+    if not plain.value_dependent:
+        steady = plain
+    name, verdict, ratio = steady.backend.name, steady.measured, _trials.SIGNAL_TRIAL_RATIO
     if verdict is None:
-        runner_up = plain.runner_up(ratio)
+        runner_up = steady.runner_up(ratio)
         if runner_up is None:
             return ""
         other = runner_up.backend.name
