@@ -87,18 +87,25 @@ class _TimedBackend(RecordingBackend):
         return timed
 
 
+def _registered_on_a_fake_clock(monkeypatch, make):
+    """Register the backends ``make(clock)`` builds, timed on a fake trial clock they advance;
+    yield them, then unregister them."""
+    clock = [0.0]
+    monkeypatch.setattr(trials, "_clock", lambda: clock[0])
+    backends = make(clock)
+    for backend in backends:
+        convcore.register_backend(backend)
+    yield backends
+    for backend in backends:
+        convcore.unregister_backend(backend.name)
+
+
 @pytest.fixture
 def first_and_steady(monkeypatch):
     """Two backends auto prefers on first and on later calls, and the clock they advance."""
-    clock = [0.0]
-    monkeypatch.setattr(trials, "_clock", lambda: clock[0])
-    first = _TimedBackend("firstpick", True, 1.0, clock)
-    steady = _TimedBackend("steadypick", False, 1.0, clock)
-    convcore.register_backend(first)
-    convcore.register_backend(steady)
-    yield first, steady
-    convcore.unregister_backend(first.name)
-    convcore.unregister_backend(steady.name)
+    yield from _registered_on_a_fake_clock(monkeypatch, lambda clock: (
+        _TimedBackend("firstpick", True, 1.0, clock),
+        _TimedBackend("steadypick", False, 1.0, clock)))
 
 
 @pytest.mark.parametrize("reads_values", [False, True])
@@ -140,15 +147,9 @@ class _PricedBackend(_TimedBackend):
 def near_tie(monkeypatch):
     """Two backends auto ranks alike on every call (the second 1.4x the first's prediction,
     within trials.SIGNAL_TRIAL_RATIO), and the clock they advance."""
-    clock = [0.0]
-    monkeypatch.setattr(trials, "_clock", lambda: clock[0])
-    backends = (_PricedBackend("modelpick", 1e-15, 1.0, clock),
-                _PricedBackend("runnerup", 1.4e-15, 1.0, clock))
-    for backend in backends:
-        convcore.register_backend(backend)
-    yield backends
-    for backend in backends:
-        convcore.unregister_backend(backend.name)
+    yield from _registered_on_a_fake_clock(monkeypatch, lambda clock: (
+        _PricedBackend("modelpick", 1e-15, 1.0, clock),
+        _PricedBackend("runnerup", 1.4e-15, 1.0, clock)))
 
 
 @pytest.mark.parametrize("model_seconds, keeps, shown", [(1.5, "runnerup", "1.5 s"),
@@ -401,15 +402,9 @@ class _TimedLayerBackend(convcore.Backend):
 
 @pytest.fixture
 def two_layer_backends(monkeypatch):
-    clock = [0.0]
-    monkeypatch.setattr(trials, "_clock", lambda: clock[0])
-    backends = (_TimedLayerBackend("layerfirst", 1e-15, 1.0, clock),
-                _TimedLayerBackend("layersecond", 1.5e-15, 1.0, clock))
-    for backend in backends:
-        convcore.register_backend(backend)
-    yield backends
-    for backend in backends:
-        convcore.unregister_backend(backend.name)
+    yield from _registered_on_a_fake_clock(monkeypatch, lambda clock: (
+        _TimedLayerBackend("layerfirst", 1e-15, 1.0, clock),
+        _TimedLayerBackend("layersecond", 1.5e-15, 1.0, clock)))
 
 
 @pytest.mark.parametrize("first_seconds, runs", [(1.5, "layersecond"), (1.05, "layerfirst"),
