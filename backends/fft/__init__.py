@@ -135,8 +135,11 @@ def _shared_geometry(p, settings, ctx):
         found = plan_layout(p, ctx.threads, ctx.max_memory, ctx.plan, ctx.backend_options,
                             ctx.first_call)
         with _geometries_lock:   # the first answer stays: concurrent first calls agree
-            found = _geometries.get(key) or found
-            _geometries.put(key, found)
+            stored = _geometries.get(key)
+            if stored is None:
+                _geometries.put(key, found)
+            else:
+                found = stored
     return found
 
 

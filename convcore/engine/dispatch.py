@@ -76,8 +76,9 @@ class Plan:
         The choice was made for the kernel's best case (see the module docstring): call
         :meth:`resolve` with the kernel before running.
     measured : Measured or None
-        For auto's steady-state plan whose backend differs from the first call's: how its
-        trial went (``engine.calls``); None before a trial.
+        For auto's steady-state plan whose backend differs from the first call's, or whose
+        runner-up was predicted close to it: how its trial went (``engine.calls``; the
+        other candidate in ``first``); None before a trial.
     trial : LayerTrial, False or None
         For auto's layer plans: the trial against a close runner-up (``engine.calls``),
         False when there is none, None before the first call.
