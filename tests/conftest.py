@@ -59,3 +59,15 @@ def backend_name(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True)
+def fresh_fft_geometries(monkeypatch):
+    """Each test chooses fft layouts as a fresh process would: the backend keeps one
+    transform geometry per problem for the process (``backends/fft/__init__.py``), chosen by
+    its first call under the lengths planned by then, and a test that checks a choice must
+    not inherit one an earlier test made."""
+    from convcore.backends import fft
+    from convcore.plugin import BoundedTable
+
+    monkeypatch.setattr(fft, "_geometries", BoundedTable(fft._geometries.size))

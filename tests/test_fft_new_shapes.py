@@ -17,7 +17,8 @@ def _problem(x_shape, k_shape, mode="full", dtype=np.float64):
 
 @pytest.fixture
 def planned(monkeypatch):
-    """A fresh set of planned lengths, seen by the planner and the cost model alike."""
+    """A fresh set of planned lengths, seen by the planner and the cost model alike (and, by
+    conftest's ``fresh_fft_geometries``, no geometry chosen yet)."""
     fresh = set()
     monkeypatch.setattr(_plans, "planned_lengths", fresh)
     monkeypatch.setattr(_layout, "planned_lengths", fresh)
