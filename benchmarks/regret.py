@@ -59,10 +59,8 @@ def measure_cell(problem, rounds=5, block_seconds=BLOCK_SECONDS):
 
 
 def _block_shape(seconds_per_call, block_seconds):
-    """``(timed samples, calls per sample)``: tiny calls are looped so the clock's
-    resolution (CPU time ticks coarser than wall time) does not matter."""
-    iterations = 1 if seconds_per_call >= 2e-3 else max(1, int(2e-3 / max(seconds_per_call,
-                                                                            1e-8)))
+    """``(timed samples, calls per sample)`` filling about `block_seconds`."""
+    iterations = timing.calls_per_sample(seconds_per_call)
     samples = int(block_seconds / max(seconds_per_call * iterations, 1e-9))
     return max(3, min(20, samples)), iterations
 

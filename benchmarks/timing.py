@@ -42,11 +42,18 @@ def median_time(call, repeats):
     return sorted(times)[len(times) // 2]
 
 
+def calls_per_sample(seconds_per_call):
+    """Calls per timed sample: 1 from a millisecond up, else enough for about 2 ms (tiny calls
+    are looped, so the timer's resolution and its own cost do not matter)."""
+    if seconds_per_call >= 1e-3:
+        return 1
+    return max(1, int(2e-3 / max(seconds_per_call, 1e-8)))
+
+
 def rounds_for(seconds_per_call, profile, min_rounds=5, max_rounds=60):
     """``(rounds, iterations)`` filling the profile's budget: tiny calls are looped
-    (``iterations`` calls per timed round, so the timer's resolution does not matter)."""
-    iterations = 1 if seconds_per_call >= 1e-3 else max(1, int(2e-3 / max(seconds_per_call,
-                                                                            1e-8)))
+    (``iterations`` calls per timed round, ``calls_per_sample``)."""
+    iterations = calls_per_sample(seconds_per_call)
     per_round = seconds_per_call * iterations
     rounds = int(BUDGET[profile] / max(per_round, 1e-9))
     if seconds_per_call > 0.5:
